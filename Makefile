@@ -1,0 +1,63 @@
+# Every command the README mentions is a target here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+UV          := $(VENV)/bin/uv
+LAKEHOUSE   := $(VENV)/bin/lakehouse
+JARS_DIR    := .jars
+POM         := infra/jvm/pom.xml
+
+DEMO_DIR      ?= data/demo
+DEMO_SESSIONS ?= 20000
+BENCH_DOCS    ?= 1000000
+PYTEST_ARGS   ?=
+
+.PHONY: help setup venv jars demo test lint format bench-sessions lock clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) pip install --quiet --python $(PY) -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## Create .venv and install the pinned Python packages
+
+$(JARS_DIR)/.fetched: $(POM)
+	mvn --batch-mode --quiet -f $(POM) dependency:copy-dependencies
+	@touch $@
+
+jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta) from Maven Central into .jars/
+
+setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
+
+demo: setup ## Generate sample data, run the whole pipeline, print what it built
+	rm -rf $(DEMO_DIR)
+	$(LAKEHOUSE) generate --out $(DEMO_DIR)/landing --sessions $(DEMO_SESSIONS) --seed 7
+	$(LAKEHOUSE) run --landing $(DEMO_DIR)/landing --lake $(DEMO_DIR)/lake
+	$(LAKEHOUSE) report --landing $(DEMO_DIR)/landing --lake $(DEMO_DIR)/lake
+
+lint: venv ## Static checks (ruff lint + format check)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv ## Apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: setup lint ## Set up and run the whole test suite
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents vs Spark's floor
+	$(PY) benchmarks/bench_sessions.py --documents $(BENCH_DOCS)
+
+lock: ## Re-resolve constraints.txt from setup.cfg (needs network)
+	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra dev -o constraints.txt
+
+clean: ## Remove the virtualenv, jars and generated data
+	rm -rf $(VENV) $(JARS_DIR) data spark-warehouse *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,222 @@
+"""Typed configuration: ``conf/base`` + ``conf/<env>`` overlay + command-line overrides.
+
+Resolution order (later wins): the defaults below, ``conf/base/lakehouse.yml``,
+``conf/<env>/lakehouse.yml``, ``--landing`` / ``--lake``, then every ``--set key=value``.
+The environment is picked by ``--env`` or ``LAKEHOUSE_ENV`` (default ``local``); the
+configuration folder by ``LAKEHOUSE_CONF_DIR`` (default: ``conf/`` beside the package).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CONFIG_FILE_NAME = "lakehouse.yml"
+DEFAULT_ENV = "local"
+ENV_VAR_ENV = "LAKEHOUSE_ENV"
+ENV_VAR_CONF_DIR = "LAKEHOUSE_CONF_DIR"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """Raised for a configuration that cannot be loaded or does not validate."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SparkSettings(_Section):
+    """How the one SparkSession is built (see ``lakehouse.spark``)."""
+
+    master: str | None = "local[*]"
+    app_name: str = "lakehouse"
+    jars_dir: str = ".jars"
+    log_level: str = "WARN"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        # Spark settings are strings; YAML turns `4` and `false` into int and bool.
+        if isinstance(value, Mapping):
+            return {
+                str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()
+            }
+        return value
+
+
+class PrivacySettings(_Section):
+    """Where the PII tokenization key comes from."""
+
+    hmac_key: str | None = None
+    hmac_key_env: str = "LAKEHOUSE_HMAC_KEY"
+    require_key: bool = False
+
+
+class IngestSettings(_Section):
+    """Landing-zone discovery for the incremental file sources."""
+
+    max_file_age: str = "36500d"
+    max_files_per_trigger: int = 1000
+
+
+class SessionsSettings(_Section):
+    """Rules for the Elasticsearch session logs."""
+
+    epoch_seconds_below: int = 100_000_000_000
+    min_event_ts: datetime = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+    max_event_ts: datetime = datetime.fromisoformat("2100-01-01T00:00:00+00:00")
+    holiday_window_days: int = 7
+
+
+class QualitySettings(_Section):
+    """Data-quality gates."""
+
+    fail_on_error: bool = True
+
+
+class Settings(_Section):
+    """The whole effective configuration of one command."""
+
+    env: str = DEFAULT_ENV
+    landing_root: str = "data/landing"
+    lake_root: str = "data/lake"
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    sessions: SessionsSettings = Field(default_factory=SessionsSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+
+    def landing_path(self, *parts: str) -> str:
+        """A location inside the landing zone."""
+        return join_uri(self.landing_root, *parts)
+
+    def table_path(self, layer: str, name: str) -> str:
+        """The folder of the Delta table ``<lake>/<layer>/<name>``."""
+        return join_uri(self.lake_root, layer, name)
+
+    def checkpoint_path(self, layer: str, name: str) -> str:
+        """The streaming checkpoint of the step that writes ``<layer>/<name>``."""
+        return join_uri(self.lake_root, "_checkpoints", layer, name)
+
+    def fingerprint(self) -> str:
+        """A stable hash of the effective configuration, secrets excluded."""
+        data = self.model_dump(mode="json", exclude={"privacy": {"hmac_key"}})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def join_uri(root: str, *parts: str) -> str:
+    """Join path parts onto a local folder or an object-store URI.
+
+    Local roots are made absolute so that Spark, checkpoints and the JVM-free Delta reader all
+    agree on one location whatever the working directory.
+    """
+    if "://" in root:
+        return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+    return str(Path(root).expanduser().resolve().joinpath(*parts))
+
+
+def conf_dir() -> Path:
+    """The configuration folder in use."""
+    return Path(os.environ.get(ENV_VAR_CONF_DIR, PROJECT_ROOT / "conf"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``overlay`` into a copy of ``base``; nested mappings merge, other values replace."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """Turn ``a.b.c=value`` into ``{"a": {"b": {"c": value}}}``; the value is read as YAML.
+
+    Keys under ``spark.conf`` keep their dots (``spark.conf.spark.sql.shuffle.partitions=4``)
+    and their values stay strings, as Spark expects.
+    """
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    if key.startswith("spark.conf."):
+        return {"spark": {"conf": {key.removeprefix("spark.conf."): raw}}}
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from exc
+    node: dict[str, Any] = {}
+    cursor = node
+    parts = key.split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return node
+
+
+def load_settings(
+    env: str | None = None,
+    *,
+    landing: str | None = None,
+    lake: str | None = None,
+    overrides: Iterable[str] = (),
+    directory: Path | None = None,
+) -> Settings:
+    """Load the effective configuration.
+
+    Args:
+        env: Overlay name; ``LAKEHOUSE_ENV`` or ``local`` when not given.
+        landing: Landing root override (``--landing``).
+        lake: Lake root override (``--lake``).
+        overrides: ``key=value`` strings (``--set``), dotted keys into the configuration.
+        directory: Configuration folder; ``conf_dir()`` when not given.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigError: For an unknown environment, bad YAML or a value that does not validate.
+    """
+    env = env or os.environ.get(ENV_VAR_ENV) or DEFAULT_ENV
+    directory = directory or conf_dir()
+    overlay_file = directory / env / CONFIG_FILE_NAME
+    if env != DEFAULT_ENV and not overlay_file.exists():
+        known = sorted(p.name for p in directory.iterdir() if (p / CONFIG_FILE_NAME).exists())
+        raise ConfigError(f"unknown environment {env!r}: expected one of {known}")
+    data = deep_merge(_read_yaml(directory / "base" / CONFIG_FILE_NAME), _read_yaml(overlay_file))
+    data["env"] = env
+    if landing:
+        data["landing_root"] = landing
+    if lake:
+        data["lake_root"] = lake
+    for item in overrides:
+        data = deep_merge(data, parse_override(item))
+    try:
+        return Settings.model_validate(data)
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration for env {env!r}:\n{exc}") from exc

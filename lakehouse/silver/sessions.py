@@ -1,0 +1,215 @@
+"""Silver transforms for session events: validate, type, tokenize PII, keep the newest export.
+
+Bronze row -> ``with_quarantine_reasons`` -> either ``to_quarantine_rows`` (with the reason and
+where it came from) or ``to_silver_sessions`` (typed, PII replaced by tokens) ->
+``filter_latest_export`` (one row per record id, the newest export wins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakehouse.privacy import hmac_token, normalize_email, normalize_phone, normalize_text
+from lakehouse.silver.normalize import (
+    epoch_or_iso_format,
+    normalize_zip,
+    parse_epoch_or_iso,
+    upper_code,
+)
+from lakehouse.silver.schemas import MONEY, SILVER_SESSIONS_SCHEMA
+
+EVENT_TYPES = ("SESSION_START", "PRODUCT_VIEW", "ADD_TO_CART", "CHECKOUT_COMPLETED")
+CHECKOUT = "CHECKOUT_COMPLETED"
+
+# Quarantine reason codes, in the order they are checked; a row carries all that apply and
+# `reason` names the first.
+REASON_MISSING_RECORD_ID = "missing_record_id"
+REASON_MISSING_CREATED_TS = "missing_created_ts"
+REASON_INVALID_CREATED_TS = "invalid_created_ts"
+REASON_CREATED_TS_OUT_OF_RANGE = "created_ts_out_of_range"
+REASON_INVALID_EVENT_TYPE = "invalid_event_type"
+REASON_INVALID_ZIP = "invalid_zip_code"
+REASON_INVALID_CART_ITEM = "invalid_cart_item"
+REASON_INVALID_DELIVERED_TS = "invalid_delivered_ts"
+REASON_INVALID_PROMISED_DATE = "invalid_promised_date"
+
+
+@dataclass(frozen=True)
+class SessionRules:
+    """The configurable part of Silver validation."""
+
+    epoch_seconds_below: int
+    min_event_ts: datetime
+    max_event_ts: datetime
+
+
+def _present(value: Column) -> Column:
+    return value.isNotNull() & (F.trim(value) != "")
+
+
+def _cart_item_is_invalid(item: Column) -> Column:
+    def bad_number(raw: Column, type_: str) -> Column:
+        number = F.trim(raw).try_cast(type_)
+        return _present(raw) & (number.isNull() | (number < 0))
+
+    return (
+        bad_number(item["quantity"], "int")
+        | bad_number(item["unitPrice"], "decimal(12,2)")
+        | bad_number(item["weightKg"], "double")
+    )
+
+
+def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFrame:
+    """Add ``reasons`` (array of codes, empty when the row is valid) and ``event_ts``."""
+    source = F.col("source")
+    created = source["createdDateTime"]
+    event_ts = parse_epoch_or_iso(created, rules.epoch_seconds_below)
+    zip_raw = source["shipping"]["address"]["zipCode"]
+    delivered_raw = source["delivery"]["deliveredDateTime"]
+    promised_raw = source["shipping"]["promisedDeliveryDate"]
+    items = source["cart"]["items"]
+    checks = [
+        (F.col("is_malformed"), F.col("parse_error")),
+        (F.col("record_id").isNull(), F.lit(REASON_MISSING_RECORD_ID)),
+        (~_present(created), F.lit(REASON_MISSING_CREATED_TS)),
+        (_present(created) & F.col("event_ts").isNull(), F.lit(REASON_INVALID_CREATED_TS)),
+        (
+            (F.col("event_ts") < F.lit(rules.min_event_ts))
+            | (F.col("event_ts") >= F.lit(rules.max_event_ts)),
+            F.lit(REASON_CREATED_TS_OUT_OF_RANGE),
+        ),
+        (
+            ~F.coalesce(upper_code(source["eventType"]).isin(*EVENT_TYPES), F.lit(False)),
+            F.lit(REASON_INVALID_EVENT_TYPE),
+        ),
+        (_present(zip_raw) & normalize_zip(zip_raw).isNull(), F.lit(REASON_INVALID_ZIP)),
+        (
+            items.isNotNull() & F.exists(items, _cart_item_is_invalid),
+            F.lit(REASON_INVALID_CART_ITEM),
+        ),
+        (
+            _present(delivered_raw)
+            & parse_epoch_or_iso(delivered_raw, rules.epoch_seconds_below).isNull(),
+            F.lit(REASON_INVALID_DELIVERED_TS),
+        ),
+        (
+            _present(promised_raw) & F.try_to_date(F.trim(promised_raw)).isNull(),
+            F.lit(REASON_INVALID_PROMISED_DATE),
+        ),
+    ]
+    reasons = F.array_compact(F.array(*[F.when(cond, code) for cond, code in checks]))
+    return bronze_df.withColumn("event_ts", F.when(~F.col("is_malformed"), event_ts)).withColumn(
+        "reasons", F.coalesce(reasons, F.array().cast("array<string>"))
+    )
+
+
+def filter_valid(df: DataFrame) -> DataFrame:
+    """Rows without a quarantine reason."""
+    return df.where(F.size("reasons") == 0)
+
+
+def filter_invalid(df: DataFrame) -> DataFrame:
+    """Rows with at least one quarantine reason."""
+    return df.where(F.size("reasons") > 0)
+
+
+def to_quarantine_rows(invalid_df: DataFrame) -> DataFrame:
+    """The quarantine contract: why, where from, and the raw record to replay."""
+    return invalid_df.select(
+        F.col("reasons")[0].alias("reason"),
+        "reasons",
+        "record_id",
+        "raw_record",
+        F.col("_source_file").alias("source_file"),
+        F.col("_record_index").alias("record_index"),
+        F.col("_source_modified_at").alias("source_modified_at"),
+        F.col("_batch_id").alias("bronze_batch_id"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
+
+
+def _typed_cart_items(items: Column) -> Column:
+    return F.transform(
+        items,
+        lambda item: F.struct(
+            normalize_text(item["sku"]).alias("sku"),
+            normalize_text(item["productName"]).alias("product_name"),
+            F.lower(normalize_text(item["category"])).alias("category"),
+            F.trim(item["quantity"]).try_cast("int").alias("quantity"),
+            F.trim(item["unitPrice"]).try_cast(MONEY).alias("unit_price"),
+            F.trim(item["weightKg"]).try_cast("double").alias("weight_kg"),
+        ),
+    )
+
+
+def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below: int) -> DataFrame:
+    """Typed Silver rows: PII replaced by keyed tokens (names and street lines are dropped).
+
+    Args:
+        valid_df: Bronze rows that passed ``with_quarantine_reasons``.
+        hmac_key: The PII tokenization key.
+        epoch_seconds_below: See ``parse_epoch_or_iso``.
+    """
+    s = F.col("source")
+    address = s["shipping"]["address"]
+    business = [
+        F.col("record_id"),
+        normalize_text(s["sessionId"]).alias("session_id"),
+        F.col("event_ts"),
+        upper_code(s["eventType"]).alias("event_type"),
+        normalize_text(s["customer"]["customerId"]).alias("customer_id"),
+        hmac_token(normalize_email(s["customer"]["email"]), hmac_key).alias("customer_email_token"),
+        hmac_token(normalize_phone(s["customer"]["phone"]), hmac_key).alias("customer_phone_token"),
+        upper_code(s["customer"]["loyaltyTier"]).alias("loyalty_tier"),
+        upper_code(s["device"]["type"]).alias("device_type"),
+        normalize_text(s["device"]["os"]).alias("device_os"),
+        normalize_text(s["device"]["appVersion"]).alias("app_version"),
+        hmac_token(normalize_text(s["device"]["ipAddress"]), hmac_key).alias("device_ip_token"),
+        upper_code(s["cart"]["currency"]).alias("cart_currency"),
+        _typed_cart_items(s["cart"]["items"]).alias("cart_items"),
+        upper_code(s["shipping"]["method"]).alias("shipping_method"),
+        upper_code(s["shipping"]["carrier"]).alias("carrier"),
+        upper_code(s["shipping"]["warehouseId"]).alias("warehouse_id"),
+        F.try_to_date(F.trim(s["shipping"]["promisedDeliveryDate"])).alias(
+            "promised_delivery_date"
+        ),
+        normalize_text(address["city"]).alias("ship_city"),
+        upper_code(address["state"]).alias("ship_state"),
+        normalize_zip(address["zipCode"]).alias("zip_code"),
+        upper_code(address["country"]).alias("ship_country"),
+        upper_code(s["delivery"]["status"]).alias("delivery_status"),
+        parse_epoch_or_iso(s["delivery"]["deliveredDateTime"], epoch_seconds_below).alias(
+            "delivered_ts"
+        ),
+    ]
+    typed_df = valid_df.select(
+        *business,
+        epoch_or_iso_format(s["createdDateTime"], epoch_seconds_below).alias("event_ts_format"),
+        F.struct(
+            F.col("_source_modified_at").alias("modified_at"),
+            F.col("_source_file").alias("source_file"),
+            F.col("_record_index").alias("record_index"),
+        ).alias("_export_order"),
+        F.col("_batch_id").alias("_bronze_batch_id"),
+    )
+    business_names = [c for c in SILVER_SESSIONS_SCHEMA.fieldNames() if c in typed_df.columns]
+    business_names = business_names[: business_names.index("delivered_ts") + 1]
+    # Identical re-exports hash the same whatever their lineage, so they are duplicates.
+    record_hash = F.sha2(F.to_json(F.struct(*business_names)), 256)
+    return typed_df.withColumn("record_hash", record_hash).select(
+        *SILVER_SESSIONS_SCHEMA.fieldNames()
+    )
+
+
+def filter_latest_export(silver_df: DataFrame) -> DataFrame:
+    """One row per ``record_id``: the newest export (by ``_export_order``) wins."""
+    newest_first = Window.partitionBy("record_id").orderBy(F.col("_export_order").desc())
+    return (
+        silver_df.withColumn("_rank", F.row_number().over(newest_first))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )

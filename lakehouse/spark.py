@@ -1,0 +1,120 @@
+"""The one SparkSession factory, used by jobs, the CLI, notebooks and tests.
+
+Delta Lake's JVM code is not in the delta-spark wheel: ``make jars`` copies the pinned jars
+(``infra/jvm/pom.xml``) into ``.jars/`` and this factory puts exactly those files on the
+classpath. Nothing is resolved from a repository when a session starts, so it works offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+from lakehouse.config import PROJECT_ROOT, SparkSettings
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+DELTA_JAR_PREFIX = "delta-spark_"
+
+# Settings every session gets; configuration (spark.conf) may override any of them.
+BASE_CONF: dict[str, str] = {
+    "spark.sql.extensions": DELTA_EXTENSION,
+    "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+    # Every timestamp in the lake is UTC (CONTRACT: createdDateTime is epoch ms UTC).
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.ui.showConsoleProgress": "false",
+    # Schemas are declared, never inferred, and never widened silently.
+    "spark.sql.streaming.schemaInference": "false",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    # Time travel must keep working for reproducibility; VACUUM stays explicit (maintain).
+    "spark.databricks.delta.retentionDurationCheck.enabled": "true",
+}
+
+
+class JarsMissingError(RuntimeError):
+    """The pinned JVM jars have not been fetched."""
+
+
+def resolve_jars_dir(jars_dir: str | os.PathLike[str]) -> Path:
+    """The jars folder, relative paths taken from the project root."""
+    path = Path(jars_dir).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def local_jars(jars_dir: str | os.PathLike[str]) -> list[str]:
+    """The jar files to put on the classpath.
+
+    Raises:
+        JarsMissingError: When the folder holds no Delta jar (run ``make jars``).
+    """
+    folder = resolve_jars_dir(jars_dir)
+    jars = sorted(str(p) for p in folder.glob("*.jar"))
+    if not any(Path(j).name.startswith(DELTA_JAR_PREFIX) for j in jars):
+        raise JarsMissingError(
+            f"no Delta jars in {folder}: run `make jars` (Maven copies the versions pinned in "
+            "infra/jvm/pom.xml there)"
+        )
+    return jars
+
+
+def _launched_by_spark_submit(conf: SparkConf) -> bool:
+    # Under spark-submit the JVM already exists and its settings are visible in SparkConf.
+    return os.environ.get("PYSPARK_GATEWAY_PORT") is not None and conf.contains("spark.master")
+
+
+def build_conf(settings: SparkSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The Spark settings a session is built with (base, then configuration, then ``extra``)."""
+    conf = dict(BASE_CONF)
+    conf.update(settings.conf)
+    conf.update(extra or {})
+    return conf
+
+
+def get_spark(
+    settings: SparkSettings | None = None,
+    *,
+    app_name: str | None = None,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """Return the active SparkSession, building a Delta-enabled one if there is none.
+
+    Under ``spark-submit`` the master, memory and jars come from the submit command (see
+    ``infra/spark-submit.sh``); otherwise the master comes from configuration and the jars from
+    ``spark.jars_dir``.
+
+    Args:
+        settings: The ``spark`` section of the configuration; defaults when omitted.
+        app_name: Overrides ``settings.app_name``.
+        extra_conf: Settings applied last (tests use this for small shuffles).
+
+    Returns:
+        A SparkSession with Delta's SQL extension and catalog configured.
+    """
+    settings = settings or SparkSettings()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    launch_conf = SparkConf()
+    builder = SparkSession.builder.appName(app_name or settings.app_name)
+    if not _launched_by_spark_submit(launch_conf):
+        builder = builder.master(settings.master or "local[*]")
+        builder = builder.config("spark.jars", ",".join(local_jars(settings.jars_dir)))
+    elif DELTA_JAR_PREFIX not in launch_conf.get("spark.jars", ""):
+        raise JarsMissingError(
+            "spark-submit was started without the Delta jars: use infra/spark-submit.sh, or pass "
+            "--jars with the files in .jars/ (make jars)"
+        )
+    for key, value in build_conf(settings, extra_conf).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(settings.log_level)
+    log.info("spark session ready: master=%s version=%s", spark.sparkContext.master, spark.version)
+    return spark
