@@ -1,0 +1,56 @@
+"""Pipeline steps by layer and source: what ``lakehouse ingest|silver|gold|run`` execute."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import SparkSession
+
+from lakehouse.config import Settings
+from lakehouse.pipeline.delivery import build_delivery_features
+from lakehouse.pipeline.reference import load_reference_data
+from lakehouse.pipeline.report import StepReport
+from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
+
+Step = Callable[[SparkSession, Settings], StepReport | list[StepReport]]
+
+LAYERS = ("ingest", "silver", "gold")
+
+# layer -> source -> step, in the order they run
+STEPS: dict[str, dict[str, Step]] = {
+    "ingest": {"sessions": ingest_sessions},
+    "silver": {"reference": load_reference_data, "sessions": build_silver_sessions},
+    "gold": {"sessions": build_delivery_features},
+}
+
+
+def sources() -> list[str]:
+    """Every source name any layer knows."""
+    return sorted({name for steps in STEPS.values() for name in steps})
+
+
+def run_layer(
+    spark: SparkSession, settings: Settings, layer: str, source: str | None = None
+) -> list[StepReport]:
+    """Run one layer for every source, or for ``source`` only.
+
+    Raises:
+        ValueError: For an unknown layer or source.
+    """
+    if layer not in STEPS:
+        raise ValueError(f"unknown layer {layer!r}: expected one of {list(STEPS)}")
+    steps = STEPS[layer]
+    if source is not None and source not in sources():
+        raise ValueError(f"unknown source {source!r}: expected one of {sources()}")
+    reports: list[StepReport] = []
+    for name, step in steps.items():
+        if source is not None and name != source:
+            continue
+        result = step(spark, settings)
+        reports.extend(result if isinstance(result, list) else [result])
+    return reports
+
+
+def run_all(spark: SparkSession, settings: Settings, source: str | None = None) -> list[StepReport]:
+    """Every layer in order, on one session."""
+    return [r for layer in LAYERS for r in run_layer(spark, settings, layer, source)]

@@ -1,0 +1,5 @@
+"""``python -m lakehouse``."""
+
+from lakehouse.cli import main
+
+main()

@@ -1,0 +1,164 @@
+"""The ``lakehouse`` command (also ``python -m lakehouse``): CONTRACT section 3.
+
+Every command takes ``--env``, ``--landing``, ``--lake`` and ``--set key=value``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import click
+
+from lakehouse.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("lakehouse")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
+    # py4j logs every JVM call at INFO
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def common_options(command: Callable) -> Callable:
+    """The options every command takes; the command receives ``settings``."""
+
+    @click.option("--env", "env", default=None, help="Configuration overlay (default: local).")
+    @click.option("--landing", default=None, help="Landing root: a folder or s3a:// URI.")
+    @click.option("--lake", default=None, help="Lake root: a folder or s3a:// URI.")
+    @click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Any other configuration value, e.g. --set sessions.holiday_window_days=5.",
+    )
+    @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+    @functools.wraps(command)
+    def wrapper(env, landing, lake, overrides, verbose, **kwargs):
+        _configure_logging(verbose)
+        try:
+            settings = load_settings(env, landing=landing, lake=lake, overrides=overrides)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from exc
+        return command(settings=settings, **kwargs)
+
+    return wrapper
+
+
+def _spark(settings: Settings):
+    from lakehouse.spark import get_spark
+
+    return get_spark(settings.spark)
+
+
+def _print_reports(reports) -> None:
+    for report in reports:
+        click.echo(report.summary())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Raw event logs to Delta features, models and live predictions."""
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Landing root to write."
+)
+@click.option(
+    "--sessions", "documents", default=20_000, show_default=True, help="Session documents."
+)
+@click.option("--seed", default=42, show_default=True)
+@click.option("--anomaly-rate", default=0.02, show_default=True, help="Share of each anomaly.")
+@click.option(
+    "--start", default="2024-01-01", show_default=True, help="First day of generated events."
+)
+@click.option("--days", default=365, show_default=True, help="Days of generated events.")
+@click.option("--workers", default=None, type=int, help="Processes (default: up to 2).")
+def generate(settings, out, documents, seed, anomaly_rate, start, days, workers):
+    """Write a realistic landing zone (sessions and reference data), anomalies included."""
+    from lakehouse.generate import generate_sessions_landing, write_reference_data
+
+    start_date = date.fromisoformat(start)
+    years = range(start_date.year, start_date.year + days // 365 + 2)
+    reference = write_reference_data(out, seed=seed, years=years)
+    summary = generate_sessions_landing(
+        out,
+        documents=documents,
+        seed=seed,
+        anomaly_rate=anomaly_rate,
+        start=start_date,
+        days=days,
+        workers=workers,
+    )
+    click.echo(json.dumps({"reference": reference, "sessions": summary}, indent=2, default=str))
+
+
+def _layer_command(layer: str, doc: str) -> click.Command:
+    @common_options
+    @click.option("--source", default=None, help="Only this source.")
+    def command(settings, source):
+        from lakehouse.pipeline import run_layer
+
+        _print_reports(run_layer(_spark(settings), settings, layer, source))
+
+    command.__doc__ = doc
+    return cli.command(name=layer)(command)
+
+
+_layer_command("ingest", "Landing zone -> Bronze, each new file exactly once.")
+_layer_command("silver", "Bronze -> Silver (typed, deduplicated, PII tokenized) + quarantine.")
+_layer_command("gold", "Silver -> Gold feature tables (only when a source changed).")
+
+
+@cli.command()
+@common_options
+@click.option("--source", default=None, help="Only this source.")
+def run(settings, source):
+    """Every step in order, on one Spark session."""
+    from lakehouse.pipeline import run_all
+
+    _print_reports(run_all(_spark(settings), settings, source))
+
+
+@cli.command()
+@common_options
+@click.argument("table")
+@click.option("--limit", default=20, show_default=True, help="Newest versions to show.")
+def history(settings, table, limit):
+    """A table's versions with their operation metrics, e.g. `history gold/delivery_features`."""
+    from lakehouse.reporting import print_history
+    from lakehouse.tables import parse_table
+
+    try:
+        parsed = parse_table(table)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="TABLE") from exc
+    print_history(_spark(settings), settings.table_path(*parsed), parsed.key, limit)
+
+
+@cli.command()
+@common_options
+@click.option("--rows", default=5, show_default=True, help="Sample rows of each Gold table.")
+def report(settings, rows):
+    """What the lake holds: tables, versions, counts, conservation, Gold rows, time travel."""
+    from lakehouse.reporting import print_lake_report
+
+    ok = print_lake_report(_spark(settings), settings, sample_rows=rows)
+    if not ok:
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="lakehouse")

@@ -1,0 +1,124 @@
+"""Reference data step: landing/reference/*.csv -> silver/<name>, rewritten only on change.
+
+Reference files are small full snapshots replaced in place, so they are re-read every run and
+the table is overwritten only when the typed content differs from what it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.config import Settings
+from lakehouse.io.delta import (
+    append_once,
+    ensure_table,
+    last_commit_metadata,
+    latest_version,
+    overwrite_with_sources,
+)
+from lakehouse.io.landing import path_exists
+from lakehouse.pipeline.report import StepReport
+from lakehouse.silver.reference import REFERENCE_SPECS, with_duplicate_key_reason
+from lakehouse.tables import Table
+
+log = logging.getLogger(__name__)
+
+REFERENCE_FOLDER = "reference"
+QUARANTINE_REFERENCE = Table("quarantine", "reference")
+CONTENT_HASH_KEY = "content_hash"
+
+
+class MissingColumnsError(ValueError):
+    """A CSV lacks columns its contract requires."""
+
+
+def read_csv_by_header(spark: SparkSession, path: str, required: list[str]) -> DataFrame:
+    """Read a CSV with every column as a string, matched by header name (not position).
+
+    Adds ``_raw`` (the row as JSON), ``_source_file`` and ``_record_index``.
+
+    Raises:
+        MissingColumnsError: When a required column is absent from the header.
+    """
+    df = (
+        spark.read.option("header", "true")
+        .option("inferSchema", "false")
+        .option("multiLine", "true")
+        .option("encoding", "UTF-8")
+        .csv(path)
+    )
+    renamed = df.toDF(*[c.strip().lstrip("\ufeff").lower() for c in df.columns])
+    missing = [c for c in required if c not in renamed.columns]
+    if missing:
+        raise MissingColumnsError(f"{path}: missing column(s) {missing}; found {renamed.columns}")
+    return renamed.select(
+        *required,
+        F.to_json(F.struct(*renamed.columns)).alias("_raw"),
+        F.col("_metadata.file_path").alias("_source_file"),
+        F.monotonically_increasing_id().cast("int").alias("_record_index"),
+    )
+
+
+def _content_hash(rows: list) -> str:
+    lines = sorted(json.dumps(r.asDict(), default=str, sort_keys=True) for r in rows)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def load_reference_table(spark: SparkSession, settings: Settings, name: str) -> StepReport:
+    """Load one reference CSV into ``silver/<name>`` when its content changed."""
+    transform, schema, keys = REFERENCE_SPECS[name]
+    table = Table("silver", name)
+    report = StepReport("silver", name, table.key)
+    csv_path = settings.landing_path(REFERENCE_FOLDER, f"{name}.csv")
+    target = settings.table_path(*table)
+    if not path_exists(spark, csv_path):
+        report.skipped_reason = f"no {csv_path}"
+        report.version = latest_version(spark, target)
+        return report
+    raw_df = read_csv_by_header(spark, csv_path, [f.name for f in schema.fields])
+    checked_df = with_duplicate_key_reason(transform(raw_df), keys).persist()
+    try:
+        # Reference tables are small: one collect gives both the hash and the rows.
+        valid_rows = checked_df.where(F.size("reasons") == 0).select(*schema.fieldNames()).collect()
+        digest = _content_hash(valid_rows)
+        if last_commit_metadata(spark, target).get(CONTENT_HASH_KEY) == digest:
+            report.version = latest_version(spark, target)
+            return report
+        invalid_df = checked_df.where(F.size("reasons") > 0).select(
+            F.col("reasons")[0].alias("reason"),
+            "reasons",
+            F.lit(None).cast("string").alias("record_id"),
+            F.col("_raw").alias("raw_record"),
+            F.col("_source_file").alias("source_file"),
+            F.col("_record_index").alias("record_index"),
+            F.lit(None).cast("timestamp").alias("source_modified_at"),
+            F.lit(None).cast("long").alias("bronze_batch_id"),
+            F.current_timestamp().alias("quarantined_at"),
+        )
+        quarantine_path = settings.table_path(*QUARANTINE_REFERENCE)
+        invalid_df = invalid_df.withColumn("reference_table", F.lit(name))
+        ensure_table(spark, quarantine_path, invalid_df)
+        # Each content version is quarantined once, however often it is re-read.
+        append_once(
+            invalid_df,
+            quarantine_path,
+            app_id=f"{QUARANTINE_REFERENCE.key}:{name}:{digest}",
+            batch_id=0,
+        )
+        typed_df = spark.createDataFrame(valid_rows, schema)
+        overwrite_with_sources(typed_df, target, {}, {CONTENT_HASH_KEY: digest})
+        report.add_batch(0, {"rows": len(valid_rows), "quarantined": invalid_df.count()})
+    finally:
+        checked_df.unpersist()
+    report.version = latest_version(spark, target)
+    return report
+
+
+def load_reference_data(spark: SparkSession, settings: Settings) -> list[StepReport]:
+    """Every reference table."""
+    return [load_reference_table(spark, settings, name) for name in REFERENCE_SPECS]
