@@ -16,7 +16,6 @@ TEST_SPARK_CONF = {
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
     "spark.driver.memory": "2g",
-    "delta.log.cacheSize": "3",
 }
 
 

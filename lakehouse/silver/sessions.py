@@ -73,7 +73,6 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
     promised_raw = source["shipping"]["promisedDeliveryDate"]
     items = source["cart"]["items"]
     checks = [
-        (F.col("is_malformed"), F.col("parse_error")),
         (F.col("record_id").isNull(), F.lit(REASON_MISSING_RECORD_ID)),
         (~_present(created), F.lit(REASON_MISSING_CREATED_TS)),
         (_present(created) & F.col("event_ts").isNull(), F.lit(REASON_INVALID_CREATED_TS)),
@@ -102,8 +101,9 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
         ),
     ]
     reasons = F.array_compact(F.array(*[F.when(cond, code) for cond, code in checks]))
+    # A record that could not be parsed has one reason; the checks would only echo it.
     return bronze_df.withColumn("event_ts", F.when(~F.col("is_malformed"), event_ts)).withColumn(
-        "reasons", F.coalesce(reasons, F.array().cast("array<string>"))
+        "reasons", F.when(F.col("is_malformed"), F.array(F.col("parse_error"))).otherwise(reasons)
     )
 
 

@@ -1,0 +1,208 @@
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from lakehouse.bronze.schemas import LANDING_FILE_SCHEMA
+from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadata
+from lakehouse.privacy import token_of
+from lakehouse.silver.schemas import SILVER_SESSIONS_SCHEMA
+from lakehouse.silver.sessions import (
+    SessionRules,
+    filter_invalid,
+    filter_latest_export,
+    filter_valid,
+    to_quarantine_rows,
+    to_silver_sessions,
+    with_quarantine_reasons,
+)
+
+KEY = b"test-key"
+RULES = SessionRules(
+    epoch_seconds_below=100_000_000_000,
+    min_event_ts=datetime(2000, 1, 1, tzinfo=UTC),
+    max_event_ts=datetime(2100, 1, 1, tzinfo=UTC),
+)
+CHECKOUT = {
+    "id": "rec-1",
+    "sessionId": "s-1",
+    "createdDateTime": 1731880381293,
+    "eventType": "checkout_completed",
+    "customer": {
+        "customerId": "C-104233",
+        "email": " Jane.Doe@Example.com",
+        "firstName": "Jane",
+        "lastName": "Doe",
+        "phone": "+1-555-0100",
+        "loyaltyTier": "GOLD",
+    },
+    "device": {"type": "MOBILE", "os": "iOS", "appVersion": "5.2.1", "ipAddress": "203.0.113.7"},
+    "cart": {
+        "currency": "USD",
+        "items": [
+            {
+                "sku": "SKU-1",
+                "productName": "Wooden train",
+                "category": "Toys",
+                "quantity": 2,
+                "unitPrice": 19.99,
+                "weightKg": 0.4,
+            }
+        ],
+    },
+    "shipping": {
+        "method": "STANDARD",
+        "carrier": "UPS",
+        "warehouseId": "WH-07",
+        "promisedDeliveryDate": "2024-11-21",
+        "address": {
+            "line1": "12 Main St",
+            "city": "Portland",
+            "state": "OR",
+            "zipCode": "97201-1234",
+            "country": "US",
+        },
+    },
+    "delivery": {"status": "DELIVERED", "deliveredDateTime": 1732230000000},
+}
+PII_VALUES = [
+    "Jane.Doe@Example.com",
+    "jane.doe@example.com",
+    "Jane",
+    "Doe",
+    "+1-555-0100",
+    "203.0.113.7",
+    "12 Main St",
+]
+
+
+def bronze(spark, records, modified=datetime(2024, 11, 18), name="f.ndjson", batch_id=0):
+    text = "\n".join(r if isinstance(r, str) else json.dumps(r) for r in records)
+    files_df = spark.createDataFrame([(text, name, modified)], LANDING_FILE_SCHEMA)
+    return with_ingestion_metadata(files_df.transform(to_bronze_sessions), batch_id)
+
+
+def with_(doc, **changes):
+    merged = json.loads(json.dumps(doc))
+    for path, value in changes.items():
+        node = merged
+        *parents, leaf = path.split("__")
+        for p in parents:
+            node = node[p]
+        if value is ...:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return merged
+
+
+def test_every_anomaly_gets_its_reason(spark):
+    cases = {
+        "ok": CHECKOUT,
+        "malformed": '{"id": "x", "createdDateTime": ',
+        "no_id": with_(CHECKOUT, id=...),
+        "null_ts": with_(CHECKOUT, id="null_ts", createdDateTime=None),
+        "missing_ts": with_(CHECKOUT, id="missing_ts", createdDateTime=...),
+        "bad_ts": with_(CHECKOUT, id="bad_ts", createdDateTime="yesterday"),
+        "old_ts": with_(CHECKOUT, id="old_ts", createdDateTime="1999-12-31T23:59:59Z"),
+        "bad_type": with_(CHECKOUT, id="bad_type", eventType="LOGOUT"),
+        "no_type": with_(CHECKOUT, id="no_type", eventType=...),
+        "bad_zip": with_(CHECKOUT, id="bad_zip", shipping__address__zipCode="ABCDE"),
+        "bad_qty": with_(CHECKOUT, id="bad_qty", cart__items=[{"sku": "a", "quantity": "two"}]),
+        "neg_price": with_(CHECKOUT, id="neg_price", cart__items=[{"sku": "a", "unitPrice": -1}]),
+        "bad_delivery": with_(CHECKOUT, id="bad_delivery", delivery__deliveredDateTime="soon"),
+        "bad_promise": with_(
+            CHECKOUT, id="bad_promise", shipping__promisedDeliveryDate="2024-02-30"
+        ),
+    }
+    checked = with_quarantine_reasons(bronze(spark, list(cases.values())), RULES)
+    reasons = [r["reasons"] for r in checked.orderBy("_record_index").collect()]
+    assert reasons == [
+        [],
+        ["malformed_json"],
+        ["missing_record_id"],
+        ["missing_created_ts"],
+        ["missing_created_ts"],
+        ["invalid_created_ts"],
+        ["created_ts_out_of_range"],
+        ["invalid_event_type"],
+        ["invalid_event_type"],
+        ["invalid_zip_code"],
+        ["invalid_cart_item"],
+        ["invalid_cart_item"],
+        ["invalid_delivered_ts"],
+        ["invalid_promised_date"],
+    ]
+    quarantine = to_quarantine_rows(filter_invalid(checked)).orderBy("record_index").collect()
+    assert len(quarantine) == len(cases) - 1
+    first = quarantine[0]
+    assert (first["reason"], first["source_file"], first["record_index"]) == (
+        "malformed_json",
+        "f.ndjson",
+        2,
+    )
+    assert first["raw_record"] == cases["malformed"]
+    assert filter_valid(checked).count() == 1
+
+
+def test_typed_row_with_tokens_and_no_raw_pii(spark):
+    checked = with_quarantine_reasons(bronze(spark, [CHECKOUT]), RULES)
+    silver_df = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below)
+    assert silver_df.schema.fieldNames() == SILVER_SESSIONS_SCHEMA.fieldNames()
+    row = silver_df.first().asDict()
+    assert row["event_ts"] == datetime(2024, 11, 17, 21, 53, 1, 293000)
+    assert (row["event_type"], row["zip_code"], row["ship_state"]) == (
+        "CHECKOUT_COMPLETED",
+        "97201",
+        "OR",
+    )
+    assert row["cart_items"][0].asDict() == {
+        "sku": "SKU-1",
+        "product_name": "Wooden train",
+        "category": "toys",
+        "quantity": 2,
+        "unit_price": Decimal("19.99"),
+        "weight_kg": 0.4,
+    }
+    assert row["promised_delivery_date"] == date(2024, 11, 21)
+    assert row["delivered_ts"] == datetime(2024, 11, 21, 23, 0)
+    assert row["customer_email_token"] == token_of("jane.doe@example.com", KEY)
+    assert row["customer_phone_token"] == token_of("+15550100", KEY)
+    assert row["device_ip_token"] == token_of("203.0.113.7", KEY)
+    flat = json.dumps(silver_df.toJSON().collect())
+    for pii in PII_VALUES:
+        assert pii not in flat
+
+
+def test_missing_sections_give_nulls_not_errors(spark):
+    bare = {"id": "v-1", "createdDateTime": "1731880381", "eventType": "PRODUCT_VIEW"}
+    checked = with_quarantine_reasons(bronze(spark, [bare]), RULES)
+    row = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below).first()
+    assert row["event_ts"] == datetime(2024, 11, 17, 21, 53, 1)
+    assert row["event_ts_format"] == "epoch_seconds"
+    assert (row["cart_items"], row["zip_code"], row["customer_email_token"]) == (None, None, None)
+
+
+def test_newest_export_wins_and_identical_exports_hash_alike(spark):
+    undelivered = with_(CHECKOUT, delivery={"status": "IN_TRANSIT"})
+    older = bronze(spark, [undelivered, undelivered], modified=datetime(2024, 11, 18), name="a")
+    newer = bronze(spark, [CHECKOUT], modified=datetime(2024, 11, 25), name="b")
+    # a stale copy that arrives last, in a later batch, but was exported first
+    stale = bronze(spark, [undelivered], modified=datetime(2024, 11, 1), name="c", batch_id=3)
+    checked = with_quarantine_reasons(older.unionByName(newer).unionByName(stale), RULES)
+    silver_df = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below)
+    hashes = silver_df.groupBy("record_hash").count().collect()
+    assert sorted(r["count"] for r in hashes) == [1, 3]
+    latest = filter_latest_export(silver_df)
+    expected = spark.createDataFrame(
+        [("rec-1", "DELIVERED", "b")], "record_id string, delivery_status string, file string"
+    )
+    assert_df_equality(
+        latest.select(
+            "record_id", "delivery_status", F.col("_export_order.source_file").alias("file")
+        ),
+        expected,
+        ignore_nullable=True,
+    )
