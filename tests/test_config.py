@@ -62,7 +62,7 @@ def test_cli_roots_and_set_overrides_win(conf, tmp_path):
 
 
 def test_unknown_environment_is_a_clear_error(conf):
-    with pytest.raises(ConfigError, match="unknown environment 'qa'.*'local', 'prod'"):
+    with pytest.raises(ConfigError, match=r"unknown environment 'qa'.*'local', 'prod'"):
         load_settings("qa", directory=conf)
 
 

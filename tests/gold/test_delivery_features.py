@@ -4,7 +4,6 @@ from decimal import Decimal
 import pytest
 from chispa import assert_approx_df_equality
 from pyspark.sql import Row
-from pyspark.sql import functions as F
 
 from lakehouse.gold.delivery import (
     DELIVERY_FEATURES_COLUMNS,

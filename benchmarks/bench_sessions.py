@@ -1,0 +1,147 @@
+"""Benchmark: the sessions pipeline (Bronze + Silver + Gold) against Spark's own floor.
+
+The floor is the least any Spark job can do with the same files: read them with the explicit
+schema and write Parquet. Both run in one process on one session, one after the other, so the
+ratio is meaningful on a noisy machine. Prints the figures (and writes them as JSON).
+
+    .venv/bin/python benchmarks/bench_sessions.py --documents 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from lakehouse.bronze.schemas import HIT_OR_SOURCE_SCHEMA
+from lakehouse.config import load_settings
+from lakehouse.generate import generate_sessions_landing, write_reference_data
+from lakehouse.pipeline.delivery import build_delivery_features
+from lakehouse.pipeline.reference import load_reference_data
+from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
+from lakehouse.spark import get_spark
+
+
+class PeakMemory:
+    """Samples the driver JVM's resident memory (local mode: the whole Spark engine)."""
+
+    def __init__(self, pid: int, every_s: float = 0.2):
+        self.pid, self.every_s, self.peak_kib = pid, every_s, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib, self._rss_kib())
+            time.sleep(self.every_s)
+
+    def __enter__(self):
+        self.peak_kib = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._stop.clear()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(label: str, results: dict, fn):
+    start = time.perf_counter()
+    value = fn()
+    results[label] = round(time.perf_counter() - start, 2)
+    print(f"  {label:<28} {results[label]:>8.2f} s", flush=True)
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=Path("data/bench-sessions"))
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--driver-memory", default="6g")
+    args = parser.parse_args()
+
+    landing = args.workdir / f"landing-{args.documents}-{args.seed}"
+    lake, floor_out = args.workdir / "lake", args.workdir / "floor-parquet"
+    results: dict = {"documents": args.documents}
+    print(f"sessions benchmark: {args.documents:,} documents", flush=True)
+    if not (landing / "_manifest" / "sessions.json").exists():
+        shutil.rmtree(landing, ignore_errors=True)
+        timed(
+            "generate (not measured)",
+            results,
+            lambda: (
+                write_reference_data(landing, seed=args.seed, years=range(2024, 2026)),
+                generate_sessions_landing(landing, documents=args.documents, seed=args.seed),
+            ),
+        )
+    input_bytes = sum(p.stat().st_size for p in (landing / "sessions").rglob("*") if p.is_file())
+    results["input_mib"] = round(input_bytes / 2**20, 1)
+
+    settings = load_settings(
+        "local",
+        landing=str(landing),
+        lake=str(lake),
+        overrides=[f"spark.conf.spark.driver.memory={args.driver_memory}"],
+    )
+    spark = get_spark(settings.spark, app_name="bench-sessions")
+    jvm_pid = spark.sparkContext._gateway.proc.pid
+    sessions_dir = settings.landing_path("sessions")
+
+    def floor() -> None:
+        (
+            spark.read.schema(HIT_OR_SOURCE_SCHEMA)
+            .option("recursiveFileLookup", "true")
+            .option("pathGlobFilter", "[!_.]*")
+            .json(sessions_dir)
+            .write.mode("overwrite")
+            .parquet(str(floor_out))
+        )
+
+    def pipeline() -> None:
+        bronze = timed("  bronze", results, lambda: ingest_sessions(spark, settings))
+        timed("  reference", results, lambda: load_reference_data(spark, settings))
+        silver = timed("  silver", results, lambda: build_silver_sessions(spark, settings))
+        timed("  gold", results, lambda: build_delivery_features(spark, settings))
+        results["records_read"] = bronze.metrics["records_read"]
+        results["silver_inserted"] = silver.metrics["silver_inserted"]
+
+    # Warm the JVM (class loading, Delta) on a throwaway table so neither side pays for it.
+    spark.range(10).write.format("delta").mode("overwrite").save(str(args.workdir / "warmup"))
+    for path in (lake, floor_out):
+        shutil.rmtree(path, ignore_errors=True)
+    with PeakMemory(jvm_pid) as floor_mem:
+        timed("floor: json -> parquet", results, floor)
+    with PeakMemory(jvm_pid) as pipe_mem:
+        timed("pipeline: bronze+silver+gold", results, pipeline)
+
+    floor_s, pipe_s = results["floor: json -> parquet"], results["pipeline: bronze+silver+gold"]
+    results.update(
+        floor_rows_per_s=round(args.documents / floor_s),
+        pipeline_rows_per_s=round(args.documents / pipe_s),
+        ratio_to_floor=round(pipe_s / floor_s, 2),
+        jvm_peak_rss_mib_floor=round(floor_mem.peak_kib / 1024),
+        jvm_peak_rss_mib_pipeline=round(pipe_mem.peak_kib / 1024),
+        python_peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        driver_memory=args.driver_memory,
+    )
+    print(json.dumps(results, indent=2))
+    out = Path("bench-results")
+    out.mkdir(exist_ok=True)
+    (out / f"sessions-{args.documents}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
