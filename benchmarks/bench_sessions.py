@@ -15,11 +15,12 @@ import resource
 import shutil
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 from lakehouse.bronze.schemas import HIT_OR_SOURCE_SCHEMA
 from lakehouse.config import load_settings
-from lakehouse.generate import generate_sessions_landing, write_reference_data
+from lakehouse.generate import generate_sessions_landing, holiday_years, write_reference_data
 from lakehouse.pipeline.delivery import build_delivery_features
 from lakehouse.pipeline.reference import load_reference_data
 from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
@@ -83,7 +84,9 @@ def main() -> None:
             "generate (not measured)",
             results,
             lambda: (
-                write_reference_data(landing, seed=args.seed, years=range(2024, 2026)),
+                write_reference_data(
+                    landing, seed=args.seed, years=holiday_years(date(2024, 1, 1), 365)
+                ),
                 generate_sessions_landing(landing, documents=args.documents, seed=args.seed),
             ),
         )

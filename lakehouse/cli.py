@@ -87,11 +87,11 @@ def cli() -> None:
 @click.option("--workers", default=None, type=int, help="Processes (default: up to 2).")
 def generate(settings, out, documents, seed, anomaly_rate, start, days, workers):
     """Write a realistic landing zone (sessions and reference data), anomalies included."""
-    from lakehouse.generate import generate_sessions_landing, write_reference_data
+    from lakehouse.generate import generate_sessions_landing, holiday_years, write_reference_data
 
     start_date = date.fromisoformat(start)
-    years = range(start_date.year, start_date.year + days // 365 + 2)
-    reference = write_reference_data(out, seed=seed, years=years)
+    # the sessions draw addresses and delivery times from this very reference data
+    reference = write_reference_data(out, seed=seed, years=holiday_years(start_date, days))
     summary = generate_sessions_landing(
         out,
         documents=documents,
@@ -101,7 +101,13 @@ def generate(settings, out, documents, seed, anomaly_rate, start, days, workers)
         days=days,
         workers=workers,
     )
-    click.echo(json.dumps({"reference": reference, "sessions": summary}, indent=2, default=str))
+    click.echo(
+        json.dumps(
+            {"reference": reference, "sessions": {"totals": summary["totals"]}},
+            indent=2,
+            default=str,
+        )
+    )
 
 
 def _layer_command(layer: str, doc: str) -> click.Command:
