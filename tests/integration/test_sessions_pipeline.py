@@ -112,13 +112,13 @@ def test_silver_is_typed_and_free_of_raw_pii(spark, lake):
             "source.customer.phone",
             "source.device.ipAddress",
             "source.shipping.address.line1",
-            "source.customer.lastName",
         )
         for r in bronze_df.select(col).where(F.col(col).isNotNull()).distinct().collect()
     }
     assert len(pii) > 100
     for t in (SILVER_SESSIONS, GOLD_DELIVERY_FEATURES):
-        text = "\n".join(table(spark, settings, t).toJSON().collect())
+        rows = table(spark, settings, t).select(F.to_json(F.struct("*"))).collect()
+        text = "\n".join(r[0] for r in rows)
         leaked = [v for v in pii if len(v) > 4 and v in text]
         assert leaked == [], f"{t.key} holds raw PII"
     silver_df = table(spark, settings, SILVER_SESSIONS)
@@ -188,87 +188,89 @@ def test_rerun_on_unchanged_input_changes_no_table(spark, lake):
     assert all(not r.batches for r in reports)
 
 
+def _write_late(landing: Path, name: str, lines: list[str], after_ms: int) -> None:
+    path = landing / "sessions" / "late" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    os.utime(path, ns=(after_ms * 1_000_000,) * 2)
+
+
+def _last_silver_batch(spark, settings) -> dict:
+    ledger = read_ledger(spark, settings.table_path(*BATCH_LEDGER))
+    return ledger.where("step = 'silver'").orderBy(F.desc("batch_id")).first()["metrics"]
+
+
 def test_late_files_rename_and_reexport_then_time_travel(spark, lake):
-    """A later arrival: a re-export with delivery, an exact duplicate, a new record, a broken
-    line, and an in-flight upload renamed into place."""
+    """Later arrivals: a new checkout, an exact duplicate, a broken line and an in-flight upload
+    renamed into place; then the new checkout's re-export once it was delivered."""
     settings, landing, manifest = lake["settings"], lake["landing"], lake["manifest"]
     silver_path = settings.table_path(*SILVER_SESSIONS)
     gold_path = settings.table_path(*GOLD_DELIVERY_FEATURES)
-    gold_before = latest_version(spark, gold_path)
-    silver_before = latest_version(spark, silver_path)
-    bronze_df = table(spark, settings, BRONZE_SESSIONS)
-    undelivered = (
-        table(spark, settings, SILVER_SESSIONS)
-        .where("event_type = 'CHECKOUT_COMPLETED' AND delivered_ts IS NULL")
-        .orderBy("record_id")
-        .first()["record_id"]
-    )
-    raw = json.loads(
-        bronze_df.where(F.col("record_id") == undelivered)
-        .where("NOT is_malformed")
-        .orderBy(F.col("_source_modified_at").desc())
-        .first()["raw_record"]
-    )
-    doc = raw.get("_source", raw)
-    created_ms = int(
-        read_table(spark, silver_path)
-        .where(F.col("record_id") == undelivered)
-        .first()["event_ts"]
-        .timestamp()
-        * 1000
-    )
-    doc["delivery"] = {"status": "DELIVERED", "deliveredDateTime": created_ms + 3 * 86_400_000}
-    duplicate = (
-        bronze_df.where("NOT is_malformed AND record_id IS NOT NULL")
-        .orderBy("record_id")
-        .first()["raw_record"]
-    )
-    new_doc = dict(doc, id="late-new-record", delivery=None)
-    late = landing / "sessions" / "late" / "export-late.ndjson"
-    late.parent.mkdir(parents=True)
-    late.write_text(
-        "\n".join([json.dumps(doc), duplicate, json.dumps(new_doc), '{"id": "broken"']) + "\n"
-    )
     newest_ms = max(f["mtime_ms"] for f in manifest["files"])
-    os.utime(late, ns=((newest_ms + 60_000) * 1_000_000,) * 2)
+    bronze_df = table(spark, settings, BRONZE_SESSIONS)
+    template = next(
+        json.loads(r["raw_record"])
+        for r in bronze_df.where("NOT is_malformed AND source.shipping IS NOT NULL")
+        .orderBy("record_id")
+        .limit(20)
+        .collect()
+    )
+    doc = dict(
+        template.get("_source", template), id="late-checkout", delivery={"status": "IN_TRANSIT"}
+    )
+    created_ms = 1_731_880_381_293
+    doc["createdDateTime"] = created_ms
+    duplicate = (
+        bronze_df.where("NOT is_malformed AND record_id IS NOT NULL").orderBy("record_id").first()
+    )
     in_flight = next(f for f in manifest["files"] if f["in_flight"])
     staged = landing / in_flight["path"]
-    renamed = staged.with_name(staged.name.lstrip("_."))
-    staged.rename(renamed)
+    staged.rename(staged.with_name(staged.name.lstrip("_.")))
+    _write_late(
+        landing,
+        "export-late-1.ndjson",
+        [json.dumps(doc), duplicate["raw_record"], '{"id": "broken"'],
+        newest_ms + 60_000,
+    )
+    silver_before = latest_version(spark, silver_path)
 
     run_all(spark, settings)
 
-    ledger = read_ledger(spark, settings.table_path(*BATCH_LEDGER))
-    last_silver = ledger.where("step = 'silver'").orderBy(F.desc("batch_id")).first()["metrics"]
-    assert last_silver["bronze_rows"] == 4 + in_flight["records"]
-    assert last_silver["quarantined"] >= 1
-    assert last_silver["silver_updated"] == 1
-    assert last_silver["silver_inserted"] >= 1 + 1  # the new record, the renamed upload's ones
+    batch = _last_silver_batch(spark, settings)
+    assert batch["bronze_rows"] == 3 + in_flight["records"]
+    assert batch["quarantined"] >= 1
+    assert batch["silver_inserted"] >= 2  # the late checkout and the renamed upload's records
     assert (
-        last_silver["bronze_rows"]
-        == last_silver["silver_inserted"]
-        + last_silver["quarantined"]
-        + last_silver["duplicates_removed"]
+        batch["bronze_rows"]
+        == batch["silver_inserted"] + batch["quarantined"] + batch["duplicates_removed"]
     )
+    gold_undelivered = latest_version(spark, gold_path)
+
+    doc["delivery"] = {"status": "DELIVERED", "deliveredDateTime": created_ms + 3 * 86_400_000}
+    _write_late(landing, "export-late-2.ndjson", [json.dumps(doc)], newest_ms + 120_000)
+    run_all(spark, settings)
+
+    batch = _last_silver_batch(spark, settings)
+    assert (batch["bronze_rows"], batch["silver_updated"], batch["silver_inserted"]) == (1, 1, 0)
+    assert batch["duplicates_removed"] == 1  # the superseded export
     # Gold moved by one version and says which Silver version it was built from
-    assert latest_version(spark, gold_path) == gold_before + 1
+    assert latest_version(spark, gold_path) == gold_undelivered + 1
     assert recorded_source_versions(spark, gold_path)["silver/sessions"] == latest_version(
         spark, silver_path
     )
-    now = read_table(spark, gold_path).where(F.col("record_id") == undelivered).first()
-    then = (
-        read_table(spark, gold_path, version=gold_before)
-        .where(F.col("record_id") == undelivered)
-        .first()
-    )
+    late = F.col("record_id") == "late-checkout"
+    now = read_table(spark, gold_path).where(late).first()
+    then = read_table(spark, gold_path, version=gold_undelivered).where(late).first()
     assert (then["delivery_days"], now["delivery_days"]) == (None, 3)
-    old_silver = read_table(spark, silver_path, version=silver_before)
-    assert old_silver.where("record_id = 'late-new-record'").count() == 0
-    assert read_table(spark, silver_path).where("record_id = 'late-new-record'").count() == 1
+    assert read_table(spark, silver_path, version=silver_before).where(late).count() == 0
     sql = spark.sql(
-        f"SELECT count(*) FROM delta.`{gold_path}` VERSION AS OF {gold_before}"
+        f"SELECT count(*) FROM delta.`{gold_path}` VERSION AS OF {gold_undelivered}"
     ).first()[0]
-    assert sql == read_table(spark, gold_path, version=gold_before).count()
+    assert sql == read_table(spark, gold_path, version=gold_undelivered).count()
+    history = (
+        spark.sql(f"DESCRIBE HISTORY delta.`{gold_path}`").where("operation = 'MERGE'").first()
+    )
+    assert history["operationMetrics"]["numTargetRowsUpdated"] == "1"
 
 
 def test_generated_delivery_signal_reaches_gold(spark, lake):
