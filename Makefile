@@ -36,11 +36,8 @@ jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta) from Maven Centr
 
 setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
 
-demo: setup ## Generate sample data, run the whole pipeline, print what it built
-	rm -rf $(DEMO_DIR)
-	$(LAKEHOUSE) generate --out $(DEMO_DIR)/landing --sessions $(DEMO_SESSIONS) --seed 7
-	$(LAKEHOUSE) run --landing $(DEMO_DIR)/landing --lake $(DEMO_DIR)/lake
-	$(LAKEHOUSE) report --landing $(DEMO_DIR)/landing --lake $(DEMO_DIR)/lake
+demo: setup ## Generate sample data, run the whole pipeline as it arrives, print what it built
+	$(LAKEHOUSE) demo --workdir $(DEMO_DIR) --sessions $(DEMO_SESSIONS)
 
 lint: venv ## Static checks (ruff lint + format check)
 	$(VENV)/bin/ruff check .

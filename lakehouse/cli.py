@@ -165,6 +165,31 @@ def report(settings, rows):
         sys.exit(1)
 
 
+@cli.command()
+@common_options
+@click.option("--workdir", default="data/demo", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--sessions", "documents", default=20_000, show_default=True, help="Session documents."
+)
+@click.option("--seed", default=7, show_default=True)
+def demo(settings, workdir, documents, seed):
+    """Generate data, run the pipeline as it arrives in two waves, print the lake."""
+    import shutil
+
+    from lakehouse.demo import run_demo
+
+    # the demo owns its folders unless --landing / --lake say otherwise
+    defaults = load_settings(settings.env)
+    if settings.landing_root == defaults.landing_root:
+        settings = settings.model_copy(update={"landing_root": str(workdir / "landing")})
+    if settings.lake_root == defaults.lake_root:
+        settings = settings.model_copy(update={"lake_root": str(workdir / "lake")})
+    for root in (settings.landing_root, settings.lake_root):
+        shutil.rmtree(root, ignore_errors=True)
+    if not run_demo(_spark(settings), settings, workdir, documents=documents, seed=seed):
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="lakehouse")

@@ -44,19 +44,29 @@ def explode_export_records(files_df: DataFrame) -> DataFrame:
         ``_record_index`` (1-based line or hit number) and ``is_search_response``.
     """
     hits = F.from_json("value", SEARCH_RESPONSE_SCHEMA).getField("hits").getField("hits")
-    is_search_response = F.ltrim("value").startswith("{") & hits.isNotNull()
-    records = F.when(is_search_response, hits).otherwise(F.split("value", _LINE_BREAK))
+    lines = F.split("value", _LINE_BREAK)
+    # The shape travels inside each array element: a column computed from the whole file next
+    # to the explode would be re-evaluated for every record (a full re-parse of the file each).
+    records = F.when(
+        F.ltrim("value").startswith("{") & hits.isNotNull(),
+        F.transform(
+            hits, lambda hit: F.struct(hit.alias("text"), F.lit(True).alias("in_response"))
+        ),
+    ).otherwise(
+        F.transform(
+            lines, lambda line: F.struct(line.alias("text"), F.lit(False).alias("in_response"))
+        )
+    )
     return (
         files_df.select(
             "source_file",
             "source_modified_at",
-            is_search_response.alias("is_search_response"),
-            F.posexplode(records).alias("position", "raw_record"),
+            F.posexplode(records).alias("position", "record"),
         )
-        .where(F.trim("raw_record") != "")
+        .where(F.trim("record.text") != "")
         .select(
-            "raw_record",
-            "is_search_response",
+            F.col("record.text").alias("raw_record"),
+            F.col("record.in_response").alias("is_search_response"),
             (F.col("position") + 1).cast("int").alias("_record_index"),
             F.col("source_file").alias("_source_file"),
             F.col("source_modified_at").alias("_source_modified_at"),
