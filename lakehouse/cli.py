@@ -110,12 +110,20 @@ def generate(settings, out, documents, seed, anomaly_rate, start, days, workers)
     )
 
 
+def _check_source(check, source: str | None) -> None:
+    try:
+        check(source)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--source") from exc
+
+
 def _layer_command(layer: str, doc: str) -> click.Command:
     @common_options
     @click.option("--source", default=None, help="Only this source.")
     def command(settings, source):
-        from lakehouse.pipeline import run_layer
+        from lakehouse.pipeline import check_source, run_layer
 
+        _check_source(check_source, source)
         _print_reports(run_layer(_spark(settings), settings, layer, source))
 
     command.__doc__ = doc
@@ -132,8 +140,9 @@ _layer_command("gold", "Silver -> Gold feature tables (only when a source change
 @click.option("--source", default=None, help="Only this source.")
 def run(settings, source):
     """Every step in order, on one Spark session."""
-    from lakehouse.pipeline import run_all
+    from lakehouse.pipeline import check_source, run_all
 
+    _check_source(check_source, source)
     _print_reports(run_all(_spark(settings), settings, source))
 
 

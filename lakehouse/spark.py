@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from lakehouse.config import PROJECT_ROOT, SparkSettings
@@ -65,9 +65,15 @@ def local_jars(jars_dir: str | os.PathLike[str]) -> list[str]:
     return jars
 
 
-def _launched_by_spark_submit(conf: SparkConf) -> bool:
-    # Under spark-submit the JVM already exists and its settings are visible in SparkConf.
-    return os.environ.get("PYSPARK_GATEWAY_PORT") is not None and conf.contains("spark.master")
+def _launched_by_spark_submit() -> bool:
+    # spark-submit starts the JVM first and tells the Python driver where its gateway listens.
+    return os.environ.get("PYSPARK_GATEWAY_PORT") is not None
+
+
+def _submitted_conf() -> SparkConf:
+    """The settings spark-submit launched the JVM with (master, jars, memory)."""
+    SparkContext._ensure_initialized()
+    return SparkConf()
 
 
 def build_conf(settings: SparkSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -102,12 +108,11 @@ def get_spark(
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    launch_conf = SparkConf()
     builder = SparkSession.builder.appName(app_name or settings.app_name)
-    if not _launched_by_spark_submit(launch_conf):
+    if not _launched_by_spark_submit():
         builder = builder.master(settings.master or "local[*]")
         builder = builder.config("spark.jars", ",".join(local_jars(settings.jars_dir)))
-    elif DELTA_JAR_PREFIX not in launch_conf.get("spark.jars", ""):
+    elif DELTA_JAR_PREFIX not in (_submitted_conf().get("spark.jars") or ""):
         raise JarsMissingError(
             "spark-submit was started without the Delta jars: use infra/spark-submit.sh, or pass "
             "--jars with the files in .jars/ (make jars)"

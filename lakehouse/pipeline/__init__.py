@@ -29,6 +29,12 @@ def sources() -> list[str]:
     return sorted({name for steps in STEPS.values() for name in steps})
 
 
+def check_source(source: str | None) -> None:
+    """Raise ValueError for a source no layer knows (None means all)."""
+    if source is not None and source not in sources():
+        raise ValueError(f"unknown source {source!r}: expected one of {sources()}")
+
+
 def run_layer(
     spark: SparkSession, settings: Settings, layer: str, source: str | None = None
 ) -> list[StepReport]:
@@ -40,8 +46,7 @@ def run_layer(
     if layer not in STEPS:
         raise ValueError(f"unknown layer {layer!r}: expected one of {list(STEPS)}")
     steps = STEPS[layer]
-    if source is not None and source not in sources():
-        raise ValueError(f"unknown source {source!r}: expected one of {sources()}")
+    check_source(source)
     reports: list[StepReport] = []
     for name, step in steps.items():
         if source is not None and name != source:

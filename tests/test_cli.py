@@ -1,0 +1,117 @@
+"""The command surface, end to end through click, on the suite's Spark session."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lakehouse.cli import cli
+from lakehouse.config import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    """A generated landing zone (through the CLI) and a lake folder."""
+    root = tmp_path_factory.mktemp("cli")
+    generated = invoke(
+        "generate",
+        "--out",
+        str(root / "landing"),
+        "--sessions",
+        "600",
+        "--seed",
+        "3",
+        "--workers",
+        "1",
+    )
+    assert generated.exit_code == 0, generated.output
+    (root / "totals.json").write_text(
+        json.dumps(json.loads(generated.output)["sessions"]["totals"])
+    )
+    return ["--landing", str(root / "landing"), "--lake", str(root / "lake")]
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+def test_generate_run_history_report(spark, roots, tmp_path):
+    out = roots[1]
+    generated = invoke(
+        "generate", "--out", out, "--sessions", "600", "--seed", "3", "--workers", "1"
+    )
+    assert generated.exit_code == 0, generated.output
+    totals = json.loads(generated.output)["sessions"]["totals"]
+    assert totals["ingestible_records"] >= 600
+
+    ran = invoke("run", *roots, "--set", "privacy.hmac_key=cli-test")
+    assert ran.exit_code == 0, ran.output
+    assert f"records_read={totals['ingestible_records']}" in ran.output
+    assert "gold/delivery_features" in ran.output
+
+    history = invoke("history", "silver/sessions", *roots)
+    assert history.exit_code == 0, history.output
+    assert "MERGE" in history.output and "numTargetRowsInserted" in history.output
+
+    report = invoke("report", *roots)
+    assert report.exit_code == 0, report.output
+    assert "FAIL" not in report.output
+    assert report.output.count("OK") == 2
+    assert "version 0:" in report.output
+
+
+def test_single_layer_and_source(spark, roots):
+    result = invoke("silver", *roots, "--source", "reference")
+    assert result.exit_code == 0, result.output
+    assert "silver/zip_codes" in result.output and "silver/sessions" not in result.output
+
+
+def test_bad_input_gives_clear_errors(spark, roots):
+    unknown_source = invoke("ingest", *roots, "--source", "nope")
+    assert unknown_source.exit_code == 2 and "unknown source 'nope'" in unknown_source.output
+    bad_table = invoke("history", "delivery_features", *roots)
+    assert bad_table.exit_code == 2 and "layer/name" in bad_table.output
+    missing = invoke("history", "gold/nothing_here", *roots)
+    assert missing.exit_code == 1 and "no Delta table" in missing.output
+    bad_env = invoke("run", "--env", "mars")
+    assert bad_env.exit_code == 2 and "unknown environment 'mars'" in bad_env.output
+    bad_set = invoke("run", "--set", "sessions.holiday_window_days=soon")
+    assert bad_set.exit_code == 2 and "holiday_window_days" in bad_set.output
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "lakehouse", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "ingest" in result.stdout
+
+
+def test_jobs_run_under_spark_submit(roots, tmp_path):
+    """The same job file, launched by spark-submit (here on a local master), builds the lake."""
+    landing = roots[1]
+    lake = str(tmp_path / "submitted-lake")
+    command = [
+        str(PROJECT_ROOT / "infra" / "spark-submit.sh"),
+        "--master",
+        "local[1]",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(PROJECT_ROOT / "jobs" / "run.py"),
+        "--landing",
+        landing,
+        "--lake",
+        lake,
+        "--set",
+        "privacy.hmac_key=submit-test",
+    ]
+    env = {**os.environ, "SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit")}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    # spark-submit's Python runner merges the driver's stderr (our log) into stdout
+    assert "master=local[1]" in result.stdout
+    assert "gold/delivery_features" in result.stdout and "-> version 0" in result.stdout
