@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.config import IngestSettings
 
@@ -50,3 +51,60 @@ def stream_whole_files(spark: SparkSession, folder: str, settings: IngestSetting
 def stream_delta_changes(spark: SparkSession, path: str) -> DataFrame:
     """Rows appended to a Delta table since the consuming query's checkpoint."""
     return spark.readStream.format("delta").load(path)
+
+
+def stream_new_file_paths(spark: SparkSession, folder: str, settings: IngestSettings) -> DataFrame:
+    """New files under ``folder`` as (``path``, ``modified_at``, ``length``), content unread.
+
+    The binary-file source reads a file's bytes only when ``content`` is selected, so this is
+    the file stream source used purely for exactly-once discovery.
+    """
+    return (
+        spark.readStream.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", IN_FLIGHT_GLOB)
+        .option("maxFileAge", settings.max_file_age)
+        .option("maxFilesPerTrigger", settings.max_files_per_trigger)
+        .load(folder)
+        .select("path", F.col("modificationTime").alias("modified_at"), "length")
+    )
+
+
+def read_first_line(spark: SparkSession, uri: str) -> str:
+    """The first line of a (possibly gzip-compressed) text file, through Hadoop's FileSystem."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    stream = path.getFileSystem(conf).open(path)
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(path)
+    if codec is not None:
+        stream = codec.createInputStream(stream)
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+    try:
+        return reader.readLine() or ""
+    finally:
+        reader.close()
+
+
+def read_csv_positional(spark: SparkSession, paths: list[str], names: list[str]) -> DataFrame:
+    """Read CSV files that share one header, every column a string named by ``names``.
+
+    Quoted fields may span lines; a row that does not fit the header is kept with its text in
+    ``_corrupt_record``. Adds ``_source_file`` and ``_source_modified_at``.
+    """
+    schema = StructType(
+        [StructField(n, StringType()) for n in names]
+        + [StructField("_corrupt_record", StringType())]
+    )
+    return (
+        spark.read.schema(schema)
+        .option("header", "true")
+        .option("enforceSchema", "true")
+        .option("multiLine", "true")
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", "_corrupt_record")
+        .option("encoding", "UTF-8")
+        .csv(paths)
+        .withColumn("_source_file", F.col("_metadata.file_path"))
+        .withColumn("_source_modified_at", F.col("_metadata.file_modification_time"))
+    )
