@@ -9,6 +9,7 @@ Typical use::
 """
 
 from lakehouse.generate.landing import generate_sessions_landing
+from lakehouse.generate.payments import generate_payments_landing as generate_payments_landing
 from lakehouse.generate.reference import write_reference_data
 from lakehouse.generate.world import holiday_years
 
