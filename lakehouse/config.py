@@ -79,6 +79,19 @@ class SessionsSettings(_Section):
     holiday_window_days: int = 7
 
 
+class PaymentsSettings(_Section):
+    """Rules for the payment CSV feeds."""
+
+    # canonical column -> upstream names that mean it (matched case- and space-insensitively)
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
+    # labels as of this instant (ISO-8601, UTC); None means the time of the run
+    label_cutoff: datetime | None = None
+    label_maturity_days: int = 60
+    velocity_windows_s: dict[str, int] = Field(
+        default_factory=lambda: {"1h": 3_600, "24h": 86_400, "7d": 604_800}
+    )
+
+
 class QualitySettings(_Section):
     """Data-quality gates."""
 
@@ -95,6 +108,7 @@ class Settings(_Section):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     sessions: SessionsSettings = Field(default_factory=SessionsSettings)
+    payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
 
     def landing_path(self, *parts: str) -> str:

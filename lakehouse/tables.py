@@ -26,6 +26,21 @@ SILVER_HOLIDAYS = Table("silver", "holidays")
 GOLD_DELIVERY_FEATURES = Table("gold", "delivery_features")
 BATCH_LEDGER = Table("audit", "batch_ledger")
 
+PAYMENT_FEEDS = (
+    "payment_transactions",
+    "account_details",
+    "external_risk_feed",
+    "historical_fraud_cases",
+)
+SILVER_TRANSACTIONS = Table("silver", "payment_transactions")
+SILVER_ACCOUNT_CHANGES = Table("silver", "account_changes")
+SILVER_ACCOUNTS = Table("silver", "accounts")
+SILVER_RISK_EVENTS = Table("silver", "risk_events")
+SILVER_RISK_INTERVALS = Table("silver", "risk_intervals")
+SILVER_FRAUD_CASE_HISTORY = Table("silver", "fraud_case_history")
+SILVER_FRAUD_CASES = Table("silver", "fraud_cases")
+GOLD_PAYMENTS_UNIFIED = Table("gold", "payments_unified")
+
 ALL_TABLES = (
     BRONZE_SESSIONS,
     SILVER_SESSIONS,
@@ -34,6 +49,16 @@ ALL_TABLES = (
     SILVER_WAREHOUSES,
     SILVER_HOLIDAYS,
     GOLD_DELIVERY_FEATURES,
+    *(Table("bronze", feed) for feed in PAYMENT_FEEDS),
+    SILVER_TRANSACTIONS,
+    SILVER_ACCOUNT_CHANGES,
+    SILVER_ACCOUNTS,
+    SILVER_RISK_EVENTS,
+    SILVER_RISK_INTERVALS,
+    SILVER_FRAUD_CASE_HISTORY,
+    SILVER_FRAUD_CASES,
+    *(Table("quarantine", feed) for feed in PAYMENT_FEEDS),
+    GOLD_PAYMENTS_UNIFIED,
     BATCH_LEDGER,
 )
 

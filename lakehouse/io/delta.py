@@ -138,6 +138,7 @@ def merge_with_sources(
     source_versions: Mapping[str, int],
     change_column: str,
     delete_missing: bool = True,
+    extra_metadata: Mapping[str, Any] = (),
 ) -> None:
     """Make the table at ``path`` equal ``source_df`` with the fewest row changes.
 
@@ -145,9 +146,10 @@ def merge_with_sources(
     content hash) differs, new rows are inserted and, with ``delete_missing``, rows no longer
     in the source are deleted. The commit records ``source_versions``.
     """
-    metadata = json.dumps({SOURCE_VERSIONS_KEY: dict(source_versions)}, sort_keys=True)
+    extra = dict(extra_metadata)
+    metadata = json.dumps({SOURCE_VERSIONS_KEY: dict(source_versions), **extra}, sort_keys=True)
     if not is_delta_table(spark, path):
-        overwrite_with_sources(source_df, path, source_versions)
+        overwrite_with_sources(source_df, path, source_versions, extra)
         return
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", metadata)

@@ -10,11 +10,27 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import (
+    BinaryType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from lakehouse.config import IngestSettings
 
 IN_FLIGHT_GLOB = "[!_.]*"
+# The binary-file source's fixed schema (a stream must be given it explicitly).
+BINARY_FILE_SCHEMA = StructType(
+    [
+        StructField("path", StringType(), False),
+        StructField("modificationTime", TimestampType(), False),
+        StructField("length", LongType(), False),
+        StructField("content", BinaryType()),
+    ]
+)
 
 
 def path_exists(spark: SparkSession, uri: str) -> bool:
@@ -61,6 +77,7 @@ def stream_new_file_paths(spark: SparkSession, folder: str, settings: IngestSett
     """
     return (
         spark.readStream.format("binaryFile")
+        .schema(BINARY_FILE_SCHEMA)
         .option("recursiveFileLookup", "true")
         .option("pathGlobFilter", IN_FLIGHT_GLOB)
         .option("maxFileAge", settings.max_file_age)
@@ -101,6 +118,9 @@ def read_csv_positional(spark: SparkSession, paths: list[str], names: list[str])
         .option("header", "true")
         .option("enforceSchema", "true")
         .option("multiLine", "true")
+        # RFC 4180: a quote inside a quoted field is doubled (Spark's default escape is \\)
+        .option("quote", '"')
+        .option("escape", '"')
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
         .option("encoding", "UTF-8")

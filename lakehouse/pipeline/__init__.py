@@ -8,6 +8,11 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
 from lakehouse.pipeline.delivery import build_delivery_features
+from lakehouse.pipeline.payments import (
+    build_payments_unified,
+    build_silver_payments,
+    ingest_payments,
+)
 from lakehouse.pipeline.reference import load_reference_data
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
@@ -18,9 +23,13 @@ LAYERS = ("ingest", "silver", "gold")
 
 # layer -> source -> step, in the order they run
 STEPS: dict[str, dict[str, Step]] = {
-    "ingest": {"sessions": ingest_sessions},
-    "silver": {"reference": load_reference_data, "sessions": build_silver_sessions},
-    "gold": {"sessions": build_delivery_features},
+    "ingest": {"sessions": ingest_sessions, "payments": ingest_payments},
+    "silver": {
+        "reference": load_reference_data,
+        "sessions": build_silver_sessions,
+        "payments": build_silver_payments,
+    },
+    "gold": {"sessions": build_delivery_features, "payments": build_payments_unified},
 }
 
 

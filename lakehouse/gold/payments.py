@@ -1,0 +1,203 @@
+"""Gold: ``payments_unified``, one row per transaction, point-in-time correct (CONTRACT 2).
+
+Nothing a row says was unknown at its ``transaction_ts``:
+- account attributes and risk flags come from the version valid at that instant
+  (``valid_from <= ts < valid_to``), joined on the account id with the interval as a join
+  condition (a sort-merge join on the key, never a cross join filtered afterwards);
+- velocity, first-pair and amount-deviation features look only at the source account's
+  transactions strictly before this one;
+- labels count only fraud cases reported by the label cutoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakehouse.silver.payments import CONFIRMED, latest_case_status
+
+MICROS_PER_SECOND = 1_000_000
+SECONDS_PER_DAY = 86_400
+DEFAULT_VELOCITY_WINDOWS_S = {"1h": 3_600, "24h": 86_400, "7d": 604_800}
+
+CONTRACT_COLUMNS = [
+    "transaction_id",
+    "transaction_ts",
+    "source_account_id",
+    "destination_account_id",
+    "amount",
+    "currency",
+    "channel",
+    "src_account_type",
+    "src_country",
+    "src_kyc_status",
+    "src_account_age_days",
+    "dst_account_type",
+    "dst_country",
+    "dst_kyc_status",
+    "dst_account_age_days",
+    "src_risk_flag",
+    "dst_risk_flag",
+    "fraud_flag",
+    "label_is_mature",
+]
+
+
+def feature_columns(windows: Mapping[str, int]) -> list[str]:
+    """The feature columns beyond the contract, for the given velocity windows."""
+    velocity = [f"src_txn_{kind}_{name}" for name in windows for kind in ("count", "amount")]
+    return [
+        "merchant_category",
+        "hour_of_day",
+        "day_of_week",
+        "is_cross_border",
+        *velocity,
+        "src_prior_txn_count",
+        "is_first_pair",
+        "src_amount_mean_before",
+        "src_amount_zscore",
+        "label_status",
+    ]
+
+
+def _as_of_condition(ts: Column, valid_from: Column, valid_to: Column) -> Column:
+    # inclusive start: a change at exactly the transaction's instant is already in effect
+    return (ts >= valid_from) & (valid_to.isNull() | (ts < valid_to))
+
+
+def enrich_accounts_as_of(tx_df: DataFrame, versions_df: DataFrame, side: str) -> DataFrame:
+    """Attributes of the ``side`` (``src``/``dst``) account as they were at ``transaction_ts``.
+
+    An unknown account, or one created after the transaction, gives nulls (left join).
+    """
+    key = "source_account_id" if side == "src" else "destination_account_id"
+    versions = versions_df.select(
+        F.col("account_id").alias("_acct"),
+        F.col("valid_from").alias("_from"),
+        F.col("valid_to").alias("_to"),
+        F.col("account_type").alias(f"{side}_account_type"),
+        F.col("country").alias(f"{side}_country"),
+        F.col("kyc_status").alias(f"{side}_kyc_status"),
+        F.col("created_date").alias(f"_{side}_created"),
+    )
+    condition = (F.col(key) == F.col("_acct")) & _as_of_condition(
+        F.col("transaction_ts"), F.col("_from"), F.col("_to")
+    )
+    age = F.datediff(F.to_date("transaction_ts"), F.col(f"_{side}_created"))
+    return (
+        tx_df.join(versions, on=condition, how="left")
+        .withColumn(f"{side}_account_age_days", F.when(age >= 0, age))
+        .drop("_acct", "_from", "_to", f"_{side}_created")
+    )
+
+
+def enrich_risk_as_of(tx_df: DataFrame, intervals_df: DataFrame, side: str) -> DataFrame:
+    """The ``side`` account's risk flag as known at ``transaction_ts`` (0 if none)."""
+    key = "source_account_id" if side == "src" else "destination_account_id"
+    intervals = intervals_df.select(
+        F.col("account_id").alias("_acct"),
+        F.col("valid_from").alias("_from"),
+        F.col("valid_to").alias("_to"),
+        F.col("risk_flag").alias("_flag"),
+    )
+    condition = (F.col(key) == F.col("_acct")) & _as_of_condition(
+        F.col("transaction_ts"), F.col("_from"), F.col("_to")
+    )
+    return (
+        tx_df.join(intervals, on=condition, how="left")
+        .withColumn(f"{side}_risk_flag", F.coalesce(F.col("_flag"), F.lit(0)).cast("int"))
+        .drop("_acct", "_from", "_to", "_flag")
+    )
+
+
+def with_velocity_features(tx_df: DataFrame, windows: Mapping[str, int]) -> DataFrame:
+    """Count and sum of the source account's transactions in each window before this one.
+
+    Frames end one microsecond before the transaction, so neither the transaction itself nor
+    another at the same instant is counted.
+    """
+    ts_us = F.unix_micros("transaction_ts")
+    df = tx_df.withColumn("_ts_us", ts_us)
+    by_source = Window.partitionBy("source_account_id").orderBy("_ts_us")
+    for name, seconds in windows.items():
+        frame = by_source.rangeBetween(-seconds * MICROS_PER_SECOND, -1)
+        df = df.withColumn(f"src_txn_count_{name}", F.count(F.lit(1)).over(frame)).withColumn(
+            f"src_txn_amount_{name}",
+            F.coalesce(F.sum("amount").over(frame), F.lit(0)).cast("decimal(18,2)"),
+        )
+    history = by_source.rangeBetween(Window.unboundedPreceding, -1)
+    pair_history = (
+        Window.partitionBy("source_account_id", "destination_account_id")
+        .orderBy("_ts_us")
+        .rangeBetween(Window.unboundedPreceding, -1)
+    )
+    mean = F.avg(F.col("amount").cast("double")).over(history)
+    std = F.stddev_samp(F.col("amount").cast("double")).over(history)
+    return (
+        df.withColumn("src_prior_txn_count", F.count(F.lit(1)).over(history))
+        .withColumn("is_first_pair", F.count(F.lit(1)).over(pair_history) == 0)
+        .withColumn("src_amount_mean_before", F.round(mean, 2))
+        .withColumn(
+            "src_amount_zscore",
+            F.round(F.when(std > 0, (F.col("amount").cast("double") - mean) / std), 4),
+        )
+        .drop("_ts_us")
+    )
+
+
+def with_labels(
+    tx_df: DataFrame, cases_df: DataFrame, cutoff: datetime, maturity_days: int
+) -> DataFrame:
+    """``fraud_flag`` from cases reported by ``cutoff``; ``label_is_mature`` by age at cutoff."""
+    statuses = latest_case_status(cases_df, F.lit(cutoff)).select(
+        "transaction_id", F.col("status").alias("label_status")
+    )
+    mature_before = F.lit(cutoff) - F.make_interval(days=F.lit(maturity_days))
+    return (
+        tx_df.join(statuses, on="transaction_id", how="left")
+        .withColumn("fraud_flag", F.coalesce(F.col("label_status") == CONFIRMED, F.lit(False)))
+        .withColumn("label_is_mature", F.col("transaction_ts") < mature_before)
+    )
+
+
+def with_calendar_features(tx_df: DataFrame) -> DataFrame:
+    """Hour, weekday (0 = Monday) and whether the flow crosses a border."""
+    return (
+        tx_df.withColumn("hour_of_day", F.hour("transaction_ts"))
+        .withColumn("day_of_week", F.weekday("transaction_ts"))
+        .withColumn(
+            "is_cross_border",
+            F.when(
+                F.col("src_country").isNotNull() & F.col("dst_country").isNotNull(),
+                F.col("src_country") != F.col("dst_country"),
+            ),
+        )
+    )
+
+
+def to_payments_unified(
+    transactions_df: DataFrame,
+    account_versions_df: DataFrame,
+    risk_intervals_df: DataFrame,
+    fraud_cases_df: DataFrame,
+    *,
+    cutoff: datetime,
+    maturity_days: int,
+    velocity_windows: Mapping[str, int] = DEFAULT_VELOCITY_WINDOWS_S,
+) -> DataFrame:
+    """Silver payments -> ``gold/payments_unified``."""
+    columns = CONTRACT_COLUMNS + feature_columns(velocity_windows)
+    unified = (
+        transactions_df.transform(enrich_accounts_as_of, account_versions_df, "src")
+        .transform(enrich_accounts_as_of, account_versions_df, "dst")
+        .transform(enrich_risk_as_of, risk_intervals_df, "src")
+        .transform(enrich_risk_as_of, risk_intervals_df, "dst")
+        .transform(with_calendar_features)
+        .transform(with_velocity_features, velocity_windows)
+        .transform(with_labels, fraud_cases_df, cutoff, maturity_days)
+    )
+    row_hash = F.sha2(F.to_json(F.struct(*columns)), 256)
+    return unified.select(*columns, row_hash.alias("row_hash"))
