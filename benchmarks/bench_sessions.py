@@ -13,10 +13,10 @@ import argparse
 import json
 import resource
 import shutil
-import threading
-import time
 from datetime import date
 from pathlib import Path
+
+from common import PeakMemory, largest_shuffle_mib, timed
 
 from lakehouse.bronze.schemas import HIT_OR_SOURCE_SCHEMA
 from lakehouse.config import load_settings
@@ -25,45 +25,6 @@ from lakehouse.pipeline.delivery import build_delivery_features
 from lakehouse.pipeline.reference import load_reference_data
 from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
 from lakehouse.spark import get_spark
-
-
-class PeakMemory:
-    """Samples the driver JVM's resident memory (local mode: the whole Spark engine)."""
-
-    def __init__(self, pid: int, every_s: float = 0.2):
-        self.pid, self.every_s, self.peak_kib = pid, every_s, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_kib = max(self.peak_kib, self._rss_kib())
-            time.sleep(self.every_s)
-
-    def __enter__(self):
-        self.peak_kib = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._stop.clear()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
-def timed(label: str, results: dict, fn):
-    start = time.perf_counter()
-    value = fn()
-    results[label] = round(time.perf_counter() - start, 2)
-    print(f"  {label:<28} {results[label]:>8.2f} s", flush=True)
-    return value
 
 
 def main() -> None:
@@ -127,8 +88,10 @@ def main() -> None:
         shutil.rmtree(path, ignore_errors=True)
     with PeakMemory(jvm_pid) as floor_mem:
         timed("floor: json -> parquet", results, floor)
+    _, mark = largest_shuffle_mib(spark)
     with PeakMemory(jvm_pid) as pipe_mem:
         timed("pipeline: bronze+silver+gold", results, pipeline)
+    results["largest_shuffle_mib"], _ = largest_shuffle_mib(spark, mark)
 
     floor_s, pipe_s = results["floor: json -> parquet"], results["pipeline: bronze+silver+gold"]
     results.update(

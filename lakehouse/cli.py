@@ -19,6 +19,7 @@ from lakehouse.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("lakehouse")
 
+PAYMENT_DAYS = 90
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -85,9 +86,19 @@ def cli() -> None:
 )
 @click.option("--days", default=365, show_default=True, help="Days of generated events.")
 @click.option("--workers", default=None, type=int, help="Processes (default: up to 2).")
-def generate(settings, out, documents, seed, anomaly_rate, start, days, workers):
-    """Write a realistic landing zone (sessions and reference data), anomalies included."""
-    from lakehouse.generate import generate_sessions_landing, holiday_years, write_reference_data
+def generate(
+    settings, out, documents, transactions, accounts, seed, anomaly_rate, start, days, workers
+):
+    """Write a realistic landing zone (sessions, payments, reference data), anomalies included.
+
+    Sessions span --days from --start; payments cover the first 90 days of it at most.
+    """
+    from lakehouse.generate import (
+        generate_payments_landing,
+        generate_sessions_landing,
+        holiday_years,
+        write_reference_data,
+    )
 
     start_date = date.fromisoformat(start)
     # the sessions draw addresses and delivery times from this very reference data
@@ -101,9 +112,23 @@ def generate(settings, out, documents, seed, anomaly_rate, start, days, workers)
         days=days,
         workers=workers,
     )
+    payments = generate_payments_landing(
+        out,
+        transactions=transactions,
+        accounts=accounts,
+        seed=seed,
+        anomaly_rate=anomaly_rate,
+        start=start_date,
+        days=min(days, PAYMENT_DAYS),
+        workers=workers,
+    )
     click.echo(
         json.dumps(
-            {"reference": reference, "sessions": {"totals": summary["totals"]}},
+            {
+                "reference": reference,
+                "sessions": {"totals": summary["totals"]},
+                "payments": {f: p["totals"] for f, p in payments["feeds"].items()},
+            },
             indent=2,
             default=str,
         )
@@ -180,8 +205,9 @@ def report(settings, rows):
 @click.option(
     "--sessions", "documents", default=20_000, show_default=True, help="Session documents."
 )
+@click.option("--transactions", default=20_000, show_default=True, help="Payment transactions.")
 @click.option("--seed", default=7, show_default=True)
-def demo(settings, workdir, documents, seed):
+def demo(settings, workdir, documents, transactions, seed):
     """Generate data, run the pipeline as it arrives in two waves, print the lake."""
     import shutil
 
@@ -195,7 +221,15 @@ def demo(settings, workdir, documents, seed):
         settings = settings.model_copy(update={"lake_root": str(workdir / "lake")})
     for root in (settings.landing_root, settings.lake_root):
         shutil.rmtree(root, ignore_errors=True)
-    if not run_demo(_spark(settings), settings, workdir, documents=documents, seed=seed):
+    ok = run_demo(
+        _spark(settings),
+        settings,
+        workdir,
+        documents=documents,
+        transactions=transactions,
+        seed=seed,
+    )
+    if not ok:
         sys.exit(1)
 
 

@@ -1,10 +1,10 @@
 """The end-to-end demo behind ``make demo``: data arrives in two waves, the lake keeps up.
 
-1. Generate a landing zone into a staging folder.
-2. Release the first 80% of the exports (by export time) into the landing zone and run every
-   step.
-3. Release the rest (newer sessions, and re-exports of parcels delivered since) and run again:
-   Silver merges the changes, Gold gets a new version.
+1. Generate a landing zone (sessions and payments) into a staging folder.
+2. Release the first 80% of each source's files (by delivery time) into the landing zone and
+   run every step.
+3. Release the rest (newer sessions, re-exports of parcels delivered since, later payment
+   days and fraud reports) and run again: Silver merges the changes, Gold gets new versions.
 4. Print the lake: tables, versions, counts, conservation, Gold rows, a time-travel query.
 """
 
@@ -19,21 +19,24 @@ import click
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
-from lakehouse.generate import generate_sessions_landing, holiday_years, write_reference_data
+from lakehouse.generate import (
+    generate_sessions_landing,
+    holiday_years,
+    write_reference_data,
+)
 from lakehouse.pipeline import run_all
 from lakehouse.reporting import print_lake_report
 
 FIRST_WAVE_SHARE = 0.8
-SESSIONS_FOLDER = "sessions"
+SOURCE_FOLDERS = ("sessions", "payments")
 
 
-def release_files(staging: Path, landing: Path, until_mtime: float | None) -> int:
-    """Move session files modified up to ``until_mtime`` (all when None) into the landing zone.
-
-    ``os.replace`` keeps each file's modification time, which orders the exports.
+def release_files(staging: Path, landing: Path, folder: str, until_mtime: float | None) -> int:
+    """Move files of ``folder`` modified up to ``until_mtime`` (all when None) into the landing
+    zone. ``os.replace`` keeps each file's modification time, which orders the exports.
     """
     moved = 0
-    for path in sorted((staging / SESSIONS_FOLDER).rglob("*")):
+    for path in sorted((staging / folder).rglob("*")):
         if not path.is_file() or (until_mtime is not None and path.stat().st_mtime > until_mtime):
             continue
         target = landing / path.relative_to(staging)
@@ -43,8 +46,23 @@ def release_files(staging: Path, landing: Path, until_mtime: float | None) -> in
     return moved
 
 
+def _first_wave_cutoff(staging: Path, folder: str) -> float:
+    mtimes = sorted(
+        p.stat().st_mtime
+        for p in (staging / folder).rglob("*")
+        if p.is_file() and not p.name.startswith(("_", "."))
+    )
+    return mtimes[int(len(mtimes) * FIRST_WAVE_SHARE)]
+
+
 def run_demo(
-    spark: SparkSession, settings: Settings, workdir: Path, *, documents: int, seed: int
+    spark: SparkSession,
+    settings: Settings,
+    workdir: Path,
+    *,
+    documents: int,
+    transactions: int,
+    seed: int,
 ) -> bool:
     """Run the whole demo; returns whether every invariant held."""
     staging, landing = workdir / "staging", Path(settings.landing_root)

@@ -14,10 +14,29 @@ from lakehouse.tables import (
     BATCH_LEDGER,
     BRONZE_SESSIONS,
     GOLD_DELIVERY_FEATURES,
+    GOLD_PAYMENTS_UNIFIED,
     QUARANTINE_SESSIONS,
+    SILVER_ACCOUNT_CHANGES,
+    SILVER_FRAUD_CASE_HISTORY,
+    SILVER_RISK_EVENTS,
     SILVER_SESSIONS,
+    SILVER_TRANSACTIONS,
+    Table,
 )
 
+PAYMENT_SAMPLE_COLUMNS = [
+    "transaction_id",
+    "transaction_ts",
+    "amount",
+    "channel",
+    "src_kyc_status",
+    "src_account_age_days",
+    "src_risk_flag",
+    "src_txn_count_24h",
+    "is_first_pair",
+    "fraud_flag",
+    "label_is_mature",
+]
 SAMPLE_COLUMNS = [
     "record_id",
     "event_ts",
@@ -50,33 +69,66 @@ def print_history(spark: SparkSession, path: str, name: str, limit: int) -> None
             click.echo(f"        metadata: {row['userMetadata']}")
 
 
-def _check(label: str, left: int, right: int) -> bool:
-    ok = left == right
-    click.echo(f"  {'OK  ' if ok else 'FAIL'} {label}: {left} = {right}")
-    return ok
+# source -> (bronze, silver, quarantine) tables whose row counts the ledger must explain
+CONSERVED = {
+    "sessions": (BRONZE_SESSIONS, SILVER_SESSIONS, QUARANTINE_SESSIONS),
+    "payment_transactions": (
+        Table("bronze", "payment_transactions"),
+        SILVER_TRANSACTIONS,
+        Table("quarantine", "payment_transactions"),
+    ),
+    "account_details": (
+        Table("bronze", "account_details"),
+        SILVER_ACCOUNT_CHANGES,
+        Table("quarantine", "account_details"),
+    ),
+    "external_risk_feed": (
+        Table("bronze", "external_risk_feed"),
+        SILVER_RISK_EVENTS,
+        Table("quarantine", "external_risk_feed"),
+    ),
+    "historical_fraud_cases": (
+        Table("bronze", "historical_fraud_cases"),
+        SILVER_FRAUD_CASE_HISTORY,
+        Table("quarantine", "historical_fraud_cases"),
+    ),
+}
+
+
+def _rows(spark: SparkSession, settings: Settings, table: Table) -> int:
+    path = settings.table_path(*table)
+    return read_table(spark, path).count() if latest_version(spark, path) is not None else 0
 
 
 def print_conservation(spark: SparkSession, settings: Settings) -> bool:
-    """Check and print the sessions conservation invariant (CONTRACT section 2)."""
+    """Check and print the conservation invariant for every source (CONTRACT section 2)."""
     ledger = settings.table_path(*BATCH_LEDGER)
-    bronze = ledger_totals(spark, ledger, "bronze", "sessions")
-    silver = ledger_totals(spark, ledger, "silver", "sessions")
-    bronze_rows = read_table(spark, settings.table_path(*BRONZE_SESSIONS)).count()
-    silver_rows = read_table(spark, settings.table_path(*SILVER_SESSIONS)).count()
-    quarantined = read_table(spark, settings.table_path(*QUARANTINE_SESSIONS)).count()
-    duplicates = silver.get("duplicates_removed", 0)
-    click.echo("\nConservation (sessions):")
-    return all(
-        [
-            _check("records read = bronze rows", bronze.get("records_read", 0), bronze_rows),
-            _check(
-                "bronze rows = silver rows + quarantined + duplicates removed "
-                f"({silver_rows} + {quarantined} + {duplicates})",
-                bronze_rows,
-                silver_rows + quarantined + duplicates,
-            ),
-        ]
-    )
+    click.echo("\nConservation: read = bronze = silver + quarantined + duplicates removed")
+    ok = True
+    for source, (bronze_t, silver_t, quarantine_t) in CONSERVED.items():
+        if latest_version(spark, settings.table_path(*bronze_t)) is None:
+            continue
+        read = ledger_totals(spark, ledger, "bronze", source).get("records_read", 0)
+        duplicates = ledger_totals(spark, ledger, "silver", source).get("duplicates_removed", 0)
+        bronze = _rows(spark, settings, bronze_t)
+        silver = _rows(spark, settings, silver_t)
+        quarantined = _rows(spark, settings, quarantine_t)
+        holds = read == bronze == silver + quarantined + duplicates
+        ok &= holds
+        click.echo(
+            f"  {'OK  ' if holds else 'FAIL'} {source:<24} {read} = {bronze} = "
+            f"{silver} + {quarantined} + {duplicates}"
+        )
+    return ok
+
+
+def _time_travel(spark: SparkSession, path: str, label: str, measure: str) -> None:
+    version = latest_version(spark, path)
+    click.echo(f"\nTime travel: {label} at every version")
+    click.echo(f"  SELECT count(*), {measure} FROM delta.`{path}` VERSION AS OF n")
+    for v in range(version + 1):
+        row = spark.sql(f"SELECT count(*), {measure} FROM delta.`{path}` VERSION AS OF {v}").first()
+        click.echo(f"  version {v}: {row[0]} rows, {measure} = {row[1]}")
 
 
 def print_lake_report(spark: SparkSession, settings: Settings, sample_rows: int = 5) -> bool:
@@ -92,32 +144,34 @@ def print_lake_report(spark: SparkSession, settings: Settings, sample_rows: int 
         version = latest_version(spark, path)
         rows = read_table(spark, path).count() if version is not None else "-"
         click.echo(f"  {table.key:<28} {version if version is not None else '-':>7} {rows:>10}")
-    ok = True
-    if latest_version(spark, settings.table_path(*SILVER_SESSIONS)) is not None:
-        ok = print_conservation(spark, settings)
-        reasons = (
-            read_table(spark, settings.table_path(*QUARANTINE_SESSIONS))
-            .groupBy("reason")
-            .count()
-            .orderBy(F.desc("count"))
-            .collect()
-        )
-        click.echo("\nQuarantine reasons (sessions):")
-        for row in reasons:
-            click.echo(f"  {row['reason']:<28} {row['count']:>8}")
+    ok = print_conservation(spark, settings)
+    quarantine_tables = [t for t in ALL_TABLES if t.layer == "quarantine"]
+    click.echo("\nQuarantine reasons:")
+    for table in quarantine_tables:
+        path = settings.table_path(*table)
+        if latest_version(spark, path) is None:
+            continue
+        for row in (
+            read_table(spark, path).groupBy("reason").count().orderBy(F.desc("count")).collect()
+        ):
+            click.echo(f"  {table.key:<36} {row['reason']:<28} {row['count']:>8}")
     gold_path = settings.table_path(*GOLD_DELIVERY_FEATURES)
-    gold_version = latest_version(spark, gold_path)
-    if gold_version is None:
-        return ok
-    click.echo(f"\nSample of {GOLD_DELIVERY_FEATURES.key} (version {gold_version}):")
-    sample = read_table(spark, gold_path).orderBy("event_ts").select(*SAMPLE_COLUMNS)
-    click.echo(sample.limit(sample_rows).toPandas().to_string(index=False))
-    click.echo("\nTime travel: the same table at every version")
-    click.echo(f"  SELECT count(*), count(delivery_days) FROM delta.`{gold_path}` VERSION AS OF n")
-    for version in range(gold_version + 1):
-        row = spark.sql(
-            f"SELECT count(*) AS n, count(delivery_days) AS labelled "
-            f"FROM delta.`{gold_path}` VERSION AS OF {version}"
-        ).first()
-        click.echo(f"  version {version}: {row['n']} checkouts, {row['labelled']} delivered")
+    if latest_version(spark, gold_path) is not None:
+        click.echo(f"\nSample of {GOLD_DELIVERY_FEATURES.key}:")
+        sample = read_table(spark, gold_path).orderBy("event_ts").select(*SAMPLE_COLUMNS)
+        click.echo(sample.limit(sample_rows).toPandas().to_string(index=False))
+        _time_travel(spark, gold_path, GOLD_DELIVERY_FEATURES.key, "count(delivery_days)")
+    payments_path = settings.table_path(*GOLD_PAYMENTS_UNIFIED)
+    if latest_version(spark, payments_path) is not None:
+        click.echo(f"\nSample of {GOLD_PAYMENTS_UNIFIED.key}:")
+        sample = read_table(spark, payments_path).orderBy(F.desc("fraud_flag"), "transaction_ts")
+        click.echo(
+            sample.select(*PAYMENT_SAMPLE_COLUMNS)
+            .limit(sample_rows)
+            .toPandas()
+            .to_string(index=False)
+        )
+        _time_travel(
+            spark, payments_path, GOLD_PAYMENTS_UNIFIED.key, "sum(cast(fraud_flag AS int))"
+        )
     return ok

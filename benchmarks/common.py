@@ -1,0 +1,66 @@
+"""Helpers shared by the benchmark scripts: timing, driver memory, shuffle sizes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+
+class PeakMemory:
+    """Samples the driver JVM's resident memory (local mode: the whole Spark engine)."""
+
+    def __init__(self, pid: int, every_s: float = 0.2):
+        self.pid, self.every_s, self.peak_kib = pid, every_s, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib, self._rss_kib())
+            time.sleep(self.every_s)
+
+    def __enter__(self):
+        self.peak_kib = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._stop.clear()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(label: str, results: dict, fn):
+    start = time.perf_counter()
+    value = fn()
+    results[label] = round(time.perf_counter() - start, 2)
+    print(f"  {label:<28} {results[label]:>8.2f} s", flush=True)
+    return value
+
+
+def largest_shuffle_mib(spark: SparkSession, after_stage: int = -1) -> tuple[float, int]:
+    """The largest shuffle write of any stage after ``after_stage`` (MiB), and the last stage id.
+
+    Read from Spark's status store (what the UI shows), which is kept with the UI disabled too.
+    """
+    sc = spark.sparkContext
+    no_quantiles = sc._gateway.new_array(sc._jvm.double, 0)
+    # AppStatusStore.stageList(statuses, details, withSummaries, quantiles, taskStatuses): a Seq
+    stages = sc._jsc.sc().statusStore().stageList(None, False, False, no_quantiles, None)
+    largest, last = 0, after_stage
+    for i in range(stages.size()):
+        stage = stages.apply(i)
+        last = max(last, stage.stageId())
+        if stage.stageId() > after_stage:
+            largest = max(largest, stage.shuffleWriteBytes())
+    return round(largest / 2**20, 1), last
