@@ -12,10 +12,13 @@ POM         := infra/jvm/pom.xml
 
 DEMO_DIR      ?= data/demo
 DEMO_SESSIONS ?= 20000
+DEMO_TRANSACTIONS ?= 20000
 BENCH_DOCS    ?= 1000000
+BENCH_TRANSACTIONS ?= 2000000
+BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars demo test lint format bench-sessions lock clean
+.PHONY: help setup venv jars demo test lint format bench-sessions bench-payments lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -37,7 +40,7 @@ jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta) from Maven Centr
 setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
 
 demo: setup ## Generate sample data, run the whole pipeline as it arrives, print what it built
-	$(LAKEHOUSE) demo --workdir $(DEMO_DIR) --sessions $(DEMO_SESSIONS)
+	$(LAKEHOUSE) demo --workdir $(DEMO_DIR) --sessions $(DEMO_SESSIONS) --transactions $(DEMO_TRANSACTIONS)
 
 lint: venv ## Static checks (ruff lint + format check)
 	$(VENV)/bin/ruff check .
@@ -52,6 +55,9 @@ test: setup lint ## Set up and run the whole test suite
 
 bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents vs Spark's floor
 	$(PY) benchmarks/bench_sessions.py --documents $(BENCH_DOCS)
+
+bench-payments: setup ## Benchmark payments Bronze->Gold and point-in-time vs naive Gold
+	$(PY) benchmarks/bench_payments.py --transactions $(BENCH_TRANSACTIONS) --accounts $(BENCH_ACCOUNTS)
 
 lock: ## Re-resolve constraints.txt from setup.cfg (needs network)
 	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra dev -o constraints.txt

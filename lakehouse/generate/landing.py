@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
 
@@ -21,24 +17,12 @@ from lakehouse.generate.files import (
 )
 from lakehouse.generate.manifest import build_manifest, write_manifest
 from lakehouse.generate.plan import build_export_plan
+from lakehouse.generate.workers import task_runner
 from lakehouse.generate.world import WorldKey, holiday_years
 
 DEFAULT_MAX_WORKERS = 2
 DOCUMENTS_PER_CUSTOMER = 12
 MIN_CUSTOMERS = 50
-# "spawn" gives workers a clean interpreter: no inherited locks, threads or JVM gateways.
-WORKER_START_METHOD = "spawn"
-
-
-@contextmanager
-def _task_runner(workers: int) -> Iterator[Callable]:
-    """A ``map`` over tasks, in-process for one worker, else over a process pool."""
-    if workers == 1:
-        yield map
-        return
-    context = multiprocessing.get_context(WORKER_START_METHOD)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield pool.map
 
 
 def _validate(documents: int, anomaly_rate: float, days: int, docs_per_file: int, workers: int):
@@ -100,7 +84,7 @@ def generate_sessions_landing(
         period_end_ms=plan.period_end_ms,
     )
     fresh_files = [*plan.primaries, *plan.in_flight]
-    with _task_runner(workers) as run:
+    with task_runner(workers) as run:
         outcomes: list[FileOutcome] = list(run(write_fresh_file, repeat(settings), fresh_files))
         by_slot = defaultdict(list)
         for outcome in outcomes:

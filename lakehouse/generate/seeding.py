@@ -24,7 +24,7 @@ class Stream(IntEnum):
     IN_FLIGHT_FILE = 7
 
 
-def stream_rng(seed: int, stream: Stream, index: int = 0) -> np.random.Generator:
+def stream_rng(seed: int, stream: IntEnum, index: int = 0) -> np.random.Generator:
     """A numpy Generator for one stream (and one file index within it)."""
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
 
@@ -49,6 +45,7 @@ from lakehouse.generate.payments.rows import (
 )
 from lakehouse.generate.payments.tasks import FileTask, TaskSettings, write_planned_file
 from lakehouse.generate.payments.transactions import build_transactions
+from lakehouse.generate.workers import task_runner
 
 DEFAULT_MAX_WORKERS = 2
 TRANSACTIONS_PER_ACCOUNT = 40
@@ -58,19 +55,6 @@ MIN_ACCOUNTS_ALLOWED = 20
 MAX_ACCOUNTS = ACCOUNT_NUMBER_MODULUS // 2
 # Wrong types and negative amounts share the unit interval of the amount column.
 MAX_ANOMALY_RATE = 0.5
-# "spawn" gives workers a clean interpreter: no inherited locks, threads or JVM gateways.
-WORKER_START_METHOD = "spawn"
-
-
-@contextmanager
-def _task_runner(workers: int) -> Iterator[Callable]:
-    """A ``map`` over tasks, in-process for one worker, else over a process pool."""
-    if workers == 1:
-        yield map
-        return
-    context = multiprocessing.get_context(WORKER_START_METHOD)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield pool.map
 
 
 def default_account_count(transactions: int) -> int:
@@ -207,7 +191,7 @@ def generate_payments_landing(
     case_rows = fraud_case_deliveries(cases, status_rows, case_days)
     tasks = _file_tasks(key, anomaly_rate, start, daily, risk_rows, case_rows)
     settings = TaskSettings(str(out), seed, anomaly_rate, key)
-    with _task_runner(workers) as run:
+    with task_runner(workers) as run:
         outcomes = list(run(write_planned_file, repeat(settings), tasks))
 
     by_feed = defaultdict(list)

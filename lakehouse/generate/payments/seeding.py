@@ -10,6 +10,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from lakehouse.generate.seeding import stream_rng
+
 
 class PaymentStream(IntEnum):
     """Names of the payment streams; values are part of the output contract (keep them stable)."""
@@ -30,6 +32,4 @@ class PaymentStream(IntEnum):
 
 def payment_rng(seed: int, stream: PaymentStream, index: int = 0) -> np.random.Generator:
     """A numpy Generator for one stream (and one chunk or file index within it)."""
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
-    return np.random.default_rng(np.random.SeedSequence([seed, int(stream), index]))
+    return stream_rng(seed, stream, index)
