@@ -79,6 +79,8 @@ def cli() -> None:
 @click.option(
     "--sessions", "documents", default=20_000, show_default=True, help="Session documents."
 )
+@click.option("--transactions", default=20_000, show_default=True, help="Payment transactions.")
+@click.option("--accounts", default=None, type=int, help="Payment accounts (default: scaled).")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--anomaly-rate", default=0.02, show_default=True, help="Share of each anomaly.")
 @click.option(

@@ -22,13 +22,15 @@ DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 DELTA_JAR_PREFIX = "delta-spark_"
 
+LOG_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
+
 # Settings every session gets; configuration (spark.conf) may override any of them.
 BASE_CONF: dict[str, str] = {
     "spark.sql.extensions": DELTA_EXTENSION,
     "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
     # Every timestamp in the lake is UTC (CONTRACT: createdDateTime is epoch ms UTC).
     "spark.sql.session.timeZone": "UTC",
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG}",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.ui.showConsoleProgress": "false",
     # Schemas are declared, never inferred, and never widened silently.

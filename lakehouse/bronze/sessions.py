@@ -80,7 +80,11 @@ def with_parsed_record(records_df: DataFrame) -> DataFrame:
     Adds ``record_id`` (``id``, else the hit's ``_id``), ``export_shape``, ``es_index``,
     ``es_id``, ``source`` (the ``_source`` struct), ``is_malformed`` and ``parse_error``.
     """
-    parsed = F.from_json("raw_record", HIT_OR_SOURCE_SCHEMA, _JSON_OPTIONS)
+    # Parse once into a column; every expression below reads that column, never re-parses.
+    parsed_df = records_df.withColumn(
+        "_parsed", F.from_json("raw_record", HIT_OR_SOURCE_SCHEMA, _JSON_OPTIONS)
+    )
+    parsed = F.col("_parsed")
     bare_source = F.struct(*[parsed.getField(f.name).alias(f.name) for f in SESSION_SOURCE_SCHEMA])
     is_hit = parsed.getField("_source").isNotNull() | parsed.getField("_id").isNotNull()
     source = F.when(is_hit, parsed.getField("_source")).otherwise(bare_source)
@@ -92,8 +96,9 @@ def with_parsed_record(records_df: DataFrame) -> DataFrame:
         ~is_hit & ~has_document_field, F.lit(ERROR_NOT_A_DOCUMENT)
     )
     return (
-        records_df.withColumn("_parsed", parsed)
-        .withColumn("_is_hit", is_hit)
+        parsed_df.withColumn("_is_hit", is_hit)
+        .withColumn("_source_doc", source)
+        .withColumn("_parse_error", parse_error)
         .select(
             "*",
             F.coalesce(
@@ -107,11 +112,11 @@ def with_parsed_record(records_df: DataFrame) -> DataFrame:
             .alias("export_shape"),
             F.col("_parsed._index").alias("es_index"),
             F.col("_parsed._id").alias("es_id"),
-            F.when(parse_error.isNull(), source).alias("source"),
-            parse_error.isNotNull().alias("is_malformed"),
-            parse_error.alias("parse_error"),
+            F.when(F.col("_parse_error").isNull(), F.col("_source_doc")).alias("source"),
+            F.col("_parse_error").isNotNull().alias("is_malformed"),
+            F.col("_parse_error").alias("parse_error"),
         )
-        .drop("_parsed", "_is_hit")
+        .drop("_parsed", "_is_hit", "_source_doc", "_parse_error")
     )
 
 

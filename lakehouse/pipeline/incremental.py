@@ -73,6 +73,12 @@ def merge_into(
     """MERGE ``rows_df`` into the table at ``path``; returns (inserted, updated)."""
     table = ensure_table(spark, path, spark.createDataFrame([], schema))
     before = latest_version(spark, path)
+    if table.detail().first()["numFiles"] == 0:
+        # Nothing to match against (the first load): a plain append does the same, minus
+        # the join and the source materialisation a MERGE costs.
+        rows_df.write.format("delta").mode("append").save(path)
+        metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
+        return int(metrics.get("numOutputRows", 0)), 0
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     merge = table.alias("t").merge(rows_df.alias("s"), condition)
     if update_condition is not None:

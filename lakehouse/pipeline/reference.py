@@ -16,7 +16,6 @@ from pyspark.sql import functions as F
 from lakehouse.config import Settings
 from lakehouse.io.delta import (
     append_once,
-    ensure_table,
     last_commit_metadata,
     latest_version,
     overwrite_with_sources,
@@ -100,19 +99,19 @@ def load_reference_table(spark: SparkSession, settings: Settings, name: str) -> 
             F.lit(None).cast("long").alias("bronze_batch_id"),
             F.current_timestamp().alias("quarantined_at"),
         )
-        quarantine_path = settings.table_path(*QUARANTINE_REFERENCE)
         invalid_df = invalid_df.withColumn("reference_table", F.lit(name))
-        ensure_table(spark, quarantine_path, invalid_df)
-        # Each content version is quarantined once, however often it is re-read.
-        append_once(
-            invalid_df,
-            quarantine_path,
-            app_id=f"{QUARANTINE_REFERENCE.key}:{name}:{digest}",
-            batch_id=0,
-        )
+        quarantined = invalid_df.count()
+        if quarantined:
+            # Each content version is quarantined once, however often it is re-read.
+            append_once(
+                invalid_df,
+                settings.table_path(*QUARANTINE_REFERENCE),
+                app_id=f"{QUARANTINE_REFERENCE.key}:{name}:{digest}",
+                batch_id=0,
+            )
         typed_df = spark.createDataFrame(valid_rows, schema)
         overwrite_with_sources(typed_df, target, {}, {CONTENT_HASH_KEY: digest})
-        report.add_batch(0, {"rows": len(valid_rows), "quarantined": invalid_df.count()})
+        report.add_batch(0, {"rows": len(valid_rows), "quarantined": quarantined})
     finally:
         checked_df.unpersist()
     report.version = latest_version(spark, target)

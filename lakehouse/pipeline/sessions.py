@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadata
 from lakehouse.config import Settings
-from lakehouse.io.delta import append_once, latest_version
+from lakehouse.io.delta import append_once, latest_version, read_table
 from lakehouse.io.landing import path_exists, stream_whole_files
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
@@ -22,9 +22,8 @@ from lakehouse.privacy import resolve_key
 from lakehouse.silver.schemas import SILVER_SESSIONS_SCHEMA
 from lakehouse.silver.sessions import (
     SessionRules,
-    filter_latest_export,
+    to_latest_silver_sessions,
     to_quarantine_rows,
-    to_silver_sessions,
     with_quarantine_reasons,
 )
 from lakehouse.tables import BATCH_LEDGER, BRONZE_SESSIONS, QUARANTINE_SESSIONS, SILVER_SESSIONS
@@ -49,27 +48,35 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
         return report
 
     def write_batch(batch_df: DataFrame, batch_id: int) -> None:
-        bronze_df = with_ingestion_metadata(batch_df, batch_id).persist()
-        try:
-            counts = bronze_df.agg(
+        append_once(
+            with_ingestion_metadata(batch_df, batch_id),
+            bronze_path,
+            app_id=BRONZE_SESSIONS.key,
+            batch_id=batch_id,
+        )
+        # Count what landed from the table itself (a columnar scan of this batch's rows), so
+        # the parse runs once and nothing wide is cached.
+        counts = (
+            read_table(spark, bronze_path)
+            .where(F.col("_batch_id") == batch_id)
+            .agg(
                 F.count(F.lit(1)).alias("records_read"),
                 F.count_distinct("_source_file").alias("files_read"),
                 F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
-            ).first()
-            append_once(bronze_df, bronze_path, app_id=BRONZE_SESSIONS.key, batch_id=batch_id)
-            metrics = {k: int(counts[k] or 0) for k in ("records_read", "files_read", "malformed")}
-            metrics["bronze_rows"] = metrics["records_read"]
-            record_batch(
-                spark,
-                ledger_path,
-                step=STEP_BRONZE,
-                source=SOURCE,
-                batch_id=batch_id,
-                metrics=metrics,
             )
-            report.add_batch(batch_id, metrics)
-        finally:
-            bronze_df.unpersist()
+            .first()
+        )
+        metrics = {k: int(counts[k] or 0) for k in ("records_read", "files_read", "malformed")}
+        metrics["bronze_rows"] = metrics["records_read"]
+        record_batch(
+            spark,
+            ledger_path,
+            step=STEP_BRONZE,
+            source=SOURCE,
+            batch_id=batch_id,
+            metrics=metrics,
+        )
+        report.add_batch(batch_id, metrics)
 
     files_df = stream_whole_files(spark, landing, settings.ingest)
     run_available_now(
@@ -97,8 +104,9 @@ def build_silver_sessions(spark: SparkSession, settings: Settings) -> StepReport
         quarantine=QUARANTINE_SESSIONS,
         silver_schema=SILVER_SESSIONS_SCHEMA,
         with_reasons=lambda df: with_quarantine_reasons(df, rules),
-        to_silver=lambda df: to_silver_sessions(df, hmac_key, rules.epoch_seconds_below),
-        latest_per_key=filter_latest_export,
+        to_silver=lambda df: to_latest_silver_sessions(df, hmac_key, rules.epoch_seconds_below),
+        # to_latest_silver_sessions already keeps the newest export of each record
+        latest_per_key=lambda df: df,
         keys=("record_id",),
         update_condition=_NEWER_AND_CHANGED,
         to_quarantine=to_quarantine_rows,

@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse.privacy import hmac_token, normalize_email, normalize_text
+from lakehouse.silver.dedupe import first_per_key
 from lakehouse.silver.normalize import parse_epoch_or_iso, upper_code
 
 CHANNELS = ("web", "mobile", "pos", "api")
@@ -97,8 +98,7 @@ def to_quarantine_rows(invalid_df: DataFrame, key: str | None) -> DataFrame:
 def _first_per_key(df: DataFrame, keys: list[str], newest: bool) -> DataFrame:
     order = [F.col("_source_modified_at"), F.col("_source_file")]
     order = [c.desc() for c in order] if newest else [c.asc() for c in order]
-    window = Window.partitionBy(*keys).orderBy(*order)
-    return df.withColumn("_rank", F.row_number().over(window)).where("_rank = 1").drop("_rank")
+    return first_per_key(df, keys, order)
 
 
 # --- transactions -------------------------------------------------------------------------

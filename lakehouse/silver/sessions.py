@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.privacy import hmac_token, normalize_email, normalize_phone, normalize_text
+from lakehouse.silver.dedupe import first_per_key, transform_first_per_key
 from lakehouse.silver.normalize import (
     epoch_or_iso_format,
     normalize_zip,
@@ -198,18 +199,31 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
     )
     business_names = [c for c in SILVER_SESSIONS_SCHEMA.fieldNames() if c in typed_df.columns]
     business_names = business_names[: business_names.index("delivered_ts") + 1]
-    # Identical re-exports hash the same whatever their lineage, so they are duplicates.
-    record_hash = F.sha2(F.to_json(F.struct(*business_names)), 256)
+    # Identical re-exports hash the same whatever their lineage, so they are duplicates. The
+    # hash only tells versions of one record apart, so 64 bits are plenty and cost far less
+    # than serialising the row to JSON for SHA-256.
+    record_hash = F.xxhash64(*business_names).cast("string")
     return typed_df.withColumn("record_hash", record_hash).select(
         *SILVER_SESSIONS_SCHEMA.fieldNames()
     )
 
 
+def _newest_export_first() -> list[Column]:
+    return [F.col("_export_order").desc()]
+
+
 def filter_latest_export(silver_df: DataFrame) -> DataFrame:
     """One row per ``record_id``: the newest export (by ``_export_order``) wins."""
-    newest_first = Window.partitionBy("record_id").orderBy(F.col("_export_order").desc())
-    return (
-        silver_df.withColumn("_rank", F.row_number().over(newest_first))
-        .where(F.col("_rank") == 1)
-        .drop("_rank")
+    return first_per_key(silver_df, ["record_id"], _newest_export_first())
+
+
+def to_latest_silver_sessions(
+    valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below: int
+) -> DataFrame:
+    """``filter_latest_export(to_silver_sessions(valid_df))``, shuffling only repeated ids."""
+    return transform_first_per_key(
+        valid_df,
+        ["record_id"],
+        lambda df: to_silver_sessions(df, hmac_key, epoch_seconds_below),
+        _newest_export_first(),
     )
