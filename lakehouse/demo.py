@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
 from lakehouse.generate import (
+    generate_payments_landing,
     generate_sessions_landing,
     holiday_years,
     write_reference_data,
@@ -69,14 +70,20 @@ def run_demo(
     shutil.rmtree(staging, ignore_errors=True)
     start, days = date(2024, 1, 1), 365
     write_reference_data(landing, seed=seed, years=holiday_years(start, days))
-    manifest = generate_sessions_landing(
-        staging, documents=documents, seed=seed, start=start, days=days
+    generate_sessions_landing(
+        staging, documents=documents, seed=seed, start=start, days=days, docs_per_file=1_000
     )
-    mtimes = sorted(f["mtime_ms"] / 1000 for f in manifest["files"] if not f["in_flight"])
-    cutoff = mtimes[int(len(mtimes) * FIRST_WAVE_SHARE)]
-    for wave, until in (("first", cutoff), ("second", None)):
-        moved = release_files(staging, landing, until)
-        click.echo(f"\n== {wave} wave: {moved} export files arrive ==")
+    generate_payments_landing(staging, transactions=transactions, seed=seed, start=start)
+    cutoffs = {folder: _first_wave_cutoff(staging, folder) for folder in SOURCE_FOLDERS}
+    for wave in ("first", "second"):
+        moved = {
+            folder: release_files(
+                staging, landing, folder, cutoffs[folder] if wave == "first" else None
+            )
+            for folder in SOURCE_FOLDERS
+        }
+        arrived = ", ".join(f"{n} {folder} files" for folder, n in moved.items())
+        click.echo(f"\n== {wave} wave: {arrived} arrive ==")
         for report in run_all(spark, settings):
             click.echo(report.summary())
     click.echo()

@@ -115,3 +115,24 @@ def test_jobs_run_under_spark_submit(roots, tmp_path):
     # spark-submit's Python runner merges the driver's stderr (our log) into stdout
     assert "master=local[1]" in result.stdout
     assert "gold/delivery_features" in result.stdout and "-> version 0" in result.stdout
+
+
+def test_demo_runs_both_waves(spark, tmp_path):
+    """`make demo` in small: two waves of both sources, every invariant holds."""
+    result = invoke(
+        "demo",
+        "--workdir",
+        str(tmp_path / "demo"),
+        "--sessions",
+        "1500",
+        "--transactions",
+        "600",
+        "--set",
+        "privacy.hmac_key=demo-test",
+    )
+    assert result.exit_code == 0, result.output
+    assert "== second wave:" in result.output
+    assert "FAIL" not in result.output and "OK   sessions" in result.output
+    assert "Sample of gold/payments_unified" in result.output
+    assert "Sample of gold/delivery_features" in result.output
+    assert "version 1:" in result.output  # Gold moved on with the second wave
