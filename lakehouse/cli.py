@@ -166,11 +166,111 @@ _layer_command("gold", "Silver -> Gold feature tables (only when a source change
 @common_options
 @click.option("--source", default=None, help="Only this source.")
 def run(settings, source):
-    """Every step in order, on one Spark session."""
+    """Every step in order, on one Spark session; then retrain models whose Gold changed."""
     from lakehouse.pipeline import check_source, run_all
 
     _check_source(check_source, source)
-    _print_reports(run_all(_spark(settings), settings, source))
+    spark = _spark(settings)
+    _print_reports(run_all(spark, settings, source))
+    if source is None:
+        from lakehouse.ml.lifecycle import retrain_changed
+
+        for line in retrain_changed(spark, settings):
+            click.echo(line)
+
+
+def _ml_errors():
+    """ClickExceptions for the errors a user can act on."""
+    from lakehouse.ml.datasets import InsufficientDataError
+    from lakehouse.ml.promotion import PromotionError
+    from lakehouse.ml.reproduce import ReproductionError
+    from lakehouse.ml.serialization import UnsafeModelError
+
+    return (InsufficientDataError, PromotionError, ReproductionError, UnsafeModelError)
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@common_options
+@click.argument("task", type=click.Choice(["delivery", "fraud"]))
+@click.option("--version", "table_version", type=int, default=None, help="Gold version to read.")
+def train(settings, task, table_version):
+    """Train, evaluate, log and register a model (it becomes the challenger)."""
+    from lakehouse.ml.training import train_model
+
+    try:
+        result = train_model(_spark(settings), settings, task, version=table_version)
+    except _ml_errors() as exc:
+        _fail(exc)
+    click.echo(result.summary())
+
+
+@cli.command()
+@common_options
+@click.argument("model")
+@click.option("--force", is_flag=True, help="Promote even if the gate refuses (recorded).")
+def promote(settings, model, force):
+    """Make the challenger champion if it beats the champion on the same held-out rows."""
+    from lakehouse.ml.promotion import promote as promote_model
+
+    try:
+        gate, event = promote_model(_spark(settings), settings, model, force=force)
+    except _ml_errors() as exc:
+        _fail(exc)
+    click.echo(f"{event['event']}: {model} v{event['version']} is champion. {gate.describe()}")
+
+
+@cli.command()
+@common_options
+@click.argument("model")
+def rollback(settings, model):
+    """Move champion back to the previous champion."""
+    from lakehouse.ml.promotion import rollback as rollback_model
+
+    try:
+        previous, current = rollback_model(settings, model)
+    except _ml_errors() as exc:
+        _fail(exc)
+    click.echo(f"rollback: {model} champion v{previous} -> v{current}")
+
+
+@cli.command()
+@common_options
+@click.argument("run_id")
+def reproduce(settings, run_id):
+    """Re-read a run's training data by time travel, verify it, retrain, compare metrics."""
+    from lakehouse.ml.reproduce import reproduce as reproduce_run
+
+    try:
+        report = reproduce_run(_spark(settings), settings, run_id)
+    except _ml_errors() as exc:
+        _fail(exc)
+    click.echo(report.render())
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@common_options
+@click.option("--dry-run", is_flag=True, help="Only say what would be compacted and deleted.")
+def maintain(settings, dry_run):
+    """OPTIMIZE and VACUUM every table, keeping the versions aliased models need."""
+    from lakehouse.maintenance import maintain as maintain_lake
+
+    for result in maintain_lake(_spark(settings), settings, dry_run=dry_run):
+        click.echo(result.render())
+
+
+@cli.command()
+@common_options
+def models(settings):
+    """Registered models: aliases, metrics beside baselines, lineage."""
+    from lakehouse.ml.report import render_models
+
+    click.echo(render_models(settings))
 
 
 @cli.command()

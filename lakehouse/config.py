@@ -98,6 +98,84 @@ class QualitySettings(_Section):
     fail_on_error: bool = True
 
 
+class SplitSettings(_Section):
+    """Time-based split: train on the oldest rows, validate and test on newer ones."""
+
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+
+class PreprocessingSettings(_Section):
+    """The feature-engineering steps shared by every model's pipeline."""
+
+    # one-hot categories rarer than this in training collapse into one "infrequent" column
+    min_category_frequency: int = 20
+    # univariate filter after encoding: keep this share of features (100 keeps all)
+    select_percentile: int = Field(90, ge=1, le=100)
+
+
+class ModelTaskSettings(_Section):
+    """One model: its registry name, gate and candidates' hyperparameters."""
+
+    registered_name: str
+    experiment: str
+    primary_metric: str
+    greater_is_better: bool
+    # the challenger must beat the champion by at least this on the primary metric
+    promotion_margin: float = 0.0
+    min_training_rows: int = 200
+    candidates: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class FraudTaskSettings(ModelTaskSettings):
+    """Fraud model extras."""
+
+    # recall is also reported at this false-positive rate
+    fpr_target: float = Field(0.01, gt=0, lt=1)
+    min_positive_labels: int = 20
+
+
+class MaintainSettings(_Section):
+    """``lakehouse maintain``: OPTIMIZE and VACUUM."""
+
+    # files removed from a table longer ago than this are deleted, unless a model needs them
+    min_retention_hours: float = Field(168.0, ge=0)
+    # tombstones this close to a protected version's commit are kept too (clock skew)
+    safety_margin_s: float = Field(3600.0, ge=0)
+    # time travel needs the commit log too: tables a model needs keep it at least this long
+    log_retention_days: int = Field(3650, ge=30)
+
+
+class MlSettings(_Section):
+    """Training, tracking and the model registry."""
+
+    # MLFLOW_TRACKING_URI wins; else this; else a SQLite store under <lake>/_mlflow
+    tracking_uri: str | None = None
+    artifact_root: str | None = None
+    seed: int = 42
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    preprocessing: PreprocessingSettings = Field(default_factory=PreprocessingSettings)
+    # rows sampled from validation data for permutation importance
+    importance_rows: int = 2_000
+    delivery: ModelTaskSettings = Field(
+        default_factory=lambda: ModelTaskSettings(
+            registered_name="delivery_date",
+            experiment="delivery_date",
+            primary_metric="mae",
+            greater_is_better=False,
+        )
+    )
+    fraud: FraudTaskSettings = Field(
+        default_factory=lambda: FraudTaskSettings(
+            registered_name="fraud",
+            experiment="fraud",
+            primary_metric="pr_auc",
+            greater_is_better=True,
+        )
+    )
+    maintain: MaintainSettings = Field(default_factory=MaintainSettings)
+
+
 class Settings(_Section):
     """The whole effective configuration of one command."""
 
@@ -110,6 +188,7 @@ class Settings(_Section):
     sessions: SessionsSettings = Field(default_factory=SessionsSettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    ml: MlSettings = Field(default_factory=MlSettings)
 
     def landing_path(self, *parts: str) -> str:
         """A location inside the landing zone."""

@@ -43,6 +43,57 @@ def latest_version(spark: SparkSession, path: str) -> int | None:
     return int(row["version"]) if row else None
 
 
+# Commits that reorganise files or settings without changing a table's rows.
+MAINTENANCE_OPERATIONS = (
+    "OPTIMIZE",
+    "VACUUM START",
+    "VACUUM END",
+    "SET TBLPROPERTIES",
+    "UNSET TBLPROPERTIES",
+)
+
+
+def latest_data_version(spark: SparkSession, path: str) -> int | None:
+    """The newest version whose commit changed rows (maintenance commits skipped), or None."""
+    if not is_delta_table(spark, path):
+        return None
+    row = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .where(~F.col("operation").isin(*MAINTENANCE_OPERATIONS))
+        .agg(F.max("version").alias("version"))
+        .first()
+    )
+    return None if row is None or row["version"] is None else int(row["version"])
+
+
+def has_new_data(spark: SparkSession, path: str, since_version: int | None) -> bool:
+    """Whether rows changed after ``since_version`` (None: whether the table has any data)."""
+    latest = latest_data_version(spark, path)
+    if latest is None:
+        return False
+    return since_version is None or latest > since_version
+
+
+def sources_changed(
+    spark: SparkSession, recorded: Mapping[str, int | None], paths: Mapping[str, str]
+) -> bool:
+    """Whether any source (key -> path) has new rows since the versions a build recorded.
+
+    Maintenance commits (OPTIMIZE, VACUUM, properties) do not count, so compacting Silver
+    does not rebuild Gold or retrain a model.
+    """
+    if set(recorded) != set(paths):
+        return True
+    return any(has_new_data(spark, paths[key], recorded[key]) for key in paths)
+
+
+def version_timestamps(spark: SparkSession, path: str) -> dict[int, Any]:
+    """Commit time of every version still in the log."""
+    rows = DeltaTable.forPath(spark, path).history().select("version", "timestamp").collect()
+    return {int(r["version"]): r["timestamp"] for r in rows}
+
+
 def read_table(
     spark: SparkSession,
     path: str,
@@ -108,6 +159,30 @@ def last_commit_metadata(spark: SparkSession, path: str) -> dict[str, Any]:
         return json.loads(row["userMetadata"])
     except (TypeError, json.JSONDecodeError):
         return {}
+
+
+def source_versions_at(spark: SparkSession, path: str, version: int) -> dict[str, int]:
+    """The source versions recorded by the newest commit at or before ``version`` that has any.
+
+    Commits without metadata (OPTIMIZE, a manual fix) do not change what a version was built
+    from, so the lookup walks back past them.
+    """
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .where((F.col("version") <= version) & F.col("userMetadata").isNotNull())
+        .orderBy(F.col("version").desc())
+        .select("userMetadata")
+        .collect()
+    )
+    for row in rows:
+        try:
+            metadata = json.loads(row["userMetadata"])
+        except (TypeError, json.JSONDecodeError):
+            continue
+        if SOURCE_VERSIONS_KEY in metadata:
+            return dict(metadata[SOURCE_VERSIONS_KEY])
+    return {}
 
 
 def recorded_source_versions(spark: SparkSession, path: str) -> dict[str, int]:

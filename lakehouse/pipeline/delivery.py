@@ -18,6 +18,7 @@ from lakehouse.io.delta import (
     merge_with_sources,
     read_table,
     recorded_source_versions,
+    sources_changed,
 )
 from lakehouse.pipeline.report import StepReport
 from lakehouse.tables import (
@@ -43,7 +44,8 @@ def build_delivery_features(spark: SparkSession, settings: Settings) -> StepRepo
         report.skipped_reason = f"source table(s) not built yet: {', '.join(missing)}"
         report.version = latest_version(spark, target)
         return report
-    if recorded_source_versions(spark, target) == versions:
+    paths = {t.key: settings.table_path(*t) for t in SOURCES}
+    if not sources_changed(spark, recorded_source_versions(spark, target), paths):
         report.version = latest_version(spark, target)
         return report
     frames = {

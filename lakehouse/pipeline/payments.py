@@ -33,6 +33,7 @@ from lakehouse.io.delta import (
     latest_version,
     merge_with_sources,
     read_table,
+    sources_changed,
 )
 from lakehouse.io.landing import (
     path_exists,
@@ -312,9 +313,9 @@ def build_payments_unified(spark: SparkSession, settings: Settings) -> StepRepor
         "label_maturity_days": settings.payments.label_maturity_days,
     }
     recorded = last_commit_metadata(spark, target)
-    if (
-        recorded.get("source_versions") == versions
-        and recorded.get("label_setting") == label_setting
+    paths = {t.key: settings.table_path(*t) for t in GOLD_SOURCES}
+    if recorded.get("label_setting") == label_setting and not sources_changed(
+        spark, recorded.get("source_versions", {}), paths
     ):
         report.version = latest_version(spark, target)
         return report

@@ -1,0 +1,168 @@
+"""``lakehouse maintain``: OPTIMIZE and VACUUM every lake table, keeping what models need.
+
+VACUUM deletes data files that no version newer than its retention horizon still uses. Every
+table version that an aliased model version (``champion``, ``challenger``) was trained on,
+and the Silver versions behind it, must stay readable by time travel, so a table holding
+such a version is vacuumed with a horizon reaching back to that version's commit (minus a
+safety margin). Files only older versions needed are deleted; the rest is kept, and the
+report says what was kept and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.config import Settings
+from lakehouse.io.delta import is_delta_table
+from lakehouse.ml.registry import aliased_versions, table_versions_of
+from lakehouse.ml.tracking import client_for
+from lakehouse.ml.training import TASKS
+from lakehouse.tables import ALL_TABLES
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_HOUR = 3600.0
+LOG_RETENTION_PROPERTY = "delta.logRetentionDuration"
+_INTERVAL_DAYS = re.compile(r"interval\s+(\d+)\s+days?", re.IGNORECASE)
+RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+
+
+@dataclass
+class TableMaintenance:
+    """What maintenance did to one table."""
+
+    table: str
+    retention_hours: float
+    protected: dict[int, list[str]] = field(default_factory=dict)
+    compacted_files: int = 0
+    deleted_files: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        """Lines for the terminal."""
+        lines = [
+            f"{self.table:<36} compacted {self.compacted_files:>4} files, "
+            f"vacuumed {self.deleted_files:>4} files (retention {self.retention_hours:.2f} h)"
+        ]
+        for version, reasons in sorted(self.protected.items()):
+            lines.append(f"    kept v{version}: needed by {', '.join(reasons)}")
+        lines.extend(f"    note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+def protected_versions(settings: Settings) -> dict[str, dict[int, list[str]]]:
+    """table key -> version -> the aliased model versions that need it."""
+    client = client_for(settings)
+    names = [task.task_settings(settings).registered_name for task in TASKS.values()]
+    needed: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for name, alias, version in aliased_versions(client, names):
+        for table, table_version in table_versions_of(version).items():
+            needed[table][int(table_version)].append(f"{name} v{version.version} @{alias}")
+    return {table: dict(versions) for table, versions in needed.items()}
+
+
+def _version_ages_s(spark: SparkSession, path: str) -> dict[int, float]:
+    # computed in the JVM, so no time-zone conversion can skew the ages
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .select(
+            "version",
+            (F.unix_micros(F.current_timestamp()) - F.unix_micros("timestamp")).alias("age_us"),
+        )
+        .collect()
+    )
+    return {int(r["version"]): r["age_us"] / 1e6 for r in rows}
+
+
+@contextmanager
+def _short_retention_allowed(spark: SparkSession):
+    # Delta refuses horizons under the table's deleted-file retention unless told; the
+    # horizon here is computed from what models need, so the check is ours to make.
+    previous = spark.conf.get(RETENTION_CHECK_CONF, "true")
+    spark.conf.set(RETENTION_CHECK_CONF, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(RETENTION_CHECK_CONF, previous)
+
+
+def _log_retention_days(spark: SparkSession, path: str) -> int | None:
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("properties").first()
+    value = (detail["properties"] or {}).get(LOG_RETENTION_PROPERTY)
+    match = _INTERVAL_DAYS.search(value or "")
+    return int(match.group(1)) if match else None
+
+
+def maintain_table(
+    spark: SparkSession,
+    settings: Settings,
+    key: str,
+    path: str,
+    protected: dict[int, list[str]],
+    *,
+    dry_run: bool,
+) -> TableMaintenance:
+    """OPTIMIZE then VACUUM one table, keeping ``protected`` versions readable."""
+    options = settings.ml.maintain
+    retention_h = options.min_retention_hours
+    result = TableMaintenance(key, retention_h, protected=protected)
+    if protected:
+        ages = _version_ages_s(spark, path)
+        missing = sorted(v for v in protected if v not in ages)
+        if missing:
+            result.notes.append(
+                f"versions {missing} are no longer in the log: they cannot be time-travelled to"
+            )
+        present = [ages[v] for v in protected if v in ages]
+        if present:
+            oldest_h = (max(present) + options.safety_margin_s) / SECONDS_PER_HOUR
+            retention_h = max(retention_h, oldest_h)
+            result.retention_hours = retention_h
+            days = _log_retention_days(spark, path)
+            wanted = options.log_retention_days
+            if days is None or days < wanted:
+                result.notes.append(f"log retention set to {wanted} days (was {days or 30})")
+                if not dry_run:
+                    spark.sql(
+                        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+                        f"('{LOG_RETENTION_PROPERTY}' = 'interval {wanted} days')"
+                    )
+    table = DeltaTable.forPath(spark, path)
+    if not dry_run:
+        metrics = table.optimize().executeCompaction().select("metrics.numFilesRemoved").first()
+        result.compacted_files = int(metrics[0] or 0) if metrics else 0
+    with _short_retention_allowed(spark):
+        candidates = spark.sql(
+            f"VACUUM delta.`{path}` RETAIN {retention_h:.6f} HOURS DRY RUN"
+        ).count()
+        result.deleted_files = candidates
+        if not dry_run and candidates:
+            table.vacuum(retention_h)
+    if dry_run:
+        result.notes.append("dry run: nothing compacted or deleted")
+    return result
+
+
+def maintain(spark: SparkSession, settings: Settings, *, dry_run: bool = False):
+    """Maintain every lake table; returns one ``TableMaintenance`` per existing table."""
+    needed = protected_versions(settings)
+    results = []
+    for table in ALL_TABLES:
+        path = settings.table_path(*table)
+        if not is_delta_table(spark, path):
+            continue
+        results.append(
+            maintain_table(
+                spark, settings, table.key, path, needed.get(table.key, {}), dry_run=dry_run
+            )
+        )
+    return results

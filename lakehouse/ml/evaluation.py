@@ -1,0 +1,138 @@
+"""Metrics and diagnostic plots, the same functions for training, the gate and reproduction."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures go to MLflow artifacts, never to a screen
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    average_precision_score,
+    f1_score,
+    mean_absolute_error,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+    root_mean_squared_error,
+)
+
+WITHIN_DAYS = 1.0
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE (days) and the share of predictions within one day of the truth."""
+    return {
+        "mae": float(mean_absolute_error(y_true, y_pred)),
+        "rmse": float(root_mean_squared_error(y_true, y_pred)),
+        "within_1d": float(np.mean(np.abs(np.asarray(y_true) - y_pred) <= WITHIN_DAYS)),
+    }
+
+
+def ranking_metrics(y_true: np.ndarray, scores: np.ndarray, fpr_target: float) -> dict[str, float]:
+    """Threshold-free quality of fraud scores: PR-AUC, ROC-AUC, recall at a fixed FPR."""
+    fpr, tpr, _ = roc_curve(y_true, scores)
+    return {
+        "pr_auc": float(average_precision_score(y_true, scores)),
+        "roc_auc": float(roc_auc_score(y_true, scores)),
+        "recall_at_fpr": float(tpr[fpr <= fpr_target].max(initial=0.0)),
+    }
+
+
+def threshold_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Precision, recall and F1 of the decisions ``score >= threshold``."""
+    decisions = scores >= threshold
+    return {
+        "precision": float(precision_score(y_true, decisions, zero_division=0)),
+        "recall": float(recall_score(y_true, decisions, zero_division=0)),
+        "f1": float(f1_score(y_true, decisions, zero_division=0)),
+    }
+
+
+def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold with the best F1 (chosen on validation data, used on test data)."""
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    f1 = np.divide(
+        2 * precision * recall,
+        precision + recall,
+        out=np.zeros_like(precision),
+        where=(precision + recall) > 0,
+    )
+    # the last precision/recall pair has no threshold
+    return float(thresholds[int(np.argmax(f1[:-1]))])
+
+
+def residuals_figure(y_true: np.ndarray, y_pred: np.ndarray) -> Figure:
+    """Residuals against predictions, and their distribution."""
+    residuals = np.asarray(y_true) - y_pred
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.scatter(y_pred, residuals, s=4, alpha=0.3)
+    left.axhline(0, color="black", linewidth=0.8)
+    left.set(xlabel="predicted delivery days", ylabel="actual - predicted", title="Residuals")
+    right.hist(residuals, bins=50)
+    right.set(xlabel="actual - predicted (days)", ylabel="rows", title="Residual distribution")
+    fig.tight_layout()
+    return fig
+
+
+def pr_curve_figure(y_true: np.ndarray, scores_by_model: dict[str, np.ndarray]) -> Figure:
+    """Precision-recall curves of several models on the same rows."""
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for name, scores in scores_by_model.items():
+        precision, recall, _ = precision_recall_curve(y_true, scores)
+        ap = average_precision_score(y_true, scores)
+        ax.step(recall, precision, where="post", label=f"{name} (PR-AUC {ap:.3f})")
+    ax.axhline(np.mean(y_true), color="grey", linestyle="--", label="fraud rate")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> Figure:
+    """Confusion matrix of the decisions at ``threshold``."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true, scores >= threshold, display_labels=["legit", "fraud"], ax=ax, colorbar=False
+    )
+    ax.set_title(f"Confusion matrix at threshold {threshold:.3f} (test)")
+    fig.tight_layout()
+    return fig
+
+
+def feature_importance(
+    model, X: pd.DataFrame, y: pd.Series, *, scoring: str, seed: int, rows: int
+) -> pd.Series:
+    """Permutation importance of each raw input column (model-agnostic, on held-out rows).
+
+    ``y`` shares ``X``'s index; at most ``rows`` rows are sampled, reproducibly.
+    """
+    if len(X) > rows:
+        X = X.sample(rows, random_state=seed)
+    result = permutation_importance(
+        model, X, y.loc[X.index].to_numpy(), scoring=scoring, n_repeats=3, random_state=seed
+    )
+    return pd.Series(result.importances_mean, index=X.columns).sort_values(ascending=False)
+
+
+def importance_figure(importance: pd.Series, top: int = 20) -> Figure:
+    """Horizontal bars of the most important features."""
+    shown = importance.head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(shown) + 1)))
+    ax.barh(shown.index, shown.values)
+    ax.set(xlabel="score drop when shuffled", title="Permutation importance (validation)")
+    fig.tight_layout()
+    return fig
+
+
+def close(figures: dict[str, Figure]) -> None:
+    """Free the figures' memory once logged."""
+    for figure in figures.values():
+        plt.close(figure)
