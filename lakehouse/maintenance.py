@@ -11,6 +11,7 @@ report says what was kept and why.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import defaultdict
 from contextlib import contextmanager
@@ -50,7 +51,7 @@ class TableMaintenance:
         """Lines for the terminal."""
         lines = [
             f"{self.table:<36} compacted {self.compacted_files:>4} files, "
-            f"vacuumed {self.deleted_files:>4} files (retention {self.retention_hours:.2f} h)"
+            f"vacuumed {self.deleted_files:>4} files (retention {self.retention_hours:.0f} h)"
         ]
         for version, reasons in sorted(self.protected.items()):
             lines.append(f"    kept v{version}: needed by {', '.join(reasons)}")
@@ -140,10 +141,12 @@ def maintain_table(
     if not dry_run:
         metrics = table.optimize().executeCompaction().select("metrics.numFilesRemoved").first()
         result.compacted_files = int(metrics[0] or 0) if metrics else 0
+    # Delta turns the horizon into whole hours (0.4 h would mean 0 h and delete everything a
+    # protected version needs), so round up: keeping a little more is always safe.
+    retention_h = math.ceil(retention_h)
+    result.retention_hours = retention_h
     with _short_retention_allowed(spark):
-        candidates = spark.sql(
-            f"VACUUM delta.`{path}` RETAIN {retention_h:.6f} HOURS DRY RUN"
-        ).count()
+        candidates = spark.sql(f"VACUUM delta.`{path}` RETAIN {retention_h} HOURS DRY RUN").count()
         result.deleted_files = candidates
         if not dry_run and candidates:
             table.vacuum(retention_h)

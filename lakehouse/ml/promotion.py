@@ -126,7 +126,7 @@ def promote(spark: SparkSession, settings: Settings, model: str, *, force: bool 
     if challenger is None:
         raise PromotionError(f"{name} has no {CHALLENGER}: run `lakehouse train {task.name}`")
     champion = alias_version(client, name, CHAMPION)
-    if champion is not None and champion.version == challenger.version:
+    if champion is not None and str(champion.version) == str(challenger.version):
         raise PromotionError(f"{name} v{challenger.version} already is the {CHAMPION}")
     gate = evaluate_gate(spark, settings, task, challenger, champion)
     margin = task_settings.promotion_margin
@@ -139,17 +139,18 @@ def promote(spark: SparkSession, settings: Settings, model: str, *, force: bool 
             f"refused: {gate.describe()}; the challenger must be at least {margin} {direction} "
             f"than the champion (use --force to override, which is recorded)"
         )
-    stack = [v for v in champion_stack(client, name) if v != challenger.version]
+    new = str(challenger.version)
+    stack = [v for v in champion_stack(client, name) if v != new]
     set_alias(client, name, CHAMPION, challenger.version)
     client.delete_registered_model_alias(name, CHALLENGER)
     event = record_event(
         client,
         name,
-        [*stack, challenger.version],
+        [*stack, new],
         {
             "event": "forced_promotion" if force and not passed else "promotion",
-            "version": challenger.version,
-            "previous": champion.version if champion else None,
+            "version": new,
+            "previous": str(champion.version) if champion else None,
             "gate": gate.describe(),
             "passed_gate": passed,
         },
@@ -173,7 +174,8 @@ def rollback(settings: Settings, model: str) -> tuple[str, str]:
     if champion is None:
         raise PromotionError(f"{name} has no {CHAMPION} to roll back")
     stack = champion_stack(client, name)
-    if stack and stack[-1] == champion.version:
+    current = str(champion.version)
+    if stack and stack[-1] == current:
         stack = stack[:-1]
     if not stack:
         raise PromotionError(f"{name} v{champion.version} has no previous {CHAMPION}")
@@ -183,7 +185,7 @@ def rollback(settings: Settings, model: str) -> tuple[str, str]:
         client,
         name,
         stack,
-        {"event": "rollback", "version": previous, "previous": champion.version},
+        {"event": "rollback", "version": previous, "previous": current},
     )
     client.set_model_version_tag(name, champion.version, "rolled_back", "true")
-    return champion.version, previous
+    return current, previous

@@ -73,7 +73,7 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None
 def champion_stack(client: MlflowClient, name: str) -> list[str]:
     """Past and present champion versions, the current one last."""
     tags = client.get_registered_model(name).tags
-    return json.loads(tags.get(STACK_TAG, "[]"))
+    return [str(v) for v in json.loads(tags.get(STACK_TAG, "[]"))]
 
 
 def record_event(
