@@ -19,6 +19,7 @@ from lakehouse.config import Settings
 from lakehouse.ml import delivery, fraud
 from lakehouse.ml import evaluation as ev
 from lakehouse.ml.datasets import DatasetLineage, read_training_table, time_split
+from lakehouse.ml.profile import PROFILE_ARTIFACT, build_profile
 from lakehouse.ml.registry import CHALLENGER, lineage_tags, set_alias
 from lakehouse.ml.serialization import SERIALIZATION_FORMAT, pip_requirements, trusted_types
 from lakehouse.ml.tasks import Evaluation, ModelTask
@@ -180,6 +181,15 @@ def train_model(
         mlflow.log_metrics(_metrics(evaluation))
         mlflow.log_dict(json.loads(settings_json(settings)), CONFIG_ARTIFACT)
         mlflow.log_dict(lineage.as_dict(), LINEAGE_ARTIFACT)
+        spec = task.feature_spec(settings)
+        mlflow.log_dict(
+            build_profile(
+                task.inputs(split.train, settings),
+                [*spec.categorical, *spec.high_cardinality],
+                task.predictions(model, split.train, settings),
+            ),
+            PROFILE_ARTIFACT,
+        )
         figures = task.figures(evaluation, split, settings)
         for name, figure in figures.items():
             mlflow.log_figure(figure, f"plots/{name}")
