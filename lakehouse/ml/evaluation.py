@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: figures go to MLflow artifacts, never to a screen
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+# Figures are built without pyplot: no GUI backend, no global figure registry, and a
+# notebook that imports this module keeps its own inline backend.
 from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
@@ -72,7 +70,8 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
 def residuals_figure(y_true: np.ndarray, y_pred: np.ndarray) -> Figure:
     """Residuals against predictions, and their distribution."""
     residuals = np.asarray(y_true) - y_pred
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     left.scatter(y_pred, residuals, s=4, alpha=0.3)
     left.axhline(0, color="black", linewidth=0.8)
     left.set(xlabel="predicted delivery days", ylabel="actual - predicted", title="Residuals")
@@ -84,7 +83,8 @@ def residuals_figure(y_true: np.ndarray, y_pred: np.ndarray) -> Figure:
 
 def pr_curve_figure(y_true: np.ndarray, scores_by_model: dict[str, np.ndarray]) -> Figure:
     """Precision-recall curves of several models on the same rows."""
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     for name, scores in scores_by_model.items():
         precision, recall, _ = precision_recall_curve(y_true, scores)
         ap = average_precision_score(y_true, scores)
@@ -98,7 +98,8 @@ def pr_curve_figure(y_true: np.ndarray, scores_by_model: dict[str, np.ndarray]) 
 
 def confusion_figure(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> Figure:
     """Confusion matrix of the decisions at ``threshold``."""
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
     ConfusionMatrixDisplay.from_predictions(
         y_true, scores >= threshold, display_labels=["legit", "fraud"], ax=ax, colorbar=False
     )
@@ -125,14 +126,9 @@ def feature_importance(
 def importance_figure(importance: pd.Series, top: int = 20) -> Figure:
     """Horizontal bars of the most important features."""
     shown = importance.head(top)[::-1]
-    fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(shown) + 1)))
+    fig = Figure(figsize=(7, max(3, 0.3 * len(shown) + 1)))
+    ax = fig.subplots()
     ax.barh(shown.index, shown.values)
     ax.set(xlabel="score drop when shuffled", title="Permutation importance (validation)")
     fig.tight_layout()
     return fig
-
-
-def close(figures: dict[str, Figure]) -> None:
-    """Free the figures' memory once logged."""
-    for figure in figures.values():
-        plt.close(figure)

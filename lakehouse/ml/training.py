@@ -17,7 +17,6 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
 from lakehouse.ml import delivery, fraud
-from lakehouse.ml import evaluation as ev
 from lakehouse.ml.datasets import DatasetLineage, read_training_table, time_split
 from lakehouse.ml.profile import PROFILE_ARTIFACT, build_profile
 from lakehouse.ml.registry import CHALLENGER, lineage_tags, set_alias
@@ -190,10 +189,8 @@ def train_model(
             ),
             PROFILE_ARTIFACT,
         )
-        figures = task.figures(evaluation, split, settings)
-        for name, figure in figures.items():
+        for name, figure in task.figures(evaluation, split, settings).items():
             mlflow.log_figure(figure, f"plots/{name}")
-        ev.close(figures)
         info = mlflow.sklearn.log_model(
             model,
             name=MODEL_ARTIFACT,
