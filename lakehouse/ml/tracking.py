@@ -16,12 +16,18 @@ log = logging.getLogger(__name__)
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 GIT_COMMIT_ENV = "LAKEHOUSE_GIT_COMMIT"
 MLFLOW_FOLDER = "_mlflow"
+# the tracking URI this process exported itself (through mlflow.set_tracking_uri)
+_exported: dict[str, str | None] = {"uri": None}
 
 
 def tracking_uri(settings: Settings) -> str:
     """``MLFLOW_TRACKING_URI`` when set (CONTRACT 3), else ``ml.tracking_uri``, else a SQLite
     store beside the lake, so that one lake carries its own runs and registry."""
-    uri = os.environ.get(TRACKING_URI_ENV) or settings.ml.tracking_uri
+    from_env = os.environ.get(TRACKING_URI_ENV)
+    # mlflow.set_tracking_uri also exports the variable: that value is ours, not the user's
+    if from_env == _exported["uri"]:
+        from_env = None
+    uri = from_env or settings.ml.tracking_uri
     if uri:
         return uri
     if "://" in settings.lake_root:
@@ -48,8 +54,11 @@ def client_for(settings: Settings) -> MlflowClient:
     import mlflow
 
     uri = tracking_uri(settings)
+    user_value = os.environ.get(TRACKING_URI_ENV)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if os.environ.get(TRACKING_URI_ENV) != user_value:
+        _exported["uri"] = os.environ[TRACKING_URI_ENV]
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -1,0 +1,66 @@
+"""The model commands end to end through click, and retraining when Gold changes."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from lakehouse.cli import cli
+from lakehouse.ml.lifecycle import retrain_changed
+from lakehouse.tables import GOLD_DELIVERY_FEATURES
+
+from .conftest import FAST_OVERRIDES, delivery_rows, write_gold
+
+
+def invoke(settings, *args):
+    overrides = [a for o in FAST_OVERRIDES for a in ("--set", o)]
+    return CliRunner().invoke(
+        cli, [*args, "--lake", settings.lake_root, *overrides], catch_exceptions=False
+    )
+
+
+def test_train_promote_models_reproduce_rollback(spark, ml_settings, delivery_gold):
+    trained = invoke(ml_settings, "train", "delivery")
+    assert trained.exit_code == 0, trained.output
+    assert "test: mae=" in trained.output and "(baseline " in trained.output
+    run_id = re.search(r"run ([0-9a-f]{32})", trained.output).group(1)
+
+    promoted = invoke(ml_settings, "promote", "delivery_date")
+    assert promoted.exit_code == 0, promoted.output
+    assert "delivery_date v1 is champion" in promoted.output
+
+    again = invoke(ml_settings, "promote", "delivery_date")
+    assert again.exit_code == 1 and "has no challenger" in again.output
+
+    models = invoke(ml_settings, "models")
+    assert "delivery_date v1 @champion" in models.output
+    assert f"gold/delivery_features@v{delivery_gold}" in models.output
+
+    reproduced = invoke(ml_settings, "reproduce", run_id)
+    assert reproduced.exit_code == 0, reproduced.output
+    assert "reproduced: identical" in reproduced.output
+
+    no_previous = invoke(ml_settings, "rollback", "delivery_date")
+    assert no_previous.exit_code == 1 and "no previous champion" in no_previous.output
+
+    dry = invoke(ml_settings, "maintain", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"kept v{delivery_gold}: needed by delivery_date v1 @champion" in dry.output
+
+    unknown = invoke(ml_settings, "train", "weather")
+    assert unknown.exit_code == 2 and "weather" in unknown.output
+
+
+def test_run_retrains_only_when_gold_changed(spark, ml_settings, delivery_gold):
+    first = "\n".join(retrain_changed(spark, ml_settings))
+    assert "delivery_date v1" in first and "v1 is champion" in first
+    assert "fraud     skipped: no Gold rows yet" in first
+
+    unchanged = "\n".join(retrain_changed(spark, ml_settings))
+    assert f"delivery  skipped: gold/delivery_features@v{delivery_gold} unchanged" in unchanged
+
+    write_gold(spark, ml_settings, GOLD_DELIVERY_FEATURES, delivery_rows(300, 8), mode="append")
+    changed = "\n".join(retrain_changed(spark, ml_settings))
+    assert "delivery_date v2" in changed
+    assert "promote delivery" in changed  # promoted or refused, the gate spoke
