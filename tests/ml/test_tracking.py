@@ -42,3 +42,23 @@ def test_categorical_profile_pools_unknown_and_missing():
     profile = categorical_profile(pd.Series(["a", "a", "b", None]))
     assert profile["categories"] == ["a", "b"]
     assert shares_of(profile, ["a", "zzz", None, None]) == [0.25, 0.0, 0.25, 0.5]
+
+
+def _double(x):
+    return x * 2
+
+
+def test_models_with_types_outside_the_allowlist_are_refused_not_pickled():
+    import numpy as np
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from lakehouse.ml.serialization import UnsafeModelError, trusted_types
+
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+    safe = make_pipeline(FunctionTransformer(np.log1p), Ridge()).fit(X, y)
+    assert all(t.startswith(("sklearn.", "numpy.")) for t in trusted_types(safe))
+    unsafe = make_pipeline(FunctionTransformer(_double), Ridge()).fit(X, y)
+    with pytest.raises(UnsafeModelError, match="_double"):
+        trusted_types(unsafe)
