@@ -176,6 +176,37 @@ class MlSettings(_Section):
     maintain: MaintainSettings = Field(default_factory=MaintainSettings)
 
 
+class ServeSettings(_Section):
+    """``lakehouse serve``: the prediction service (``serving/``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65_535)
+    # the tasks the service answers for (``lakehouse.ml.training.TASKS`` names)
+    tasks: list[str] = Field(default_factory=lambda: ["delivery", "fraud"])
+    # how often the registry is asked whether champion (or challenger) moved
+    registry_poll_s: float = Field(5.0, gt=0)
+    # a version that failed to load is tried again after this long
+    load_retry_s: float = Field(60.0, gt=0)
+    # how often reference data and account history are re-read when their tables moved
+    data_refresh_s: float = Field(300.0, gt=0)
+    # request limits: larger bodies get 413 before they are read, longer lists 413 too
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    max_records: int = Field(10_000, gt=0)
+    # micro-batching: concurrent requests are scored in one call; 0 waits only for the
+    # requests already parsed in the same event-loop turn, more trades latency for batch size
+    micro_batch_wait_ms: float = Field(0.0, ge=0)
+    micro_batch_max_rows: int = Field(256, gt=0)
+    # share of requests answered by the challenger (canary); shadow scores it on the side
+    canary_share: float = Field(0.0, ge=0, le=1)
+    shadow: bool = False
+    # recent model inputs kept per model for the drift (PSI) metric
+    drift_window_rows: int = Field(10_000, gt=0)
+    # how late a transaction may arrive and still get exact velocity features
+    velocity_max_lateness_s: int = Field(3_600, ge=0)
+    # fraud decision threshold when a model version carries none
+    default_decision_threshold: float = Field(0.5, gt=0, lt=1)
+
+
 class Settings(_Section):
     """The whole effective configuration of one command."""
 
@@ -189,6 +220,7 @@ class Settings(_Section):
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     ml: MlSettings = Field(default_factory=MlSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     def landing_path(self, *parts: str) -> str:
         """A location inside the landing zone."""

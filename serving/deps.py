@@ -1,0 +1,66 @@
+"""Dependencies the routers declare: the model holder, the feature state, the services.
+
+Everything lives on ``app.state.service`` (built by ``create_app``), so each app, and each
+test client, has its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from lakehouse.config import Settings
+from serving.batcher import MicroBatcher
+from serving.holder import ModelHolder
+from serving.observability import Metrics
+from serving.predict import DeliveryService, FraudService
+from serving.state import OnlineFeatures
+from serving.watcher import Watcher
+
+
+@dataclass
+class ServiceState:
+    """Everything one app instance holds."""
+
+    settings: Settings
+    metrics: Metrics
+    holder: ModelHolder
+    features: OnlineFeatures
+    batcher: MicroBatcher
+    delivery: DeliveryService
+    fraud: FraudService
+    watcher: Watcher
+
+
+def get_state(request: Request) -> ServiceState:
+    """The app's ``ServiceState``."""
+    return request.app.state.service
+
+
+def get_holder(request: Request) -> ModelHolder:
+    """The model holder."""
+    return request.app.state.service.holder
+
+
+def get_features(request: Request) -> OnlineFeatures:
+    """The online feature state."""
+    return request.app.state.service.features
+
+
+def get_delivery(request: Request) -> DeliveryService:
+    """The delivery prediction service."""
+    return request.app.state.service.delivery
+
+
+def get_fraud(request: Request) -> FraudService:
+    """The fraud scoring service."""
+    return request.app.state.service.fraud
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+FeaturesDep = Annotated[OnlineFeatures, Depends(get_features)]
+DeliveryDep = Annotated[DeliveryService, Depends(get_delivery)]
+FraudDep = Annotated[FraudService, Depends(get_fraud)]

@@ -1,0 +1,495 @@
+"""A fast predict path for the project's scikit-learn pipelines, proven equal at load time.
+
+``Pipeline.predict`` on a one-row DataFrame costs several milliseconds, almost all of it
+pandas and validation overhead in the ``ColumnTransformer``, not arithmetic. The service
+compiles each loaded pipeline into plain numpy: the fitted statistics (medians, means,
+scales, one-hot and target encodings, selected columns) become lookup tables, and gradient
+boosting's trees become flat node arrays walked for all trees at once.
+
+Every operation is the one scikit-learn performs, in the same order, so outputs are equal
+bit for bit. ``compile_pipeline`` proves it on probe rows built from the fitted pipeline
+(every known category, unknown and missing ones, missing numbers) before the fast path is
+used; a pipeline whose shape it does not know, or that fails the check, keeps the plain
+``Pipeline.predict`` (``FastPipeline`` is then None). ``tests/serving/test_fastpath.py``
+proves equality on trained models too.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.feature_selection import SelectorMixin
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+
+from lakehouse.ml.preprocessing import FeatureSpec, to_model_frame
+
+log = logging.getLogger(__name__)
+
+# below this many rows all trees are walked together in numpy; above, tree by tree in
+# scikit-learn's compiled predictor (whose per-call overhead is then negligible)
+VECTOR_TREES_MAX_ROWS = 24
+PROBE_ROWS = 96
+UNSEEN_CATEGORY = "__unseen_category__"
+_FAST_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
+
+
+class UnsupportedPipelineError(ValueError):
+    """The pipeline has a step the fast path does not reproduce."""
+
+
+@dataclass
+class ModelInput:
+    """Model input for a batch of rows, typed as ``to_model_frame`` types it.
+
+    Attributes:
+        numeric: ``(n, len(spec.numeric))`` float64, NaN for missing.
+        flags: ``(n, len(spec.boolean))`` float64 (0.0, 1.0 or NaN).
+        categories: Per categorical and high-cardinality column, the values as strings,
+            None for missing.
+        spec: The columns.
+    """
+
+    numeric: np.ndarray
+    flags: np.ndarray
+    categories: list[list[str | None]]
+    spec: FeatureSpec
+
+    def __len__(self) -> int:
+        return self.numeric.shape[0]
+
+    def column(self, name: str) -> Sequence[Any]:
+        """One column's values (for drift monitoring)."""
+        if name in self.spec.numeric:
+            return self.numeric[:, self.spec.numeric.index(name)]
+        if name in self.spec.boolean:
+            return self.flags[:, self.spec.boolean.index(name)]
+        text = (*self.spec.categorical, *self.spec.high_cardinality)
+        return self.categories[text.index(name)]
+
+    def frame(self) -> pd.DataFrame:
+        """The same values as the DataFrame ``to_model_frame`` returns."""
+        data: dict[str, Any] = {}
+        for i, name in enumerate(self.spec.numeric):
+            data[name] = self.numeric[:, i]
+        for i, name in enumerate(self.spec.boolean):
+            data[name] = self.flags[:, i]
+        for values, name in zip(
+            self.categories, (*self.spec.categorical, *self.spec.high_cardinality), strict=True
+        ):
+            data[name] = pd.Series(
+                [np.nan if v is None else v for v in values], dtype=object, index=range(len(self))
+            )
+        return pd.DataFrame(data, index=range(len(self)))[self.spec.columns]
+
+
+def _number(value: Any) -> float:
+    """``pd.to_numeric(errors="coerce")`` of one raw value, as float64."""
+    if value is None:
+        return math.nan
+    if isinstance(value, float | int | Decimal | np.number):
+        return float(value)
+    return float(pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0])
+
+
+def _flag(value: Any) -> float:
+    """``preprocessing._flags`` of one raw value."""
+    if value is None or value != value:
+        return math.nan
+    return float(value)
+
+
+def _texts(values: list[Any]) -> list[str | None]:
+    """A category column as ``to_model_frame`` makes it: strings, None for missing."""
+    if all(v is None or type(v) is str for v in values):
+        return values
+    # numbers as categories: let pandas format them exactly as to_model_frame does
+    # (inferring the column's dtype as pd.DataFrame(rows) does: ints with None become floats)
+    frame = to_model_frame(pd.DataFrame({"c": values}), FeatureSpec((), (), ("c",)))
+    return [None if v is None or v != v else v for v in frame["c"].tolist()]
+
+
+def encode_rows(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> ModelInput:
+    """Raw feature values (one mapping per row) -> ``ModelInput``, as ``to_model_frame`` does.
+
+    Raises:
+        KeyError: A feature column is missing from a row.
+    """
+    n = len(rows)
+    numeric = np.empty((n, len(spec.numeric)), dtype=np.float64)
+    flags = np.empty((n, len(spec.boolean)), dtype=np.float64)
+    for r, row in enumerate(rows):
+        numeric[r] = [_number(row[c]) for c in spec.numeric]
+        flags[r] = [_flag(row[c]) for c in spec.boolean]
+    categories = []
+    for column in (*spec.categorical, *spec.high_cardinality):
+        values = [row[column] for row in rows]
+        values = [None if isinstance(v, float) and v != v else v for v in values]
+        categories.append(_texts(values))
+    return ModelInput(numeric, flags, categories, spec)
+
+
+# --- preprocessing ---------------------------------------------------------------------
+
+
+class _NumericBlock:
+    """SimpleImputer (any numeric strategy, optional indicator) then an optional scaler."""
+
+    def __init__(self, transformer: Any, positions: list[int]) -> None:
+        steps = _steps(transformer)
+        imputer = steps[0]
+        scaler = steps[1] if len(steps) > 1 else None
+        if not isinstance(imputer, SimpleImputer) or len(steps) > 2:
+            raise UnsupportedPipelineError(f"numeric block {steps}")
+        if scaler is not None and not isinstance(scaler, StandardScaler):
+            raise UnsupportedPipelineError(f"numeric scaler {scaler}")
+        if not (isinstance(imputer.missing_values, float) and math.isnan(imputer.missing_values)):
+            raise UnsupportedPipelineError("an imputer whose missing value is not NaN")
+        stats = np.asarray(imputer.statistics_, dtype=np.float64)
+        self.positions = positions
+        # SimpleImputer drops columns it could not learn a statistic for
+        self.keep = (
+            np.arange(len(stats))
+            if imputer.keep_empty_features
+            else np.flatnonzero(~np.isnan(stats))
+        )
+        self.stats = stats
+        self.indicator = (
+            np.asarray(imputer.indicator_.features_, dtype=np.intp)
+            if imputer.add_indicator
+            else None
+        )
+        self.mean = None if scaler is None or not scaler.with_mean else scaler.mean_
+        self.scale = None if scaler is None or not scaler.with_std else scaler.scale_
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        values = values[:, self.positions]
+        missing = np.isnan(values)
+        out = np.where(missing, self.stats, values)[:, self.keep]
+        if self.indicator is not None:
+            out = np.hstack((out, missing[:, self.indicator]))
+        if self.mean is not None:
+            out -= self.mean
+        if self.scale is not None:
+            out /= self.scale
+        return out
+
+
+def _steps(transformer: Any) -> list[Any]:
+    if isinstance(transformer, Pipeline):
+        return [step for _, step in transformer.steps if step not in (None, "passthrough")]
+    return [transformer]
+
+
+class _CategoryBlock:
+    """Constant imputation then a one-hot or target encoder, as per-column lookups."""
+
+    def __init__(self, transformer: Any, positions: list[int]) -> None:
+        steps = _steps(transformer)
+        if len(steps) != 2 or not isinstance(steps[0], SimpleImputer):
+            raise UnsupportedPipelineError(f"category block {steps}")
+        imputer, encoder = steps
+        if imputer.strategy != "constant" or imputer.add_indicator:
+            raise UnsupportedPipelineError("category imputation other than a constant")
+        self.fill = imputer.fill_value
+        self.positions = positions
+        # per input column: category -> row of the output table, and the unknown row
+        self.lookups: list[dict[str, int]] = []
+        self.unknown_rows: list[int] = []
+        tables: list[np.ndarray] = []
+        if isinstance(encoder, OneHotEncoder):
+            if encoder.drop is not None or encoder.sparse_output:
+                raise UnsupportedPipelineError("one-hot with drop or sparse output")
+            if encoder.handle_unknown == "error":
+                # the pipeline would raise on an unknown category; the service must not
+                raise UnsupportedPipelineError("one-hot that raises on unknown categories")
+            infrequent = encoder.infrequent_categories_
+            for i, categories in enumerate(encoder.categories_):
+                rare = set() if infrequent[i] is None else set(infrequent[i].tolist())
+                frequent = [c for c in categories.tolist() if c not in rare]
+                width = len(frequent) + (1 if rare else 0)
+                # row k of the table is the one-hot vector of output column k; the last row is
+                # all zeros: an unknown category when there is no infrequent column
+                table = np.vstack((np.eye(width, dtype=np.float64), np.zeros((1, width))))
+                lookup = {c: k for k, c in enumerate(frequent)}
+                lookup.update(dict.fromkeys(rare, len(frequent)))
+                # unknown: the infrequent column when there is one, else all zeros
+                pooled = encoder.handle_unknown in ("infrequent_if_exist", "warn")
+                unknown = len(frequent) if rare and pooled else width
+                self.lookups.append(lookup)
+                self.unknown_rows.append(unknown)
+                tables.append(table)
+        elif isinstance(encoder, TargetEncoder):
+            if encoder.target_type_ not in ("binary", "continuous"):
+                raise UnsupportedPipelineError("multiclass target encoding")
+            for categories, encodings in zip(encoder.categories_, encoder.encodings_, strict=True):
+                values = np.asarray(encodings, dtype=np.float64)
+                table = np.append(values, encoder.target_mean_).reshape(-1, 1)
+                self.lookups.append({c: k for k, c in enumerate(categories.tolist())})
+                self.unknown_rows.append(len(values))
+                tables.append(table)
+        else:
+            raise UnsupportedPipelineError(f"category encoder {type(encoder).__name__}")
+        self.tables = tables
+
+    def transform(self, categories: list[list[str | None]]) -> np.ndarray:
+        parts = []
+        for position, lookup, unknown, table in zip(
+            self.positions, self.lookups, self.unknown_rows, self.tables, strict=True
+        ):
+            fill = self.fill
+            index = [lookup.get(fill if v is None else v, unknown) for v in categories[position]]
+            parts.append(table[index])
+        return np.hstack(parts)
+
+
+class _Preprocessor:
+    """The ``features`` step: ColumnTransformer -> VarianceThreshold -> SelectPercentile."""
+
+    def __init__(self, features: Any, spec: FeatureSpec) -> None:
+        steps = _steps(features)
+        if not steps or not isinstance(steps[0], ColumnTransformer):
+            raise UnsupportedPipelineError("the features step must start with a ColumnTransformer")
+        encode, selectors = steps[0], steps[1:]
+        if not all(isinstance(s, SelectorMixin) for s in selectors):
+            raise UnsupportedPipelineError(f"feature steps {selectors}")
+        self.width = sum(
+            s.stop - s.start for s in encode.output_indices_.values() if isinstance(s, slice)
+        )
+        self.blocks: list[tuple[slice, str, Any]] = []
+        numeric, flags = list(spec.numeric), list(spec.boolean)
+        texts = [*spec.categorical, *spec.high_cardinality]
+        for name, transformer, columns in encode.transformers_:
+            out = encode.output_indices_[name]
+            if out.stop == out.start:
+                continue  # no columns (e.g. no high-cardinality feature) or dropped
+            if transformer in ("drop", "passthrough") or not isinstance(columns, list):
+                raise UnsupportedPipelineError(f"transformer {name!r}: {transformer}")
+            if all(c in numeric for c in columns):
+                block = _NumericBlock(transformer, [numeric.index(c) for c in columns])
+                self.blocks.append((out, "numeric", block))
+            elif all(c in flags for c in columns):
+                block = _NumericBlock(transformer, [flags.index(c) for c in columns])
+                self.blocks.append((out, "flags", block))
+            elif all(c in texts for c in columns):
+                block = _CategoryBlock(transformer, [texts.index(c) for c in columns])
+                self.blocks.append((out, "categories", block))
+            else:
+                raise UnsupportedPipelineError(f"transformer {name!r} mixes column kinds")
+        keep = np.arange(self.width)
+        for selector in selectors:
+            keep = keep[selector.get_support()]
+        self.keep = keep
+
+    def transform(self, data: ModelInput) -> np.ndarray:
+        out = np.empty((len(data), self.width), dtype=np.float64)
+        for where, kind, block in self.blocks:
+            if kind == "numeric":
+                out[:, where] = block.transform(data.numeric)
+            elif kind == "flags":
+                out[:, where] = block.transform(data.flags)
+            else:
+                out[:, where] = block.transform(data.categories)
+        return np.ascontiguousarray(out[:, self.keep])
+
+
+# --- the final estimator ----------------------------------------------------------------
+
+
+class _Trees:
+    """A fitted HistGradientBoosting model's trees as flat arrays (one tree per iteration)."""
+
+    def __init__(self, model: Any) -> None:
+        predictors = model._predictors
+        if model.n_trees_per_iteration_ != 1 or any(len(p) != 1 for p in predictors):
+            raise UnsupportedPipelineError("multiclass gradient boosting")
+        trees = [p[0] for p in predictors]
+        if any(t.nodes["is_categorical"].any() for t in trees):
+            raise UnsupportedPipelineError("native categorical splits")
+        self.model = model
+        self.trees = trees
+        self.baseline = float(np.asarray(model._baseline_prediction).ravel()[0])
+        sizes = [len(t.nodes) for t in trees]
+        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp)
+        nodes = np.concatenate([t.nodes for t in trees])
+        base = np.repeat(offsets, sizes)
+        leaf = nodes["is_leaf"].astype(bool)
+        own = np.arange(len(nodes), dtype=np.intp)
+        # a leaf points at itself, so walking further than its depth changes nothing
+        self.left = np.where(leaf, own, nodes["left"].astype(np.intp) + base)
+        self.right = np.where(leaf, own, nodes["right"].astype(np.intp) + base)
+        self.feature = np.where(leaf, 0, nodes["feature_idx"]).astype(np.intp)
+        self.threshold = nodes["num_threshold"].astype(np.float64)
+        self.missing_left = nodes["missing_go_to_left"].astype(bool)
+        self.value = nodes["value"].astype(np.float64)
+        self.roots = offsets
+        self.depth = int(nodes["depth"].max()) if len(nodes) else 0
+        self._bitsets = model._bin_mapper.make_known_categories_bitsets()
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        """Sum of the leaf values plus the baseline, summed in scikit-learn's order."""
+        n = matrix.shape[0]
+        if n <= VECTOR_TREES_MAX_ROWS:
+            node = np.broadcast_to(self.roots, (n, len(self.roots)))
+            rows = np.arange(n)[:, None]
+            for _ in range(self.depth):
+                x = matrix[rows, self.feature[node]]
+                go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
+                node = np.where(go_left, self.left[node], self.right[node])
+            leaves = self.value[node]
+            # scikit-learn adds tree by tree onto the baseline; cumsum adds in that order too
+            start = np.full((n, 1), self.baseline)
+            return np.cumsum(np.hstack((start, leaves)), axis=1)[:, -1]
+        known, f_idx_map = self._bitsets
+        raw = np.zeros(n, dtype=np.float64)
+        raw += self.baseline
+        for tree in self.trees:
+            raw += tree.predict(matrix, known, f_idx_map, 1)
+        return raw
+
+    def output(self, matrix: np.ndarray, kind: str) -> np.ndarray:
+        raw = self.raw(matrix)
+        if kind == "classification":
+            return self.model._loss.predict_proba(raw.reshape(-1, 1))[:, 1]
+        return self.model._loss.link.inverse(raw)
+
+
+class FastPipeline:
+    """A compiled pipeline: ``predict(encode_rows(rows, spec))`` equals the pipeline's output.
+
+    Attributes:
+        spec: The model's input columns.
+        kind: ``"regression"`` (predict) or ``"classification"`` (probability of class 1).
+        max_abs_diff: The largest difference from the pipeline seen by the load-time check.
+    """
+
+    def __init__(self, pipeline: Pipeline, spec: FeatureSpec, kind: str) -> None:
+        if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+            raise UnsupportedPipelineError("expected Pipeline([features, model])")
+        self.pipeline = pipeline
+        self.spec = spec
+        self.kind = kind
+        self.preprocessor = _Preprocessor(pipeline.steps[0][1], spec)
+        estimator = pipeline.steps[1][1]
+        if kind == "classification" and list(getattr(estimator, "classes_", [])) != [0, 1]:
+            raise UnsupportedPipelineError("a classifier whose classes are not [0, 1]")
+        tree_types = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+        self.trees = _Trees(estimator) if isinstance(estimator, tree_types) else None
+        self.estimator = estimator
+        self.max_abs_diff: float | None = None
+
+    def predict(self, data: ModelInput) -> np.ndarray:
+        """Days (regression) or the probability of fraud (classification)."""
+        matrix = self.preprocessor.transform(data)
+        if self.trees is not None:
+            return self.trees.output(matrix, self.kind)
+        with sklearn.config_context(**_FAST_CONFIG):
+            if self.kind == "classification":
+                return self.estimator.predict_proba(matrix)[:, 1]
+            return self.estimator.predict(matrix)
+
+
+def pipeline_output(pipeline: Pipeline, frame: pd.DataFrame, kind: str) -> np.ndarray:
+    """What ``ModelTask.predictions`` returns, for an already converted model frame."""
+    if kind == "classification":
+        return pipeline.predict_proba(frame)[:, 1]
+    return pipeline.predict(frame)
+
+
+def probe_rows(pipeline: Pipeline, spec: FeatureSpec, n: int = PROBE_ROWS, seed: int = 0):
+    """Raw feature rows that exercise every fitted value of ``pipeline``.
+
+    Numbers around the imputers' statistics with some missing, every category each encoder
+    knows, the imputation fill value, an unseen category and missing values.
+    """
+    rng = np.random.default_rng(seed)
+    known: dict[str, list[str]] = {}
+    centers: dict[str, float] = {}
+    encode = next(s for s in _steps(pipeline.steps[0][1]) if isinstance(s, ColumnTransformer))
+    for _, transformer, columns in encode.transformers_:
+        if not isinstance(columns, list) or transformer in ("drop", "passthrough"):
+            continue
+        last = _steps(transformer)[-1]
+        first = _steps(transformer)[0]
+        for i, column in enumerate(columns):
+            if hasattr(last, "categories_"):
+                known[column] = [str(c) for c in last.categories_[i]]
+            elif hasattr(first, "statistics_"):
+                stat = float(first.statistics_[i])
+                centers[column] = stat if math.isfinite(stat) else 0.0
+    n = max(n, *(len(v) + 3 for v in known.values()), 1)
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for column in spec.numeric:
+        center = centers.get(column, 0.0)
+        values = center + (abs(center) + 1.0) * rng.normal(size=n)
+        for r in range(n):
+            rows[r][column] = None if r % 7 == 3 else float(values[r])
+    for column in spec.boolean:
+        for r in range(n):
+            rows[r][column] = None if r % 11 == 5 else bool(rng.integers(0, 2))
+    for column in (*spec.categorical, *spec.high_cardinality):
+        choices = [*known.get(column, []), UNSEEN_CATEGORY, None]
+        for r in range(n):
+            rows[r][column] = choices[r % len(choices)]
+    return rows
+
+
+def compile_pipeline(
+    pipeline: Pipeline, spec: FeatureSpec, kind: str, *, tolerance: float = 0.0
+) -> FastPipeline | None:
+    """Compile ``pipeline`` and prove it on probe rows; None when it cannot be used.
+
+    Args:
+        pipeline: A fitted ``Pipeline([("features", ...), ("model", ...)])``.
+        spec: Its input columns.
+        kind: ``"regression"`` or ``"classification"``.
+        tolerance: Largest absolute difference accepted (0: bit for bit).
+    """
+    try:
+        fast = FastPipeline(pipeline, spec, kind)
+    except (UnsupportedPipelineError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("fast predict path unavailable (%s): using Pipeline.predict", exc)
+        return None
+    rows = probe_rows(pipeline, spec)
+    inputs = encode_rows(rows, spec)
+    with warnings.catch_warnings():
+        # unseen categories are the point of the probe
+        warnings.simplefilter("ignore", UserWarning)
+        expected = pipeline_output(pipeline, to_model_frame(pd.DataFrame(rows), spec), kind)
+    try:
+        # small batches walk the trees in numpy, large ones tree by tree: check both
+        got = np.concatenate(
+            [fast.predict(_slice(inputs, r, r + 1)) for r in range(min(8, len(rows)))]
+            + [fast.predict(inputs)]
+        )
+        want = np.concatenate([expected[: min(8, len(rows))], expected])
+    except Exception as exc:  # any failure of the compiled path means: do not use it
+        log.warning("fast predict path failed its check (%r): using Pipeline.predict", exc)
+        return None
+    diff = float(np.max(np.abs(got - want))) if len(want) else 0.0
+    if not np.all(np.isfinite(got) == np.isfinite(want)) or diff > tolerance:
+        log.warning("fast predict path differs by %g: using Pipeline.predict", diff)
+        return None
+    fast.max_abs_diff = diff
+    return fast
+
+
+def _slice(data: ModelInput, start: int, stop: int) -> ModelInput:
+    return ModelInput(
+        data.numeric[start:stop],
+        data.flags[start:stop],
+        [values[start:stop] for values in data.categories],
+        data.spec,
+    )

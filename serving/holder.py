@@ -1,0 +1,353 @@
+"""The model holder: the loaded champion (and challenger) of every task, swapped atomically.
+
+A request reads ``slot.champion`` once and keeps that object to the end, so a swap (one
+attribute assignment) never changes the model under a request in flight: requests that
+started before it finish on the old version, later ones get the new one. Loading happens
+off the event loop (``serving.watcher``); a version that fails to load is reported and the
+old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lakehouse.config import Settings
+from lakehouse.ml.fraud import THRESHOLD
+from lakehouse.ml.preprocessing import FeatureSpec, to_model_frame
+from lakehouse.ml.profile import PROFILE_ARTIFACT
+from lakehouse.ml.registry import CHALLENGER, CHAMPION, LINEAGE_PREFIX, alias_version
+from lakehouse.ml.tasks import ModelTask
+from lakehouse.ml.training import TASKS
+from serving.fastpath import FastPipeline, compile_pipeline, encode_rows, pipeline_output
+from serving.observability import DriftWindow, Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """One registered model version, loaded and ready to predict.
+
+    Attributes:
+        task: ``delivery`` or ``fraud``.
+        name: Registered model name.
+        version: Registered version.
+        run_id: The training run.
+        candidate: Which candidate won (e.g. ``gradient_boosting``).
+        lineage_table: The Gold table it was trained on (``layer/name``).
+        lineage_table_version: That table's Delta version.
+        lineage_sources: The Silver versions behind that Gold version.
+        threshold: The fraud decision threshold (None for regression).
+        pipeline: The scikit-learn Pipeline.
+        fast: The compiled fast path, or None when the pipeline itself predicts.
+        profile: The training-data profile (None when the run logged none: no drift metric).
+        loaded_at: When it was loaded.
+        load_seconds: How long loading and checking took.
+        drift: Recent inputs and outputs, for PSI.
+    """
+
+    task: str
+    name: str
+    version: str
+    run_id: str | None
+    candidate: str | None
+    lineage_table: str | None
+    lineage_table_version: int | None
+    lineage_sources: dict[str, int]
+    threshold: float | None
+    pipeline: Any
+    spec: FeatureSpec
+    kind: str
+    fast: FastPipeline | None
+    profile: dict[str, Any] | None
+    loaded_at: datetime
+    load_seconds: float
+    drift: DriftWindow
+
+    def predict(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, Any]:
+        """Outputs for raw feature rows (days, or fraud probabilities), and the model input.
+
+        The fast path when it passed its check, else ``Pipeline.predict`` on
+        ``to_model_frame``, the one conversion training used.
+        """
+        if self.fast is not None:
+            inputs = encode_rows(rows, self.spec)
+            return self.fast.predict(inputs), inputs
+        frame = to_model_frame(pd.DataFrame(rows), self.spec)
+        return pipeline_output(self.pipeline, frame, self.kind), frame
+
+    def describe(self) -> dict[str, Any]:
+        """What ``/v1/models`` shows about it."""
+        return {
+            "version": self.version,
+            "run_id": self.run_id,
+            "candidate": self.candidate,
+            "trained_on": {
+                "table": self.lineage_table,
+                "version": self.lineage_table_version,
+                "sources": self.lineage_sources,
+            },
+            "decision_threshold": self.threshold,
+            "fast_path": self.fast is not None,
+            "fast_path_max_abs_diff": None if self.fast is None else self.fast.max_abs_diff,
+            "has_training_profile": self.profile is not None,
+            "loaded_at": self.loaded_at,
+            "load_seconds": round(self.load_seconds, 3),
+        }
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def load_version(task: ModelTask, settings: Settings, version: Any) -> LoadedModel:
+    """Load a registered version (an MLflow ``ModelVersion``), compile and check its fast path.
+
+    Raises:
+        Exception: Whatever loading raises; the caller keeps the old version serving.
+    """
+    import mlflow
+
+    from lakehouse.ml.registry import load_model
+
+    started = time.perf_counter()
+    pipeline = load_model(version.name, version.version)
+    spec = task.feature_spec(settings)
+    fast = compile_pipeline(pipeline, spec, task.kind)
+    tags = dict(version.tags or {})
+    profile = None
+    if version.run_id:
+        try:
+            profile = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{PROFILE_ARTIFACT}")
+        except Exception as exc:  # an older run without a profile still serves, without drift
+            log.warning(
+                "%s v%s: no training profile (%s); drift metrics are off for it",
+                version.name,
+                version.version,
+                type(exc).__name__,
+            )
+    threshold = None
+    if task.kind == "classification":
+        raw = tags.get(THRESHOLD)
+        threshold = float(raw) if raw is not None else settings.serve.default_decision_threshold
+        if raw is None:
+            log.warning(
+                "%s v%s has no %s tag: deciding at %s",
+                version.name,
+                version.version,
+                THRESHOLD,
+                threshold,
+            )
+    model = LoadedModel(
+        task=task.name,
+        name=version.name,
+        version=str(version.version),
+        run_id=version.run_id,
+        candidate=tags.get("candidate"),
+        lineage_table=tags.get(f"{LINEAGE_PREFIX}table"),
+        lineage_table_version=_int_or_none(tags.get(f"{LINEAGE_PREFIX}table_version")),
+        lineage_sources=json.loads(tags.get(f"{LINEAGE_PREFIX}sources", "{}")),
+        threshold=threshold,
+        pipeline=pipeline,
+        spec=spec,
+        kind=task.kind,
+        fast=fast,
+        profile=profile,
+        loaded_at=datetime.now(UTC),
+        load_seconds=0.0,
+        drift=DriftWindow(settings.serve.drift_window_rows),
+    )
+    model.load_seconds = time.perf_counter() - started
+    return model
+
+
+@dataclass
+class LoadFailure:
+    """A version that could not be loaded."""
+
+    version: str
+    error: str
+    at: float  # time.monotonic()
+    at_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class ModelSlot:
+    """One task's models: what the registry says and what is loaded.
+
+    Attributes:
+        task: The task.
+        name: Registered model name.
+        champion: The loaded champion (None until the first load succeeds).
+        challenger: The loaded challenger, when canary or shadow scoring wants one.
+        previous: The champion before the last swap, kept so a rollback is instant.
+        registry: Alias -> version as the registry said at the last poll.
+        failure: The last version that failed to load, while it is the aliased one.
+        checked_at: When the registry was last polled.
+    """
+
+    def __init__(self, task: ModelTask, name: str) -> None:
+        self.task = task
+        self.name = name
+        self.champion: LoadedModel | None = None
+        self.challenger: LoadedModel | None = None
+        self.previous: LoadedModel | None = None
+        self.registry: dict[str, str | None] = {CHAMPION: None, CHALLENGER: None}
+        self.failures: dict[str, LoadFailure] = {}
+        self.checked_at: datetime | None = None
+        self.registry_error: str | None = None
+
+    def held(self) -> dict[str, LoadedModel]:
+        """Alias -> loaded model, for the models answering requests."""
+        held = {}
+        if self.champion is not None:
+            held[CHAMPION] = self.champion
+        if self.challenger is not None:
+            held[CHALLENGER] = self.challenger
+        return held
+
+    def status(self) -> dict[str, Any]:
+        """Readiness of this task's models, for ``/ready`` and ``/v1/models``."""
+        wanted = self.registry.get(CHAMPION)
+        serving = self.champion.version if self.champion else None
+        failure = self.failures.get(CHAMPION)
+        state = "ready"
+        if serving is None:
+            state = "not_ready"
+        elif wanted is not None and wanted != serving:
+            # still loading the new champion, or it failed and the old one keeps serving
+            state = "degraded" if failure else "loading"
+        return {
+            "state": state,
+            "serving": serving,
+            "registry_champion": wanted,
+            "challenger": self.challenger.version if self.challenger else None,
+            "registry_challenger": self.registry.get(CHALLENGER),
+            "load_error": None
+            if failure is None
+            else {"version": failure.version, "error": failure.error, "at": failure.at_wall},
+            "registry_error": self.registry_error,
+            "checked_at": self.checked_at,
+        }
+
+
+class ModelHolder:
+    """Every task's ``ModelSlot``; ``refresh`` follows the registry (called off the loop)."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, tasks: list[str]) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        unknown = sorted(set(tasks) - set(TASKS))
+        if unknown:
+            raise ValueError(f"serve.tasks: unknown tasks {unknown}; expected {sorted(TASKS)}")
+        self.slots = {
+            name: ModelSlot(TASKS[name], TASKS[name].task_settings(settings).registered_name)
+            for name in tasks
+        }
+
+    @property
+    def wants_challenger(self) -> bool:
+        """Whether challengers are loaded (canary share or shadow scoring configured)."""
+        serve = self.settings.serve
+        return serve.canary_share > 0 or serve.shadow
+
+    def loaded_models(self) -> list[LoadedModel]:
+        """Every model answering requests, without repeats."""
+        seen: dict[int, LoadedModel] = {}
+        for slot in self.slots.values():
+            for model in slot.held().values():
+                seen[id(model)] = model
+        return list(seen.values())
+
+    def refresh(self, client: Any) -> None:
+        """Poll the registry once and load what moved (blocking: run it off the event loop)."""
+        for slot in self.slots.values():
+            try:
+                champion = alias_version(client, slot.name, CHAMPION)
+                challenger = alias_version(client, slot.name, CHALLENGER)
+            except Exception as exc:  # the registry being down must not stop serving
+                slot.registry_error = f"{type(exc).__name__}: {exc}"
+                log.error("%s: registry unreachable (%s)", slot.name, slot.registry_error)
+                continue
+            slot.registry_error = None
+            slot.registry = {
+                CHAMPION: str(champion.version) if champion else None,
+                CHALLENGER: str(challenger.version) if challenger else None,
+            }
+            slot.checked_at = datetime.now(UTC)
+            self._follow(slot, CHAMPION, champion)
+            self._follow(slot, CHALLENGER, challenger if self.wants_challenger else None)
+
+    def _follow(self, slot: ModelSlot, alias: str, wanted: Any) -> None:
+        current: LoadedModel | None = getattr(slot, alias)
+        if wanted is None:
+            if alias == CHALLENGER and current is not None:
+                log.info("%s: no %s any more; v%s unloaded", slot.name, alias, current.version)
+                slot.challenger = None
+            slot.failures.pop(alias, None)
+            return
+        version = str(wanted.version)
+        if current is not None and current.version == version:
+            slot.failures.pop(alias, None)
+            return
+        model = self._reusable(slot, version)
+        if model is None:
+            failure = slot.failures.get(alias)
+            retry_after = self.settings.serve.load_retry_s
+            if (
+                failure is not None
+                and failure.version == version
+                and time.monotonic() - failure.at < retry_after
+            ):
+                return
+            try:
+                model = load_version(slot.task, self.settings, wanted)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                slot.failures[alias] = LoadFailure(version, error, time.monotonic())
+                self.metrics.model_loads.labels(slot.name, "failed").inc()
+                kept = f"v{current.version} keeps serving" if current else "nothing to serve"
+                log.error(
+                    "%s v%s (%s) failed to load: %s; %s", slot.name, version, alias, error, kept
+                )
+                return
+            self.metrics.model_loads.labels(slot.name, "loaded").inc()
+            log.info(
+                "%s v%s (%s) loaded in %.1fs, fast path %s",
+                slot.name,
+                version,
+                alias,
+                model.load_seconds,
+                "on" if model.fast is not None else "off",
+            )
+        slot.failures.pop(alias, None)
+        if alias == CHAMPION and current is not None:
+            slot.previous = current
+        # the swap: one assignment; requests in flight keep the object they already hold
+        setattr(slot, alias, model)
+        self.metrics.model_swaps.labels(slot.name, alias).inc()
+        log.info(
+            "%s: %s is now v%s (was %s)",
+            slot.name,
+            alias,
+            version,
+            f"v{current.version}" if current else "none",
+        )
+
+    @staticmethod
+    def _reusable(slot: ModelSlot, version: str) -> LoadedModel | None:
+        """An already loaded model of ``version``: after a promotion or a rollback."""
+        for model in (slot.champion, slot.challenger, slot.previous):
+            if model is not None and model.version == version:
+                return model
+        return None

@@ -1,0 +1,112 @@
+"""The prediction service: ``create_app(settings)`` and its lifespan.
+
+Run it with ``lakehouse serve`` or ``uvicorn --factory serving.main:create_app`` (then the
+configuration comes from ``LAKEHOUSE_*`` environment variables, ``serving.settings``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI
+from threadpoolctl import threadpool_limits
+
+from lakehouse.config import Settings
+from serving.batcher import MicroBatcher
+from serving.deps import ServiceState
+from serving.errors import install_error_handlers
+from serving.holder import LoadedModel, ModelHolder
+from serving.middleware import RequestContextMiddleware
+from serving.observability import Metrics
+from serving.predict import DeliveryService, FraudService
+from serving.routes import ROUTERS
+from serving.settings import ServiceSettings
+from serving.state import OnlineFeatures
+from serving.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+
+def build_state(settings: Settings) -> ServiceState:
+    """Everything the app holds, nothing loaded yet (the watcher loads in the background)."""
+    from lakehouse.ml.tracking import client_for
+
+    serve = settings.serve
+    metrics = Metrics()
+    holder = ModelHolder(settings, metrics, list(serve.tasks))
+    metrics.attach(holder)
+    features = OnlineFeatures(settings, list(serve.tasks))
+
+    def on_batch(model: LoadedModel, inputs: Any, outputs: np.ndarray, seconds: float) -> None:
+        metrics.observe_batch(model, len(outputs), seconds)
+        model.drift.add(inputs, outputs)
+
+    batcher = MicroBatcher(serve.micro_batch_wait_ms / 1e3, serve.micro_batch_max_rows, on_batch)
+    services = (settings, holder, features, batcher, metrics)
+    watcher = Watcher(
+        holder,
+        features,
+        lambda: client_for(settings),
+        poll_s=serve.registry_poll_s,
+        data_refresh_s=serve.data_refresh_s,
+    )
+    return ServiceState(
+        settings=settings,
+        metrics=metrics,
+        holder=holder,
+        features=features,
+        batcher=batcher,
+        delivery=DeliveryService(*services),
+        fraud=FraudService(*services),
+        watcher=watcher,
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start following the registry and loading data; stop it on shutdown."""
+    state: ServiceState = app.state.service
+    # the event loop is one thread: OpenMP or BLAS pools only add contention on a small box
+    limiter = threadpool_limits(1)
+    state.watcher.start()
+    log.info(
+        "serving %s from %s (models load in the background; see /ready)",
+        ", ".join(state.holder.slots),
+        state.settings.lake_root,
+    )
+    try:
+        yield
+    finally:
+        state.watcher.stop()
+        limiter.restore_original_limits()
+
+
+def create_app(
+    service: ServiceSettings | None = None, *, settings: Settings | None = None
+) -> FastAPI:
+    """The FastAPI app.
+
+    Args:
+        service: Process settings (environment variables); read from the environment when
+            neither argument is given.
+        settings: The lakehouse configuration itself (wins over ``service``).
+    """
+    if settings is None:
+        settings = (service or ServiceSettings()).lakehouse()
+    app = FastAPI(
+        title="lakehouse prediction service",
+        summary="Delivery-date prediction and fraud scoring from the lakehouse's models",
+        version="1",
+        lifespan=lifespan,
+        max_body_size=settings.serve.max_body_bytes,
+    )
+    app.state.service = build_state(settings)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.service.metrics)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,37 @@
+"""``POST /v1/delivery/predict``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+
+from serving.deps import DeliveryDep
+from serving.schemas.common import ERROR_RESPONSES
+from serving.schemas.delivery import (
+    CHECKOUT_EXAMPLE,
+    CheckoutDocument,
+    DeliveryBatchResponse,
+    DeliveryResponse,
+)
+
+router = APIRouter(prefix="/v1/delivery", tags=["delivery"])
+
+
+@router.post("/predict", responses=ERROR_RESPONSES)
+async def predict(
+    request: Request,
+    body: Annotated[
+        CheckoutDocument | list[CheckoutDocument],
+        Body(examples=[CHECKOUT_EXAMPLE, [CHECKOUT_EXAMPLE]]),
+    ],
+    service: DeliveryDep,
+) -> DeliveryResponse | DeliveryBatchResponse:
+    """Predicted delivery days and date for a checkout document (or a list of them).
+
+    A list is answered with `predictions` in the same order. The answer names the model
+    version and the Gold table version it was trained on.
+    """
+    # the features replay Bronze on the JSON as sent (key order and types included), so they
+    # read the parsed body FastAPI cached, not the validated model
+    return await service.predict(await request.json())

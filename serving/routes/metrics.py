@@ -1,0 +1,17 @@
+"""``GET /metrics``: Prometheus exposition."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving.deps import StateDep
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(state: StateDep) -> Response:
+    """Requests, latency histograms, prediction distributions, micro-batch sizes, model
+    loads and swaps, and per-feature drift (PSI) against each model's training data."""
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,98 @@
+"""``POST /v1/delivery/predict``: checkout documents in, delivery days and date out."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.schemas.common import ModelRef
+
+CHECKOUT_EXAMPLE = {
+    "id": "0b541211-6f65-4b6e-bb0c-ded5ad3e78c7",
+    "sessionId": "7f0c2a4e-1d7e-4c8e-9d1b-3f1f0e7a2b11",
+    "createdDateTime": 1731880381293,
+    "eventType": "CHECKOUT_COMPLETED",
+    "customer": {"customerId": "C-104233", "loyaltyTier": "GOLD"},
+    "device": {"type": "MOBILE", "os": "iOS", "appVersion": "5.2.1"},
+    "cart": {
+        "currency": "USD",
+        "items": [
+            {
+                "sku": "SKU-000123",
+                "category": "toys",
+                "quantity": 2,
+                "unitPrice": 19.99,
+                "weightKg": 0.4,
+            }
+        ],
+    },
+    "shipping": {
+        "method": "STANDARD",
+        "carrier": "UPS",
+        "warehouseId": "WH-07",
+        "promisedDeliveryDate": "2024-11-21",
+        "address": {"city": "Portland", "state": "OR", "zipCode": "97201", "country": "US"},
+    },
+}
+
+
+class CheckoutDocument(BaseModel):
+    """A checkout as Elasticsearch exports it (CONTRACT 1.1): a bare `_source` document or a
+    hit wrapping one (`{"_index", "_id", "_source"}`).
+
+    Fields may be missing and unknown extra fields may appear at any level. Values are checked
+    by the same rules the lake applies (the online twin of Bronze and Silver): a document the
+    lake would quarantine is answered with 422 naming the field and Silver's reason code.
+    Types are loose on purpose: `createdDateTime` may be epoch milliseconds or seconds, a
+    numeric string or ISO-8601; a zip code may be a number that lost its leading zero.
+    """
+
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, json_schema_extra={"examples": [CHECKOUT_EXAMPLE]}
+    )
+
+    id: Any = Field(None, description="Record id (falls back to the hit's `_id`)")
+    session_id: Any = Field(None, alias="sessionId")
+    created: Any = Field(
+        None,
+        alias="createdDateTime",
+        description="Epoch ms (or s below 1e11), numeric string or ISO-8601, UTC",
+    )
+    event_type: Any = Field(None, alias="eventType", description="Must be CHECKOUT_COMPLETED")
+    customer: Any = Field(None, description="Customer object (PII is ignored, never logged)")
+    device: Any = None
+    cart: Any = Field(None, description="`{currency, items: [{quantity, unitPrice, weightKg}]}`")
+    shipping: Any = Field(
+        None, description="`{method, carrier, warehouseId, promisedDeliveryDate, address}`"
+    )
+    delivery: Any = None
+    index: Any = Field(None, alias="_index", description="Hit wrapper: index name")
+    hit_id: Any = Field(None, alias="_id", description="Hit wrapper: document id")
+    score: Any = Field(None, alias="_score", description="Hit wrapper: score")
+    source: Any = Field(None, alias="_source", description="Hit wrapper: the document")
+
+
+class DeliveryPrediction(BaseModel):
+    """The prediction for one checkout."""
+
+    record_id: str | None
+    order_date: date = Field(description="The checkout's date, UTC")
+    predicted_delivery_days: float = Field(description="Calendar days from order to delivery")
+    predicted_delivery_date: date = Field(
+        description="order_date + predicted days, rounded half up, never before the order"
+    )
+
+
+class DeliveryResponse(DeliveryPrediction):
+    """The answer to one checkout document."""
+
+    model: ModelRef
+
+
+class DeliveryBatchResponse(BaseModel):
+    """The answer to a list of checkout documents, in request order."""
+
+    model: ModelRef
+    predictions: list[DeliveryPrediction]
