@@ -266,6 +266,66 @@ def maintain(settings, dry_run):
 
 @cli.command()
 @common_options
+@click.argument("task", type=click.Choice(["delivery", "fraud"]))
+@click.option("--model-version", default=None, help="Registered version (default: --alias).")
+@click.option("--alias", default="champion", show_default=True, help="Alias to score with.")
+@click.option("--version", "table_version", type=int, default=None, help="Gold version to score.")
+def score(settings, task, model_version, alias, table_version):
+    """Batch predictions for every Gold row with the model the service uses.
+
+    Writes gold/delivery_predictions or gold/fraud_scores: key, prediction, model name and
+    version, and the Gold version scored; unchanged inputs write nothing.
+    """
+    import os
+
+    from lakehouse.ml.scoring import ScoringError, score_table
+
+    # the model runs in Spark's Python workers: they must use this interpreter (the venv's),
+    # not whatever `python3` is on PATH (spark-submit.sh sets the same)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    try:
+        result = score_table(
+            _spark(settings),
+            settings,
+            task,
+            model_version=model_version,
+            alias=alias,
+            table_version=table_version,
+        )
+    except ScoringError as exc:
+        _fail(exc)
+    click.echo(result.summary())
+
+
+@cli.command()
+@common_options
+@click.option("--host", default=None, help="Interface to bind (default: serve.host).")
+@click.option("--port", default=None, type=int, help="Port (default: serve.port).")
+def serve(settings, host, port):
+    """The prediction service (delivery dates, fraud scores) over HTTP; no Spark inside.
+
+    Loads the champion of each model, the reference data and account state from the lake,
+    then follows the registry: a moved champion is loaded and swapped in without downtime.
+    """
+    import uvicorn
+
+    from serving.main import create_app
+    from serving.observability import configure_logging
+
+    configure_logging(logging.getLevelName(logging.getLogger().level))
+    uvicorn.run(
+        create_app(settings=settings),
+        host=host or settings.serve.host,
+        port=settings.serve.port if port is None else port,
+        log_config=None,  # keep the request-id log format set above
+        access_log=False,  # the service's middleware logs and counts requests
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@cli.command()
+@common_options
 def models(settings):
     """Registered models: aliases, metrics beside baselines, lineage."""
     from lakehouse.ml.report import render_models

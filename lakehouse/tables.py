@@ -69,3 +69,9 @@ def parse_table(key: str) -> Table:
     if not sep or not name or "/" in name:
         raise ValueError(f"a table is named layer/name, e.g. gold/delivery_features; got {key!r}")
     return Table(layer, name)
+
+
+# Batch predictions (`lakehouse score`), written with the same model versions the service uses.
+GOLD_DELIVERY_PREDICTIONS = Table("gold", "delivery_predictions")
+GOLD_FRAUD_SCORES = Table("gold", "fraud_scores")
+PREDICTION_TABLES = (GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES)
