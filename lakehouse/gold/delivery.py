@@ -1,8 +1,9 @@
 """Gold: ``delivery_features``, one row per checkout, model-ready (CONTRACT section 2).
 
 Every model feature is computable from one checkout document plus reference data, because the
-prediction service computes the same features online; the Python twins in
-``lakehouse.gold.delivery_online`` mirror these column functions and a test proves they agree.
+prediction service computes the same features online: ``lakehouse.features.delivery_online``
+mirrors these column functions with the constants below, and
+``tests/features/test_delivery_online.py`` proves both agree record for record.
 Session-history columns are for analysis only and stay out of ``MODEL_FEATURES``.
 """
 
@@ -112,7 +113,10 @@ def with_cart_aggregates(df: DataFrame) -> DataFrame:
         .withColumn("line_count", F.when(items.isNotNull(), F.size(items)))
         .withColumn(
             "total_weight_kg",
-            F.round(total(lambda x: quantity(x) * F.coalesce(x["weight_kg"], F.lit(0.0))), 3),
+            F.round(
+                total(lambda x: quantity(x) * F.coalesce(x["weight_kg"], F.lit(0.0))),
+                WEIGHT_DECIMALS,
+            ),
         )
         .withColumn(
             "order_value",
