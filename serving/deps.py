@@ -1,7 +1,9 @@
 """Dependencies the routers declare: the model holder, the feature state, the services.
 
 Everything lives on ``app.state.service`` (built by ``create_app``), so each app, and each
-test client, has its own.
+test client, has its own. The functions are ``async`` although they do not await: FastAPI
+runs a plain ``def`` dependency in a worker thread, a hop that cost more than the rest of
+the request.
 """
 
 from __future__ import annotations
@@ -34,27 +36,27 @@ class ServiceState:
     watcher: Watcher
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     """The app's ``ServiceState``."""
     return request.app.state.service
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     """The model holder."""
     return request.app.state.service.holder
 
 
-def get_features(request: Request) -> OnlineFeatures:
+async def get_features(request: Request) -> OnlineFeatures:
     """The online feature state."""
     return request.app.state.service.features
 
 
-def get_delivery(request: Request) -> DeliveryService:
+async def get_delivery(request: Request) -> DeliveryService:
     """The delivery prediction service."""
     return request.app.state.service.delivery
 
 
-def get_fraud(request: Request) -> FraudService:
+async def get_fraud(request: Request) -> FraudService:
     """The fraud scoring service."""
     return request.app.state.service.fraud
 

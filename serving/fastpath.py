@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 # below this many rows all trees are walked together in numpy; above, tree by tree in
 # scikit-learn's compiled predictor (whose per-call overhead is then negligible)
-VECTOR_TREES_MAX_ROWS = 24
+VECTOR_TREES_MAX_ROWS = 40
+# levels walked before checking whether every walk reached a leaf
+EARLY_EXIT_LEVEL = 6
 PROBE_ROWS = 96
 UNSEEN_CATEGORY = "__unseen_category__"
 _FAST_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
@@ -95,6 +97,11 @@ class ModelInput:
         return pd.DataFrame(data, index=range(len(self)))[self.spec.columns]
 
 
+# value types numpy turns into float64 exactly as ``pd.to_numeric`` and ``float`` do (None is
+# NaN); strings and anything else take the per-value path
+_PLAIN_NUMBERS = frozenset({float, int, bool, Decimal, type(None), np.float64, np.int64, np.bool_})
+
+
 def _number(value: Any) -> float:
     """``pd.to_numeric(errors="coerce")`` of one raw value, as float64."""
     if value is None:
@@ -104,11 +111,25 @@ def _number(value: Any) -> float:
     return float(pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0])
 
 
+def _numbers(values: list[Any]) -> np.ndarray:
+    """A numeric column as ``to_model_frame`` converts it."""
+    if _PLAIN_NUMBERS.issuperset(map(type, values)):
+        return np.array(values, dtype=np.float64)
+    return np.array([_number(v) for v in values], dtype=np.float64)
+
+
 def _flag(value: Any) -> float:
     """``preprocessing._flags`` of one raw value."""
     if value is None or value != value:
         return math.nan
     return float(value)
+
+
+def _flags(values: list[Any]) -> np.ndarray:
+    """A flag column as ``to_model_frame`` converts it (True/False/None -> 1.0/0.0/NaN)."""
+    if _PLAIN_NUMBERS.issuperset(map(type, values)):
+        return np.array(values, dtype=np.float64)
+    return np.array([_flag(v) for v in values], dtype=np.float64)
 
 
 def _texts(values: list[Any]) -> list[str | None]:
@@ -129,10 +150,11 @@ def encode_rows(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> ModelIn
     """
     n = len(rows)
     numeric = np.empty((n, len(spec.numeric)), dtype=np.float64)
+    for j, column in enumerate(spec.numeric):
+        numeric[:, j] = _numbers([row[column] for row in rows])
     flags = np.empty((n, len(spec.boolean)), dtype=np.float64)
-    for r, row in enumerate(rows):
-        numeric[r] = [_number(row[c]) for c in spec.numeric]
-        flags[r] = [_flag(row[c]) for c in spec.boolean]
+    for j, column in enumerate(spec.boolean):
+        flags[:, j] = _flags([row[column] for row in rows])
     categories = []
     for column in (*spec.categorical, *spec.high_cardinality):
         values = [row[column] for row in rows]
@@ -335,29 +357,53 @@ class _Trees:
         self.missing_left = nodes["missing_go_to_left"].astype(bool)
         self.value = nodes["value"].astype(np.float64)
         self.roots = offsets
+        # children[2 * node + go_right]: one lookup per level instead of a choice of two
+        self.children = np.stack((self.left, self.right), axis=1).ravel()
+        self.leaf = leaf
         self.depth = int(nodes["depth"].max()) if len(nodes) else 0
         self._bitsets = model._bin_mapper.make_known_categories_bitsets()
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         """Sum of the leaf values plus the baseline, summed in scikit-learn's order."""
         n = matrix.shape[0]
-        if n <= VECTOR_TREES_MAX_ROWS:
-            node = np.broadcast_to(self.roots, (n, len(self.roots)))
-            rows = np.arange(n)[:, None]
-            for _ in range(self.depth):
-                x = matrix[rows, self.feature[node]]
-                go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
-                node = np.where(go_left, self.left[node], self.right[node])
-            leaves = self.value[node]
-            # scikit-learn adds tree by tree onto the baseline; cumsum adds in that order too
-            start = np.full((n, 1), self.baseline)
-            return np.cumsum(np.hstack((start, leaves)), axis=1)[:, -1]
-        known, f_idx_map = self._bitsets
-        raw = np.zeros(n, dtype=np.float64)
-        raw += self.baseline
-        for tree in self.trees:
-            raw += tree.predict(matrix, known, f_idx_map, 1)
-        return raw
+        if n > VECTOR_TREES_MAX_ROWS:
+            known, f_idx_map = self._bitsets
+            raw = np.zeros(n, dtype=np.float64)
+            raw += self.baseline
+            for tree in self.trees:
+                raw += tree.predict(matrix, known, f_idx_map, 1)
+            return raw
+        node = np.broadcast_to(self.roots, (n, len(self.roots)))
+        if np.isnan(matrix).any():
+            node = self._walk_with_missing(matrix, node)
+        else:
+            node = self._walk(matrix, node)
+        leaves = np.take(self.value, node)
+        # scikit-learn adds tree by tree onto the baseline; cumsum adds in that order too
+        start = np.full((n, 1), self.baseline)
+        return np.cumsum(np.hstack((start, leaves)), axis=1)[:, -1]
+
+    def _walk(self, matrix: np.ndarray, node: np.ndarray) -> np.ndarray:
+        """All trees at once, one level per step, for inputs without NaN (the imputers
+        leave none): ``x <= threshold`` goes left, as scikit-learn's predictor decides."""
+        flat = matrix.ravel()
+        offsets = (np.arange(matrix.shape[0]) * matrix.shape[1])[:, None]
+        for level in range(self.depth):
+            x = np.take(flat, offsets + np.take(self.feature, node))
+            node = np.take(self.children, node * 2 + (x > np.take(self.threshold, node)))
+            # most trees are shallower than the deepest: stop once every walk is at a leaf
+            if level >= EARLY_EXIT_LEVEL and level % 2 == 0 and np.take(self.leaf, node).all():
+                break
+        return node
+
+    def _walk_with_missing(self, matrix: np.ndarray, node: np.ndarray) -> np.ndarray:
+        """``_walk`` where NaN follows each node's ``missing_go_to_left``."""
+        rows = np.arange(matrix.shape[0])[:, None]
+        for _ in range(self.depth):
+            x = matrix[rows, self.feature[node]]
+            go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
+            node = np.where(go_left, self.left[node], self.right[node])
+        return node
 
     def output(self, matrix: np.ndarray, kind: str) -> np.ndarray:
         raw = self.raw(matrix)

@@ -269,8 +269,13 @@ class ModelHolder:
                 seen[id(model)] = model
         return list(seen.values())
 
-    def refresh(self, client: Any) -> None:
-        """Poll the registry once and load what moved (blocking: run it off the event loop)."""
+    def refresh(self, client: Any) -> int:
+        """Poll the registry once and load what moved (blocking: run it off the event loop).
+
+        Returns:
+            How many models were swapped in.
+        """
+        swaps = 0
         for slot in self.slots.values():
             try:
                 champion = alias_version(client, slot.name, CHAMPION)
@@ -285,21 +290,22 @@ class ModelHolder:
                 CHALLENGER: str(challenger.version) if challenger else None,
             }
             slot.checked_at = datetime.now(UTC)
-            self._follow(slot, CHAMPION, champion)
-            self._follow(slot, CHALLENGER, challenger if self.wants_challenger else None)
+            swaps += self._follow(slot, CHAMPION, champion)
+            swaps += self._follow(slot, CHALLENGER, challenger if self.wants_challenger else None)
+        return swaps
 
-    def _follow(self, slot: ModelSlot, alias: str, wanted: Any) -> None:
+    def _follow(self, slot: ModelSlot, alias: str, wanted: Any) -> int:
         current: LoadedModel | None = getattr(slot, alias)
         if wanted is None:
             if alias == CHALLENGER and current is not None:
                 log.info("%s: no %s any more; v%s unloaded", slot.name, alias, current.version)
                 slot.challenger = None
             slot.failures.pop(alias, None)
-            return
+            return 0
         version = str(wanted.version)
         if current is not None and current.version == version:
             slot.failures.pop(alias, None)
-            return
+            return 0
         model = self._reusable(slot, version)
         if model is None:
             failure = slot.failures.get(alias)
@@ -309,7 +315,7 @@ class ModelHolder:
                 and failure.version == version
                 and time.monotonic() - failure.at < retry_after
             ):
-                return
+                return 0
             try:
                 model = load_version(slot.task, self.settings, wanted)
             except Exception as exc:
@@ -320,7 +326,7 @@ class ModelHolder:
                 log.error(
                     "%s v%s (%s) failed to load: %s; %s", slot.name, version, alias, error, kept
                 )
-                return
+                return 0
             self.metrics.model_loads.labels(slot.name, "loaded").inc()
             log.info(
                 "%s v%s (%s) loaded in %.1fs, fast path %s",
@@ -343,6 +349,7 @@ class ModelHolder:
             version,
             f"v{current.version}" if current else "none",
         )
+        return 1
 
     @staticmethod
     def _reusable(slot: ModelSlot, version: str) -> LoadedModel | None:

@@ -79,30 +79,36 @@ class OnlineFeatures:
         """Whether every part ``task``'s features read is loaded."""
         return all(getattr(self, part) is not None for part in PARTS.get(task, ()))
 
-    def load(self) -> None:
-        """Load every part not loaded yet (blocking: run it off the event loop)."""
-        for part in self.parts:
-            if getattr(self, part) is None:
-                self._load(part)
+    def load(self) -> int:
+        """Load every part not loaded yet (blocking: run it off the event loop).
 
-    def refresh(self) -> None:
+        Returns:
+            How many parts were loaded.
+        """
+        return sum(self._load(part) for part in self.parts if getattr(self, part) is None)
+
+    def refresh(self) -> int:
         """Re-read the reference data and account history if their tables moved.
 
         The velocity state is never re-read: it holds what the service saw since its start.
+
+        Returns:
+            How many parts were (re)loaded.
         """
+        loaded = 0
         if self.reference is not None:
             held = dict(self.reference.table_versions)
             now = {t.key: table_version(self.settings, t) for t in REFERENCE_TABLES}
             if any(now[k] != held.get(k) for k in now):
-                self._load("reference")
+                loaded += self._load("reference")
         if self.accounts is not None:
             held = dict(self.accounts.table_versions)
             now = {t.key: table_version(self.settings, t) for t in ACCOUNT_TABLES}
             if any(now[k] != held.get(k) for k in now):
-                self._load("accounts")
-        self.load()
+                loaded += self._load("accounts")
+        return loaded + self.load()
 
-    def _load(self, part: str) -> None:
+    def _load(self, part: str) -> int:
         started = time.perf_counter()
         try:
             if part == "reference":
@@ -116,7 +122,7 @@ class OnlineFeatures:
         except Exception as exc:  # keep what is held (if anything) and say why on /ready
             self.errors[part] = f"{type(exc).__name__}: {exc}"
             log.error("online features: %s could not be loaded: %s", part, self.errors[part])
-            return
+            return 0
         # the swap: requests read the attribute once, so they see the old or the new whole
         setattr(self, part, value)
         self.errors.pop(part, None)
@@ -128,6 +134,7 @@ class OnlineFeatures:
             self.load_seconds[part],
             self._versions(part),
         )
+        return 1
 
     def _versions(self, part: str) -> dict[str, int | None]:
         if part == "reference" and self.reference is not None:

@@ -9,6 +9,7 @@ the registry is polled every ``serve.registry_poll_s`` and the lake's tables che
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -62,22 +63,40 @@ class Watcher:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def poll_registry(self) -> None:
-        """One registry poll, now (also used by tests and by the first pass)."""
+    def poll_registry(self) -> int:
+        """One registry poll, now (also used by tests and by the first pass).
+
+        Returns:
+            How many models were swapped in.
+        """
         with self._lock:
             if self._client is None:
                 self._client = self.client_factory()
-            self.holder.refresh(self._client)
+            swaps = self.holder.refresh(self._client)
+        if swaps:
+            _freeze_heap()
+        return swaps
 
-    def refresh_data(self) -> None:
-        """Re-read lake tables that moved, and load any part still missing."""
+    def refresh_data(self) -> int:
+        """Re-read lake tables that moved, and load any part still missing.
+
+        Returns:
+            How many parts were (re)loaded.
+        """
         with self._lock:
-            self.features.refresh()
+            loaded = self.features.refresh()
+        if loaded:
+            _freeze_heap()
+        return loaded
 
     def _run(self) -> None:
         try:
             self._guard(self.poll_registry)
-            self._guard(self.features.load)
+            self._guard(self.refresh_data)
+            # once, before the first request: a full collection of the fresh heap now
+            # rather than a 100+ ms pause under traffic later
+            gc.collect()
+            _freeze_heap()
         finally:
             self.first_pass_done.set()
         last_data = time.monotonic()
@@ -93,3 +112,9 @@ class Watcher:
             step()
         except Exception:  # the thread must outlive any one failure
             log.exception("watcher: %s failed", getattr(step, "__name__", step))
+
+
+def _freeze_heap() -> None:
+    """Move every object alive now (models, reference data, modules) out of the collector's
+    reach. Long-lived and numerous, they made each full collection a 100-200 ms pause."""
+    gc.freeze()

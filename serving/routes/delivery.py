@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from serving.deps import DeliveryDep
+from serving.routing import OrjsonRoute
 from serving.schemas.common import ERROR_RESPONSES
 from serving.schemas.delivery import (
     CHECKOUT_EXAMPLE,
@@ -15,7 +16,7 @@ from serving.schemas.delivery import (
     DeliveryResponse,
 )
 
-router = APIRouter(prefix="/v1/delivery", tags=["delivery"])
+router = APIRouter(prefix="/v1/delivery", tags=["delivery"], route_class=OrjsonRoute)
 
 
 @router.post("/predict", responses=ERROR_RESPONSES)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from serving.deps import FraudDep
+from serving.routing import OrjsonRoute
 from serving.schemas.common import ERROR_RESPONSES
 from serving.schemas.fraud import (
     TRANSACTION_EXAMPLE,
@@ -15,7 +16,7 @@ from serving.schemas.fraud import (
     Transaction,
 )
 
-router = APIRouter(prefix="/v1/fraud", tags=["fraud"])
+router = APIRouter(prefix="/v1/fraud", tags=["fraud"], route_class=OrjsonRoute)
 
 
 @router.post("/score", responses=ERROR_RESPONSES)

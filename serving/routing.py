@@ -1,0 +1,42 @@
+"""A route class whose requests parse JSON bodies with orjson.
+
+Parsing a 1,000-document body with the standard library takes a few milliseconds more than
+with orjson. orjson refuses what strict JSON does not allow (NaN, integers beyond 64 bits,
+lone surrogates) where the standard library accepts it, so a body orjson refuses is parsed
+again by the standard library: the service accepts exactly what it accepted before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+
+class OrjsonRequest(Request):
+    """``json()`` through orjson, falling back to the standard library."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                self._json = json.loads(body)  # its JSONDecodeError becomes FastAPI's 422
+        return self._json
+
+
+class OrjsonRoute(APIRoute):
+    """An ``APIRoute`` whose handler gets an ``OrjsonRequest``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            return await handler(OrjsonRequest(request.scope, request.receive))
+
+        return route_handler
