@@ -9,6 +9,8 @@
    gate (the first wave's models become the first champions).
 4. Print the lake: tables, versions, counts, conservation, Gold rows, a time-travel query,
    and the registered models: metrics beside their baselines, lineage.
+5. Start the prediction service, ask it one delivery and one fraud question, print the
+   answers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import click
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
+from lakehouse.demo_service import call_service
 from lakehouse.generate import (
     generate_payments_landing,
     generate_sessions_landing,
@@ -29,7 +32,7 @@ from lakehouse.generate import (
     write_reference_data,
 )
 from lakehouse.ml.lifecycle import retrain_changed
-from lakehouse.ml.report import render_models
+from lakehouse.ml.report import has_champions, render_models
 from lakehouse.pipeline import run_all
 from lakehouse.reporting import print_lake_report
 
@@ -106,4 +109,8 @@ def run_demo(
     ok = print_lake_report(spark, settings)
     click.echo("\n== Models ==")
     click.echo(render_models(settings))
-    return ok
+    if not has_champions(settings):
+        click.echo("\nno champion for every model (too little data): the service is not started")
+        return ok
+    click.echo("\n== The prediction service ==")
+    return call_service(spark, settings) and ok

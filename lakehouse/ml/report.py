@@ -50,3 +50,11 @@ def render_models(settings: Settings) -> str:
         if aliased_versions(client, [name]) and (history := champion_stack(client, name)):
             lines.append(f"{name}: champion history {' -> '.join(f'v{v}' for v in history)}")
     return "\n".join(lines) if lines else "no registered models yet: run `lakehouse train`"
+
+
+def has_champions(settings: Settings) -> bool:
+    """Whether every model has a champion (what the service needs to start)."""
+    client = client_for(settings)
+    names = [task.task_settings(settings).registered_name for task in TASKS.values()]
+    champions = {n for n, alias, _ in aliased_versions(client, names) if alias == "champion"}
+    return champions == set(names)
