@@ -18,7 +18,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars demo test lint format bench-sessions bench-payments lock clean
+.PHONY: help setup venv jars demo serve test lint format bench-sessions bench-payments lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
 
 demo: setup ## Generate sample data, run the whole pipeline as it arrives, print what it built
 	$(LAKEHOUSE) demo --workdir $(DEMO_DIR) --sessions $(DEMO_SESSIONS) --transactions $(DEMO_TRANSACTIONS)
+
+serve: setup ## Start the prediction service on the demo's lake (run `make demo` first)
+	$(LAKEHOUSE) serve --lake $(DEMO_DIR)/lake
 
 lint: venv ## Static checks (ruff lint + format check)
 	$(VENV)/bin/ruff check .
