@@ -12,6 +12,10 @@ bit for bit. ``compile_pipeline`` proves it on probe rows built from the fitted 
 used; a pipeline whose shape it does not know, or that fails the check, keeps the plain
 ``Pipeline.predict`` (``FastPipeline`` is then None). ``tests/serving/test_fastpath.py``
 proves equality on trained models too.
+
+Trees are exact for any batch. A linear model is exact for the same batch: its BLAS product
+may round the last bit differently for one row than for many (in scikit-learn itself), so
+a row's answer can differ by about 1e-15 with the micro-batch it was scored in.
 """
 
 from __future__ import annotations
@@ -435,12 +439,17 @@ class FastPipeline:
         self.trees = _Trees(estimator) if isinstance(estimator, tree_types) else None
         self.estimator = estimator
         self.max_abs_diff: float | None = None
+        # the memory layout the pipeline hands its estimator: BLAS may round a product's last
+        # bit differently for C and Fortran order, so a linear model gets the same layout
+        self.fortran = False
 
     def predict(self, data: ModelInput) -> np.ndarray:
         """Days (regression) or the probability of fraud (classification)."""
         matrix = self.preprocessor.transform(data)
         if self.trees is not None:
             return self.trees.output(matrix, self.kind)
+        if self.fortran:
+            matrix = np.asfortranarray(matrix)
         with sklearn.config_context(**_FAST_CONFIG):
             if self.kind == "classification":
                 return self.estimator.predict_proba(matrix)[:, 1]
@@ -510,17 +519,24 @@ def compile_pipeline(
         return None
     rows = probe_rows(pipeline, spec)
     inputs = encode_rows(rows, spec)
+    singles = range(min(8, len(rows)))
     with warnings.catch_warnings():
         # unseen categories are the point of the probe
         warnings.simplefilter("ignore", UserWarning)
-        expected = pipeline_output(pipeline, to_model_frame(pd.DataFrame(rows), spec), kind)
+
+        def expected(batch: list[dict[str, Any]]) -> np.ndarray:
+            return pipeline_output(pipeline, to_model_frame(pd.DataFrame(batch), spec), kind)
+
+        # the same batches on both sides: a linear model's BLAS product may round the last
+        # bit differently for one row than for many, in scikit-learn itself
+        want = np.concatenate([*(expected(rows[r : r + 1]) for r in singles), expected(rows)])
+        layout = pipeline[:-1].transform(to_model_frame(pd.DataFrame(rows), spec))
+    fast.fortran = bool(layout.flags.f_contiguous and not layout.flags.c_contiguous)
     try:
         # small batches walk the trees in numpy, large ones tree by tree: check both
         got = np.concatenate(
-            [fast.predict(_slice(inputs, r, r + 1)) for r in range(min(8, len(rows)))]
-            + [fast.predict(inputs)]
+            [*(fast.predict(_slice(inputs, r, r + 1)) for r in singles), fast.predict(inputs)]
         )
-        want = np.concatenate([expected[: min(8, len(rows))], expected])
     except Exception as exc:  # any failure of the compiled path means: do not use it
         log.warning("fast predict path failed its check (%r): using Pipeline.predict", exc)
         return None

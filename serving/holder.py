@@ -120,8 +120,10 @@ def load_version(task: ModelTask, settings: Settings, version: Any) -> LoadedMod
     import mlflow
 
     from lakehouse.ml.registry import load_model
+    from lakehouse.ml.tracking import client_for
 
     started = time.perf_counter()
+    client_for(settings)  # models:/ and runs:/ URIs resolve against MLflow's global store
     pipeline = load_model(version.name, version.version)
     spec = task.feature_spec(settings)
     fast = compile_pipeline(pipeline, spec, task.kind)

@@ -102,10 +102,13 @@ def create_app(
         summary="Delivery-date prediction and fraud scoring from the lakehouse's models",
         version="1",
         lifespan=lifespan,
-        max_body_size=settings.serve.max_body_bytes,
     )
     app.state.service = build_state(settings)
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.service.metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=app.state.service.metrics,
+        max_body_bytes=settings.serve.max_body_bytes,
+    )
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -10,6 +10,7 @@ import logging
 import time
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.observability import REQUEST_ID_HEADER, Metrics, new_request_id, request_id_var
@@ -17,17 +18,32 @@ from serving.observability import REQUEST_ID_HEADER, Metrics, new_request_id, re
 log = logging.getLogger("serving.access")
 
 _HEADER = REQUEST_ID_HEADER.encode()
+_CONTENT_LENGTH = b"content-length"
 _UNMATCHED = "unmatched"
+
+
+class BodyTooLargeError(HTTPException):
+    """The body grew past the limit while it was read (a chunked upload without a length).
+
+    An ``HTTPException``, so that FastAPI passes it on (any other exception while reading a
+    body becomes a 400) and the error handlers answer it like every other error.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
 
 
 class RequestContextMiddleware:
     """Gives every request an id (``X-Request-ID`` in, or a new one; echoed in the response
-    and stamped on every log line), counts it by route and status, times it, and turns an
-    unhandled exception into a 500 without a stack trace (logged here, once, with the id)."""
+    and stamped on every log line), refuses bodies over ``max_body_bytes`` with 413 (before
+    reading them when ``Content-Length`` says so), counts requests by route and status, times
+    them, and turns an unhandled exception into a 500 without a stack trace (logged here,
+    once, with the id)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,10 +51,12 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         offered = None
+        declared = 0
         for name, value in scope["headers"]:
             if name == _HEADER:
                 offered = value.decode("latin-1")
-                break
+            elif name == _CONTENT_LENGTH and value.isdigit():
+                declared = int(value)
         request_id = new_request_id(offered)
         token = request_id_var.set(request_id)
         status = 500
@@ -52,23 +70,28 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), (_HEADER, request_id.encode())]
             await send(message)
 
+        limit = self.max_body_bytes
+        received = 0
+
+        async def receive_with_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            if declared > limit:
+                detail = f"request body of {declared} bytes; at most {limit}"
+                await self._answer(send_with_id, 413, detail, request_id)
+            else:
+                await self.app(scope, receive_with_limit, send_with_id)
         except Exception:
             log.exception("%s %s failed", scope["method"], scope["path"])
             if not response_started:
-                body = orjson.dumps({"detail": "internal error", "request_id": request_id})
-                await send_with_id(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await self._answer(send_with_id, 500, "internal error", request_id)
         finally:
             seconds = time.perf_counter() - started
             route = scope.get("route")
@@ -77,3 +100,10 @@ class RequestContextMiddleware:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s %d %.2fms", scope["method"], path, status, seconds * 1e3)
             request_id_var.reset(token)
+
+    @staticmethod
+    async def _answer(send: Send, status: int, detail: str, request_id: str) -> None:
+        body = orjson.dumps({"detail": detail, "request_id": request_id})
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

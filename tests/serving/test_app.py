@@ -1,0 +1,300 @@
+"""Every endpoint and error path, through the test client, on a real registry and lake."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lakehouse.features.delivery_online import checkout_features
+from lakehouse.features.fraud_online import transaction_features
+from serving.main import create_app
+from serving.predict import round_half_up_days
+
+from .conftest import (
+    DELIVERY,
+    FRAUD,
+    checkout,
+    serving_client,
+    transaction,
+    wait_ready,
+    with_serve,
+)
+
+PII = ("jane.doe@example.com", "Jane", "Doe", "+1-555-0100", "203.0.113.7", "12 Main St")
+PII += ("4111111111111111", "198.51.100.23")
+
+
+@pytest.fixture(scope="module")
+def client(serving_lake):
+    with serving_client(serving_lake.settings) as client:
+        yield client
+
+
+def _state(client: TestClient):
+    return client.app.state.service
+
+
+def test_health_and_ready(client, serving_lake):
+    assert client.get("/health").json() == {"status": "alive"}
+    ready = client.get("/ready").json()
+    assert ready["status"] == "ready"
+    assert ready["models"]["delivery"]["serving"] == serving_lake.delivery_champion
+    assert ready["models"]["fraud"]["serving"] == serving_lake.fraud_champion
+    assert ready["features"]["reference"]["tables"]["silver/zip_codes"] == 0
+    assert ready["features"]["velocity"]["held_transactions"] >= 10
+
+
+def test_delivery_one_document(client, serving_lake):
+    document = checkout(1)
+    response = client.post("/v1/delivery/predict", json=document)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["record_id"] == "rec-00001"
+    assert answer["model"] == {
+        "name": DELIVERY,
+        "version": serving_lake.delivery_champion,
+        "alias": "champion",
+        "trained_on": {"table": "gold/delivery_features", "version": 0},
+    }
+    order = date.fromisoformat(answer["order_date"])
+    days = answer["predicted_delivery_days"]
+    assert 0 < days < 20
+    expected = order + timedelta(days=round_half_up_days(days))
+    assert date.fromisoformat(answer["predicted_delivery_date"]) == expected
+    # the answer is the champion's output on the online twin's features
+    state = _state(client)
+    features = checkout_features(document, state.features.reference, state.features.rules)
+    values, _ = state.holder.slots["delivery"].champion.predict([features])
+    assert days == values[0]
+
+
+def test_delivery_list_and_hit_wrapper_keep_request_order(client):
+    hit = {"_index": "sessions-2024.03.04", "_id": "hit-7", "_score": 1.0, "_source": checkout(7)}
+    hit["_source"].pop("id")  # the hit's _id is the record id then
+    documents = [checkout(3), hit, checkout(5, extra={"unknown": ["fields", 1]})]
+    response = client.post("/v1/delivery/predict", json=documents)
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["record_id"] for p in predictions] == ["rec-00003", "hit-7", "rec-00005"]
+    single = client.post("/v1/delivery/predict", json=checkout(5)).json()
+    assert predictions[2]["predicted_delivery_days"] == single["predicted_delivery_days"]
+    assert client.post("/v1/delivery/predict", json=[]).json()["predictions"] == []
+
+
+def test_unknown_categories_are_answered(client):
+    document = checkout(2)
+    document["shipping"].update(method="DRONE", carrier="NEW-CARRIER", warehouseId="WH-99")
+    document["shipping"]["address"].update(zipCode="99999", state="ZZ")
+    response = client.post("/v1/delivery/predict", json=document)
+    assert response.status_code == 200, response.text
+    txn = transaction(3, channel="web", currency="XYZ", merchant_category="space travel")
+    txn.update(source_account_id="NOBODY", destination_account_id=None)
+    response = client.post("/v1/fraud/score", json=txn)
+    assert response.status_code == 200, response.text
+
+
+def test_fraud_score_and_decision_at_the_threshold(client, serving_lake):
+    response = client.post("/v1/fraud/score", json=transaction(1))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    model = _state(client).holder.slots["fraud"].champion
+    assert answer["transaction_id"] == "T-000001"
+    assert answer["threshold"] == model.threshold
+    assert answer["is_fraud"] == (answer["fraud_probability"] >= model.threshold)
+    assert answer["model"]["name"] == FRAUD
+    assert answer["model"]["version"] == serving_lake.fraud_champion
+    assert answer["model"]["trained_on"]["table"] == "gold/payments_unified"
+
+
+def test_fraud_velocity_counts_scored_transactions(client):
+    state = _state(client)
+    velocity, accounts = state.features.velocity, state.features.accounts
+    windows = state.settings.payments.velocity_windows_s
+    first = transaction(100, source_account_id="A-0011", transaction_ts="2024-03-05T10:00:00Z")
+    later = dict(first, transaction_id="T-later", transaction_ts="2024-03-05T10:30:00Z")
+    third = dict(first, transaction_id="T-third", transaction_ts="2024-03-05T10:45:00Z")
+    before = transaction_features(third, accounts, velocity, windows)
+    response = client.post("/v1/fraud/score", json=[first, later])
+    assert response.status_code == 200, response.text
+    assert [s["transaction_id"] for s in response.json()["scores"]] == ["T-000100", "T-later"]
+    after = transaction_features(third, accounts, velocity, windows)
+    assert after["src_txn_count_1h"] == before["src_txn_count_1h"] + 2
+    assert after["src_account_type"] == "business" and after["src_risk_flag"] == 0
+
+
+def test_an_invalid_record_rejects_the_list_and_leaves_the_state_alone(client):
+    velocity = _state(client).features.velocity
+    held = velocity.held_transactions
+    good = transaction(200, transaction_ts="2024-03-06T10:00:00Z")
+    bad = transaction(201, amount="-5.00")
+    response = client.post("/v1/fraud/score", json=[good, bad])
+    assert response.status_code == 422
+    answer = response.json()
+    assert answer["detail"] == [
+        {"loc": ["body", 1, "amount"], "msg": "negative_amount", "type": "negative_amount"}
+    ]
+    assert answer["request_id"] == response.headers["x-request-id"]
+    assert velocity.held_transactions == held
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "reason"),
+    [
+        ({"createdDateTime": "not a time"}, ["body", "createdDateTime"], "invalid_created_ts"),
+        ({"eventType": "PRODUCT_VIEW"}, ["body", "eventType"], "not_a_checkout"),
+        ({"cart": "not an object"}, ["body", "cart"], "malformed_json"),
+    ],
+)
+def test_delivery_field_level_422(client, change, loc, reason):
+    response = client.post("/v1/delivery/predict", json=checkout(4, **change))
+    assert response.status_code == 422, response.text
+    (item,) = response.json()["detail"]
+    assert (item["loc"], item["type"]) == (loc, reason)
+
+
+def test_delivery_422_names_nested_fields_and_list_positions(client):
+    bad = checkout(6)
+    bad["shipping"]["address"]["zipCode"] = "ABCDE"
+    bad["cart"]["items"][0]["weightKg"] = "heavy"
+    response = client.post("/v1/delivery/predict", json=[checkout(5), bad])
+    assert response.status_code == 422
+    (item,) = response.json()["detail"]
+    assert item["loc"][:2] == ["body", 1] and item["type"] in {
+        "invalid_zip_code",
+        "invalid_cart_item",
+    }
+
+
+@pytest.mark.parametrize("path", ["/v1/delivery/predict", "/v1/fraud/score"])
+def test_bodies_that_are_not_documents_are_422_without_echoing_input(client, path):
+    for content in (b'"just a string"', b"42", b"[1, 2]", b"{not json"):
+        response = client.post(path, content=content, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (content, response.text)
+        for item in response.json()["detail"]:
+            assert set(item) == {"loc", "msg", "type"}
+
+
+def test_oversize_body_and_too_many_records_are_413(serving_lake):
+    settings = with_serve(serving_lake.settings, max_body_bytes=20_000, max_records=5)
+    with serving_client(settings) as client:
+        big = [checkout(i) for i in range(40)]  # ~40 kB
+        response = client.post("/v1/delivery/predict", json=big)
+        assert response.status_code == 413
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+        response = client.post("/v1/fraud/score", json=[transaction(i) for i in range(6)])
+        assert response.status_code == 413
+        assert "at most 5" in response.json()["detail"]
+        assert client.post("/v1/fraud/score", json=[transaction(i) for i in range(5)]).is_success
+
+
+def test_request_id_is_echoed_or_made(client):
+    response = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    made = client.get("/health", headers={"X-Request-ID": "no spaces or\nnewlines"})
+    assert made.headers["x-request-id"] != "no spaces or\nnewlines"
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_an_internal_error_is_a_500_without_stack_trace(client, monkeypatch, caplog):
+    model = _state(client).holder.slots["delivery"].champion
+
+    def broken(rows):
+        raise RuntimeError("boom in the model")
+
+    monkeypatch.setattr(model, "predict", broken)
+    with caplog.at_level(logging.INFO):
+        response = client.post(
+            "/v1/delivery/predict", json=checkout(9), headers={"X-Request-ID": "req-500"}
+        )
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error", "request_id": "req-500"}
+    assert "Traceback" not in response.text and "boom" not in response.text
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failures and failures[0].exc_info is not None  # the operators get the traceback
+
+
+def test_no_pii_in_logs(client, caplog):
+    with caplog.at_level(logging.DEBUG):
+        client.post("/v1/delivery/predict", json=checkout(11))
+        client.post("/v1/delivery/predict", json=checkout(12, createdDateTime="bad"))
+        client.post("/v1/fraud/score", json=transaction(12))
+        client.post("/v1/fraud/score", json=transaction(13, channel="carrier pigeon"))
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert "invalid_created_ts" in text  # the reason codes are logged...
+    for value in PII:  # ...never the values
+        assert value not in text
+
+
+def test_models_endpoint_shows_versions_aliases_and_lineage(client, serving_lake):
+    answer = client.get("/v1/models").json()
+    by_task = {m["task"]: m for m in answer["models"]}
+    delivery = by_task["delivery"]
+    assert delivery["aliases"] == {
+        "champion": serving_lake.delivery_champion,
+        "challenger": serving_lake.delivery_challenger,
+    }
+    served = delivery["serving"]["champion"]
+    assert served["version"] == serving_lake.delivery_champion
+    assert served["trained_on"]["table"] == "gold/delivery_features"
+    assert served["trained_on"]["sources"] == {"silver/synthetic": 3}
+    assert served["fast_path"] is True and served["fast_path_max_abs_diff"] == 0.0
+    assert served["has_training_profile"] is True
+    assert "challenger" not in delivery["serving"]  # no canary, no shadow: not loaded
+    assert by_task["fraud"]["serving"]["champion"]["decision_threshold"] > 0
+    assert answer["canary_share"] == 0 and answer["shadow"] is False
+
+
+def test_metrics_expose_requests_latency_predictions_and_drift(client, serving_lake):
+    client.post("/v1/delivery/predict", json=[checkout(i) for i in range(30)])
+    client.post("/v1/fraud/score", json=[transaction(300 + i) for i in range(30)])
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    champion, fraud = serving_lake.delivery_champion, serving_lake.fraud_champion
+    expected = [
+        'lakehouse_http_requests_total{method="POST",route="/v1/delivery/predict",status="200"}',
+        'lakehouse_http_request_duration_seconds_bucket{le="0.01",route="/v1/delivery/predict"}',
+        f'lakehouse_delivery_prediction_bucket{{le="5.0",version="{champion}"}}',
+        f'lakehouse_fraud_prediction_count{{version="{fraud}"}}',
+        f'lakehouse_predictions_total{{alias="champion",model="delivery_date",version="{champion}"}}',
+        'lakehouse_model_batch_rows_count{model="delivery_date"}',
+        f'lakehouse_feature_psi{{feature="distance_km",model="delivery_date",version="{champion}"}}',
+        f'lakehouse_feature_psi{{feature="channel",model="fraud",version="{fraud}"}}',
+        f'lakehouse_prediction_psi{{model="fraud",version="{fraud}"}}',
+        'lakehouse_model_info{alias="champion",fast_path="true",model="fraud"',
+        'lakehouse_model_loads_total{model="fraud",outcome="loaded"}',
+        'lakehouse_invalid_records_total{reason="negative_amount",task="fraud"}',
+    ]
+    for series in expected:
+        assert series in text, series
+    psi = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("lakehouse_feature_psi{")
+    ]
+    assert psi and all(value >= 0 for value in psi)
+
+
+def test_not_ready_without_models_answers_503(tmp_path):
+    from lakehouse.config import load_settings
+
+    settings = load_settings("local", lake=str(tmp_path / "empty"))
+    with TestClient(create_app(settings=settings)) as client:
+        client.app.state.service.watcher.first_pass_done.wait(60)
+        assert client.get("/health").status_code == 200
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+        assert ready.json()["models"]["delivery"]["state"] == "not_ready"
+        assert "does not exist" in ready.json()["features"]["reference"]["error"]
+        response = client.post("/v1/delivery/predict", json=checkout(1))
+        assert response.status_code == 503
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+        assert client.post("/v1/fraud/score", json=transaction(1)).status_code == 503
+
+
+def test_wait_ready_helper_sees_a_ready_service(client):
+    assert wait_ready(client)["status"] == "ready"
