@@ -107,13 +107,18 @@ def _days_half_up(days: str) -> Any:
 
 
 def delivery_output(scored_df: DataFrame) -> DataFrame:
-    """``gold/delivery_predictions`` columns from scored delivery rows."""
+    """``gold/delivery_predictions`` columns from scored delivery rows.
+
+    The order date is Gold's (``to_date(event_ts)`` in the session's UTC), the predicted date
+    that plus the predicted days rounded half up, as the service answers.
+    """
+    order_date = F.to_date("event_ts")
     return scored_df.select(
         "record_id",
         "event_ts",
-        "order_date",
+        order_date.alias("order_date"),
         F.col(PREDICTION).alias("predicted_delivery_days"),
-        F.date_add("order_date", _days_half_up(PREDICTION)).alias("predicted_delivery_date"),
+        F.date_add(order_date, _days_half_up(PREDICTION)).alias("predicted_delivery_date"),
     )
 
 
@@ -208,7 +213,7 @@ def score_table(
     model = load_model(name, version.version)
     rows_df = read_table(spark, source_path, version=pinned)
     if task.name == "delivery":
-        scored = with_predictions(rows_df, task, model, settings, [task.key, task.ts, "order_date"])
+        scored = with_predictions(rows_df, task, model, settings, [task.key, task.ts])
         out_df = delivery_output(scored)
     else:
         # the service's rule when a version carries no threshold (serving.holder)
