@@ -23,17 +23,14 @@ invalid cart item), to ``decimal(12,2)`` rounds half up and accepts any Unicode 
 ``double`` accepts ``NaN``, ``Infinity``, ``1.5f`` and hex floats; ``try_to_date`` accepts
 ``2024``, ``2024-1-5`` and ignores anything after ``T`` or a space.
 
-Known differences, on inputs no real export sends:
+Timestamps, zip codes and codes go through the twins of ``lakehouse.silver.normalize``, which
+are exact (Spark's ``trim`` strips spaces only; the string-to-timestamp cast is replayed rule
+for rule). A cart whose units add up beyond a 32-bit int is quarantined by Silver
+(``cart_quantity_out_of_range``) and raised here with that reason.
 
-- Where the reused twins of ``lakehouse.silver.normalize`` differ from Spark (they strip every
-  kind of whitespace, Spark's ``trim`` only spaces; ``datetime.fromisoformat`` reads a few ISO
-  forms differently), this module follows the twins.
-- ``Double.toString`` of JDK 17 is not always the shortest text (``1.0E23`` prints as
-  ``9.999999999999999E22``); Python's shortest ``repr`` digits are used. Both read back as the
-  same double.
-- A cart whose quantities add up beyond a 32-bit int makes Spark's Gold build fail (ANSI
-  overflow); here it raises ``FeatureError`` with ``REASON_ITEM_COUNT_OVERFLOW``. Likewise a
-  numeric ``createdDateTime`` of 1e29 or more makes Silver fail; here it is invalid.
+Known difference, on inputs no real export sends: ``Double.toString`` of JDK 17 is not always
+the shortest text (``1.0E23`` prints as ``9.999999999999999E22``); Python's shortest ``repr``
+digits are used. Both read back as the same double.
 """
 
 from __future__ import annotations
@@ -69,7 +66,12 @@ from lakehouse.gold.delivery import (
     WEIGHT_DECIMALS,
 )
 from lakehouse.silver import sessions as ss
-from lakehouse.silver.normalize import normalize_zip_py, parse_epoch_or_iso_py, upper_code_py
+from lakehouse.silver.normalize import (
+    epoch_or_iso_micros_py,
+    has_huge_exponent_py,
+    normalize_zip_py,
+    upper_code_py,
+)
 from lakehouse.silver.schemas import MONEY
 from lakehouse.tables import SILVER_HOLIDAYS, SILVER_WAREHOUSES, SILVER_ZIP_CODES
 
@@ -79,8 +81,6 @@ FEATURE_COLUMNS = KEY_COLUMNS + MODEL_FEATURES
 
 # A valid record that is not a checkout has no Gold row; Silver has no code for that.
 REASON_NOT_A_CHECKOUT = "not_a_checkout"
-# Units in the cart beyond a 32-bit int: Spark's Gold build fails on such a row (ANSI overflow).
-REASON_ITEM_COUNT_OVERFLOW = "item_count_overflow"
 # The field a FeatureError names when the document as a whole is at fault.
 DOCUMENT_FIELD = "_source"
 
@@ -373,7 +373,9 @@ def _try_int(text: str) -> int | None:
 
 @lru_cache(maxsize=65_536)
 def _try_money(text: str) -> Decimal | None:
-    """``try_cast(text as decimal(12,2))``: BigDecimal's grammar, rounded half up."""
+    """Silver's ``try_decimal(text, decimal(12,2))``: BigDecimal's grammar, rounded half up."""
+    if has_huge_exponent_py(text):
+        return None
     body = text.strip(_JAVA_TRIM)
     match = _DECIMAL_TEXT.fullmatch(body)
     if match is None:
@@ -816,6 +818,8 @@ def _cart(
         count += q
         weight += q * (0.0 if kg is None else kg)
         value += q * (0.0 if price is None else price)
+    if count > ss.MAX_CART_UNITS:
+        problems.append((path, ss.REASON_CART_QUANTITY_OUT_OF_RANGE, str(count)))
     return count, weight, value
 
 
@@ -838,13 +842,16 @@ def _row(document: Any, reference: DeliveryReference, rules: DeliveryRules) -> t
     if not _is_present(created):
         problems.append((prefix + "createdDateTime", ss.REASON_MISSING_CREATED_TS, created))
     else:
-        event_ts = parse_epoch_or_iso_py(created, rules.epoch_seconds_below)
-        if event_ts is None:
+        # microseconds first: Spark reads instants (year 10000) that a datetime cannot hold
+        event_us = epoch_or_iso_micros_py(created, rules.epoch_seconds_below)
+        if event_us is None:
             problems.append((prefix + "createdDateTime", ss.REASON_INVALID_CREATED_TS, created))
-        elif not rules.min_event_ts <= event_ts < rules.max_event_ts:
+        elif not _micros_of(rules.min_event_ts) <= event_us < _micros_of(rules.max_event_ts):
             problems.append(
                 (prefix + "createdDateTime", ss.REASON_CREATED_TS_OUT_OF_RANGE, created)
             )
+        else:
+            event_ts = _EPOCH + timedelta(microseconds=event_us)
     event_type_text = _text(doc.get("eventType"))
     event_type = _upper_code(event_type_text)
     if event_type not in ss.EVENT_TYPES:
@@ -858,7 +865,7 @@ def _row(document: Any, reference: DeliveryReference, rules: DeliveryRules) -> t
     delivered = _text(delivery.get("deliveredDateTime"))
     if (
         _is_present(delivered)
-        and parse_epoch_or_iso_py(delivered, rules.epoch_seconds_below) is None
+        and epoch_or_iso_micros_py(delivered, rules.epoch_seconds_below) is None
     ):
         problems.append(
             (prefix + "delivery.deliveredDateTime", ss.REASON_INVALID_DELIVERED_TS, delivered)
@@ -881,8 +888,6 @@ def _row(document: Any, reference: DeliveryReference, rules: DeliveryRules) -> t
         raise FeatureError(
             prefix + "eventType", REASON_NOT_A_CHECKOUT, f"{event_type} has no delivery features"
         )
-    if item_count is not None and item_count > _INT32_MAX:
-        raise FeatureError(prefix + "cart.items", REASON_ITEM_COUNT_OVERFLOW)
 
     # Gold
     order_date = event_ts.date()
@@ -923,6 +928,13 @@ def _row(document: Any, reference: DeliveryReference, rules: DeliveryRules) -> t
 
 _NOT_REMOTE = (None, None, False)
 
+
+@lru_cache(maxsize=16)
+def _micros_of(ts: datetime) -> int:
+    """An aware datetime as microseconds since the epoch (the rules' bounds: few, cached)."""
+    return (ts - _EPOCH) // _MICROS
+
+
 if [*KEY_COLUMNS, *NUMERIC_FEATURES, *BOOLEAN_FEATURES, *CATEGORICAL_FEATURES] != FEATURE_COLUMNS:
     raise AssertionError("_row returns the numeric, boolean, then categorical features")
 
@@ -949,8 +961,7 @@ def checkout_features(
     Raises:
         FeatureError: For a document Bronze or Silver would quarantine (the field path and
             Silver's reason code of the first failing rule; the message lists all), for a
-            valid record that is not a checkout (``not_a_checkout``), and for a cart Gold
-            cannot add up (``item_count_overflow``).
+            valid record that is not a checkout (``not_a_checkout``).
     """
     return dict(zip(FEATURE_COLUMNS, _row(document, reference, _as_rules(rules)), strict=True))
 

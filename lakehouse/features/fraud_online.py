@@ -54,7 +54,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
 
 import numpy as np
 import pandas as pd
@@ -68,7 +67,7 @@ from lakehouse.gold.payments import (
     feature_columns,
 )
 from lakehouse.silver import payments as sp
-from lakehouse.silver.normalize import ISO_PATTERN, NUMERIC_PATTERN
+from lakehouse.silver.normalize import epoch_or_iso_micros_py
 from lakehouse.tables import SILVER_ACCOUNTS, SILVER_RISK_INTERVALS, SILVER_TRANSACTIONS
 
 # Columns of gold/payments_unified that are labels, never model input.
@@ -89,16 +88,12 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Spark's weekday() counts Monday as 0
 _MIN_US = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROS
 _MAX_US = (datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC) - _EPOCH) // _MICROS
-_INT64_MAX = 2**63 - 1
 _CENTS = Decimal("0.01")
 _NO_AMOUNT = Decimal("0.00")
 _QUANTUM = {2: Decimal("0.01"), 4: Decimal("0.0001")}
 # decimal(18,2) keeps 16 integer digits; decimal(38,6) (the epoch branch) keeps 32
 _AMOUNT_DIGITS = 16
 _AMOUNT_LIMIT = Decimal(10) ** _AMOUNT_DIGITS
-_EPOCH_NUMBER_LIMIT = Decimal(10) ** 32
-_EPOCH_SCALE = Decimal("0.000001")
-_MS_MICROS = 1_000
 _DEFAULT_CONTEXT_SAFE = 1e20  # below this, 4 decimal places fit the default 28 digits
 _WIDE = 80  # decimal digits for exact intermediate arithmetic (the default context has 28)
 
@@ -153,56 +148,6 @@ def _java_regex(pattern: str) -> re.Pattern[str]:
 
 _PLAIN_NUMBER = _java_regex(sp.AMOUNT_PATTERN)  # iso_ts uses the same pattern as amounts
 _NUMBER_BODY = re.compile(sp.AMOUNT_PATTERN.strip("^$"), re.ASCII)
-_EPOCH_NUMBER = _java_regex(NUMERIC_PATTERN)
-_EPOCH_NUMBER_BODY = re.compile(NUMERIC_PATTERN.strip("^$"), re.ASCII)
-_ISO_PREFIX = _java_regex(ISO_PATTERN)
-# What Spark's string-to-timestamp cast reads after the prefix check: seconds (one or two
-# digits) are optional only at the very end; a fraction is truncated to microseconds; a zone
-# may follow the seconds.
-_ISO_BODY = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{1,2})(?:\.(\d*))?(.*))?", re.ASCII | re.DOTALL
-)
-_OFFSET_FORMS = {  # java.time.ZoneOffset.of: length -> pattern of the part after the sign
-    2: re.compile(r"(\d)", re.ASCII),
-    3: re.compile(r"(\d\d)", re.ASCII),
-    5: re.compile(r"(\d\d)(\d\d)", re.ASCII),
-    6: re.compile(r"(\d\d):(\d\d)", re.ASCII),
-    7: re.compile(r"(\d\d)(\d\d)(\d\d)", re.ASCII),
-    9: re.compile(r"(\d\d):(\d\d):(\d\d)", re.ASCII),
-}
-_MAX_OFFSET_S = 18 * 3_600
-_REGION_ID = re.compile(r"[A-Za-z][A-Za-z0-9~/._+-]+", re.ASCII)
-# java.time.ZoneId.SHORT_IDS, which Spark passes to ZoneId.of
-_SHORT_IDS = {
-    "ACT": "Australia/Darwin",
-    "AET": "Australia/Sydney",
-    "AGT": "America/Argentina/Buenos_Aires",
-    "ART": "Africa/Cairo",
-    "AST": "America/Anchorage",
-    "BET": "America/Sao_Paulo",
-    "BST": "Asia/Dhaka",
-    "CAT": "Africa/Harare",
-    "CNT": "America/St_Johns",
-    "CST": "America/Chicago",
-    "CTT": "Asia/Shanghai",
-    "EAT": "Africa/Addis_Ababa",
-    "ECT": "Europe/Paris",
-    "IET": "America/Indiana/Indianapolis",
-    "IST": "Asia/Kolkata",
-    "JST": "Asia/Tokyo",
-    "MIT": "Pacific/Apia",
-    "NET": "Asia/Yerevan",
-    "NST": "Pacific/Auckland",
-    "PLT": "Asia/Karachi",
-    "PNT": "America/Phoenix",
-    "PRT": "America/Puerto_Rico",
-    "PST": "America/Los_Angeles",
-    "SST": "Pacific/Guadalcanal",
-    "VST": "Asia/Ho_Chi_Minh",
-    "EST": "-05:00",
-    "MST": "-07:00",
-    "HST": "-10:00",
-}
 
 
 class _NotScalar:
@@ -263,87 +208,6 @@ def _amount(text: str | None) -> Decimal | None:
     return value + 0 if value == 0 else value  # -0.00 is 0.00 in Spark
 
 
-@cache
-def _known_regions() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def _offset_s(zone: str) -> int | None:
-    """``java.time.ZoneOffset.of``: seconds east of UTC, or None when invalid."""
-    if zone == "Z":
-        return 0
-    form = _OFFSET_FORMS.get(len(zone))
-    if form is None or zone[0] not in "+-":
-        return None
-    match = form.fullmatch(zone[1:])
-    if match is None:
-        return None
-    hours, minutes, seconds = (int(g) for g in (*match.groups(), "0", "0")[:3])
-    total = hours * 3_600 + minutes * 60 + seconds
-    if hours > 18 or minutes > 59 or seconds > 59 or total > _MAX_OFFSET_S:
-        return None
-    return -total if zone[0] == "-" else total
-
-
-def _zone_offset_s(zone: str, local: datetime) -> int | None:
-    """Spark's ``getZoneId`` then ``ZoneId.of(id, SHORT_IDS)``, as an offset at ``local``."""
-    if zone == "Z":  # by far the most common
-        return 0
-    zone = re.sub(r"([+-])(\d):", r"\g<1>0\2:", zone, count=1, flags=re.ASCII)
-    zone = re.sub(r"([+-])(\d\d):(\d)\Z", r"\1\2:0\3", zone, count=1, flags=re.ASCII)
-    zone = _SHORT_IDS.get(zone, zone)
-    if len(zone) <= 1 or zone[0] in "+-":
-        return _offset_s(zone)
-    for prefix in ("UTC", "GMT", "UT"):
-        if zone.startswith(prefix):
-            rest = zone[len(prefix) :]
-            if rest == "":
-                return 0
-            if rest[0] in "+-":
-                return _offset_s(rest)
-            break  # e.g. GMT0: a region id
-    if not _REGION_ID.fullmatch(zone) or zone not in _known_regions():
-        return None
-    # fold=0: the earlier offset in an overlap, the offset before a gap, like java.time
-    offset = local.replace(tzinfo=ZoneInfo(zone)).utcoffset()
-    return None if offset is None else int(offset.total_seconds())
-
-
-def _iso_micros(text: str) -> int | None:
-    """Spark's ``try_to_timestamp`` of an ISO-like string (spaces already turned into T)."""
-    match = _ISO_BODY.fullmatch(_trim_all(text))
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
-    except ValueError:
-        return None
-    micros = int((fraction or "")[:6].ljust(6, "0"))
-    offset = _zone_offset_s(zone, local) if zone else 0
-    if offset is None:
-        return None
-    local_us = (local.replace(tzinfo=UTC) - _EPOCH) // _MICROS + micros
-    return local_us - offset * MICROS_PER_SECOND
-
-
-def _epoch_micros(text: str) -> int | None:
-    """Silver's numeric branch of ``parse_epoch_or_iso`` (``1e5`` is epoch milliseconds)."""
-    body = _trim_all(text)
-    if not _EPOCH_NUMBER_BODY.fullmatch(body):
-        return None
-    with localcontext(prec=_WIDE):
-        number = Decimal(body).quantize(_EPOCH_SCALE, rounding=ROUND_HALF_UP)
-        if abs(number) >= _EPOCH_NUMBER_LIMIT:
-            return None
-        # payment timestamps have no epoch-seconds range, so only a negative number is seconds
-        scaled = number * (MICROS_PER_SECOND if number < 0 else _MS_MICROS)
-        if abs(scaled) >= _EPOCH_NUMBER_LIMIT:
-            return None
-        micros = int(scaled)  # truncates toward zero, like a decimal-to-long cast
-    return micros if -_INT64_MAX - 1 <= micros <= _INT64_MAX else None
-
-
 def _ts_micros(raw: datetime | str | None) -> int | None:
     """Silver's ``iso_ts`` as microseconds since the epoch (UTC), or None."""
     text = None if isinstance(raw, datetime) else _trim(raw)
@@ -351,12 +215,8 @@ def _ts_micros(raw: datetime | str | None) -> int | None:
         micros = ((raw if raw.tzinfo else raw.replace(tzinfo=UTC)) - _EPOCH) // _MICROS
     elif text is None or _PLAIN_NUMBER.match(text):
         return None
-    elif _EPOCH_NUMBER.match(text):
-        micros = _epoch_micros(text)
-    elif _ISO_PREFIX.match(text):
-        micros = _iso_micros(text.replace(" ", "T"))
     else:
-        return None
+        micros = epoch_or_iso_micros_py(text, sp.NO_EPOCH_SECONDS)
     # Python datetimes end at year 9999; Spark's timestamps go further (a documented difference)
     return micros if micros is not None and _MIN_US <= micros <= _MAX_US else None
 

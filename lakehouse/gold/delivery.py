@@ -109,7 +109,15 @@ def with_cart_aggregates(df: DataFrame) -> DataFrame:
         return F.coalesce(x["quantity"], F.lit(0))
 
     return (
-        df.withColumn("item_count", F.aggregate(items, F.lit(0), lambda acc, x: acc + quantity(x)))
+        # Summed as a bigint: Silver quarantines carts beyond an int
+        # (cart_quantity_out_of_range), and a row written before that rule gets a null count
+        # instead of failing the whole build on an ANSI overflow.
+        df.withColumn(
+            "item_count",
+            F.aggregate(items, F.lit(0).cast("bigint"), lambda acc, x: acc + quantity(x)).try_cast(
+                "int"
+            ),
+        )
         .withColumn("line_count", F.when(items.isNotNull(), F.size(items)))
         .withColumn(
             "total_weight_kg",

@@ -25,8 +25,9 @@ RISK_FLAGS = ("0", "1")
 AMOUNT_PATTERN = r"^-?\d+(\.\d+)?$"
 CARD_LAST_DIGITS = 4
 AMOUNT_TYPE = "decimal(18,2)"
-# Payment timestamps are ISO-8601; a bare number is never a valid one.
-_NO_EPOCH = 0
+# Payment timestamps are ISO-8601: no range of numbers is epoch seconds (the plain numbers
+# iso_ts rejects first; what is left, like 1e5, reads as epoch milliseconds).
+NO_EPOCH_SECONDS = 0
 
 REASON_MISSING_TRANSACTION_ID = "missing_transaction_id"
 REASON_INVALID_TRANSACTION_TS = "invalid_transaction_ts"
@@ -57,7 +58,7 @@ def _missing(raw: Column) -> Column:
 def iso_ts(raw: Column) -> Column:
     """An ISO-8601 timestamp with ``Z`` or an offset, in UTC; anything else null."""
     text = _text(raw)
-    return F.when(~text.rlike(r"^-?\d+(\.\d+)?$"), parse_epoch_or_iso(text, _NO_EPOCH))
+    return F.when(~text.rlike(r"^-?\d+(\.\d+)?$"), parse_epoch_or_iso(text, NO_EPOCH_SECONDS))
 
 
 def amount_of(raw: Column) -> Column:

@@ -19,6 +19,7 @@ from lakehouse.silver.normalize import (
     epoch_or_iso_format,
     normalize_zip,
     parse_epoch_or_iso,
+    try_decimal,
     upper_code,
 )
 from lakehouse.silver.schemas import MONEY, SILVER_SESSIONS_SCHEMA
@@ -35,6 +36,8 @@ REASON_CREATED_TS_OUT_OF_RANGE = "created_ts_out_of_range"
 REASON_INVALID_EVENT_TYPE = "invalid_event_type"
 REASON_INVALID_ZIP = "invalid_zip_code"
 REASON_INVALID_CART_ITEM = "invalid_cart_item"
+# Units in the cart add up beyond a 32-bit int (Gold's item_count): no real cart does.
+REASON_CART_QUANTITY_OUT_OF_RANGE = "cart_quantity_out_of_range"
 REASON_INVALID_DELIVERED_TS = "invalid_delivered_ts"
 REASON_INVALID_PROMISED_DATE = "invalid_promised_date"
 
@@ -54,13 +57,30 @@ def _present(value: Column) -> Column:
 
 def _cart_item_is_invalid(item: Column) -> Column:
     def bad_number(raw: Column, type_: str) -> Column:
-        number = F.trim(raw).try_cast(type_)
+        text = F.trim(raw)
+        number = try_decimal(text, type_) if type_ == MONEY else text.try_cast(type_)
         return _present(raw) & (number.isNull() | (number < 0))
 
     return (
         bad_number(item["quantity"], "int")
-        | bad_number(item["unitPrice"], "decimal(12,2)")
+        | bad_number(item["unitPrice"], MONEY)
         | bad_number(item["weightKg"], "double")
+    )
+
+
+MAX_CART_UNITS = 2**31 - 1
+
+
+def cart_units(items: Column) -> Column:
+    """Units in the cart, as a bigint (null without an item list; bad quantities count 0).
+
+    A bigint cannot overflow here: each quantity is an int, and an array has fewer than 2**31
+    elements.
+    """
+    return F.aggregate(
+        items,
+        F.lit(0).cast("bigint"),
+        lambda acc, item: acc + F.coalesce(F.trim(item["quantity"]).try_cast("int"), F.lit(0)),
     )
 
 
@@ -91,6 +111,7 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
             items.isNotNull() & F.exists(items, _cart_item_is_invalid),
             F.lit(REASON_INVALID_CART_ITEM),
         ),
+        (cart_units(items) > MAX_CART_UNITS, F.lit(REASON_CART_QUANTITY_OUT_OF_RANGE)),
         (
             _present(delivered_raw)
             & parse_epoch_or_iso(delivered_raw, rules.epoch_seconds_below).isNull(),
@@ -141,7 +162,7 @@ def _typed_cart_items(items: Column) -> Column:
             normalize_text(item["productName"]).alias("product_name"),
             F.lower(normalize_text(item["category"])).alias("category"),
             F.trim(item["quantity"]).try_cast("int").alias("quantity"),
-            F.trim(item["unitPrice"]).try_cast(MONEY).alias("unit_price"),
+            try_decimal(F.trim(item["unitPrice"]), MONEY).alias("unit_price"),
             F.trim(item["weightKg"]).try_cast("double").alias("weight_kg"),
         ),
     )

@@ -683,33 +683,93 @@ def test_online_features_equal_gold_as_frames(spark, odd_outcomes):
     )
 
 
-# Inputs on which the reused twins of lakehouse.silver.normalize differ from Spark: they strip
-# every kind of whitespace where Spark's trim strips only spaces, and read ISO-8601 with
-# datetime.fromisoformat. Nothing exports such values; when the twins are fixed, these pass.
-TWIN_DIFFERENCES = [
+# Inputs on which the twins of lakehouse.silver.normalize once differed from Spark (they
+# stripped every kind of whitespace where Spark's trim strips only spaces, and read ISO-8601
+# with datetime.fromisoformat), and inputs that once failed Silver or Gold for the whole batch.
+INT32_MAX = 2**31 - 1
+TWIN_EDGE_CASES = [
     ("zip-tab", {"shipping.address.zipCode": "\t02139"}),
     ("zip-newline-lost-zero", {"shipping.address.zipCode": "2139\n"}),
+    ("zip-carriage-return", {"shipping.address.zipCode": "02139\r"}),
+    ("zip-arabic-digits", {"shipping.address.zipCode": "\u0660\u0662\u0661\u0663\u0669"}),
     ("method-tab", {"shipping.method": "express\t"}),
     ("created-tab", {"createdDateTime": "\t1731880381293"}),
+    ("created-newline", {"createdDateTime": "1731880381293\n"}),
     ("created-no-seconds-z", {"createdDateTime": "2024-11-17T21:53Z"}),
     ("created-utc-suffix", {"createdDateTime": "2024-11-17T21:53:01.293UTC"}),
+    ("created-region", {"createdDateTime": "2024-11-17T22:53:01.293Europe/Paris"}),
+    ("created-trailing-control", {"createdDateTime": "2024-11-17T21:53:01.293Z\x7f"}),
     ("created-year-10000", {"createdDateTime": 253402300800000}),
+    ("created-year-0", {"createdDateTime": "0000-02-29T00:00:00Z"}),
+    ("created-1e29", {"createdDateTime": 1e29}),
+    ("created-1e30", {"createdDateTime": 1e30}),
+    ("created-1e30-text", {"createdDateTime": "1e30"}),
+    ("created-minus-1e27", {"createdDateTime": -1e27}),
+    ("created-huge-exponent", {"createdDateTime": "1e99999999999"}),
+    ("delivered-1e30", {"delivery.deliveredDateTime": 1e30}),
+    ("delivered-year-10000", {"delivery.deliveredDateTime": "10000-01-01T00:00:00Z"}),
+    ("delivered-year-20000", {"delivery.deliveredDateTime": 568971820800000}),
+    ("price-huge-exponent", {"cart.items.0.unitPrice": "1e2147483647"}),
+    ("price-huge-negative-exponent", {"cart.items.0.unitPrice": "1e-99999"}),
+    ("price-four-exponent-digits", {"cart.items.0.unitPrice": "1999e-0003"}),
+    ("cart-int32-max", {"cart.items": [{"quantity": INT32_MAX, "unitPrice": 1, "weightKg": 0}]}),
+    (
+        "cart-over-int32",
+        {"cart.items": [{"quantity": INT32_MAX, "unitPrice": 1}, {"quantity": "1"}]},
+    ),
+    (
+        "cart-over-int32-and-bad-item",
+        {"cart.items": [{"quantity": INT32_MAX}, {"quantity": 1, "weightKg": -1}]},
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def twin_outcomes(spark, reference):
-    documents = [variant(f"twin-{name}", changes) for name, changes in TWIN_DIFFERENCES]
+    documents = [variant(f"twin-{name}", changes) for name, changes in TWIN_EDGE_CASES]
     online = [online_outcome(d, reference) for d in documents]
     outcomes = zip(documents, online, spark_outcomes(spark, documents), strict=True)
-    return dict(zip([name for name, _ in TWIN_DIFFERENCES], outcomes, strict=True))
+    return dict(zip([name for name, _ in TWIN_EDGE_CASES], outcomes, strict=True))
 
 
-@pytest.mark.xfail(strict=True, reason="normalize.py twins differ from Spark (see comment)")
-@pytest.mark.parametrize("name", [name for name, _ in TWIN_DIFFERENCES])
-def test_known_twin_differences(twin_outcomes, name):
+@pytest.mark.parametrize("name", [name for name, _ in TWIN_EDGE_CASES])
+def test_twin_edge_cases_match_spark(twin_outcomes, name):
     document, online, gold = twin_outcomes[name]
     assert_same_outcomes([document], [online], [gold])
+
+
+def test_twin_edge_case_outcomes(twin_outcomes):
+    """What Silver and Gold decided on the edge cases (online and Spark agree, above)."""
+    outcome = {name: gold for name, (_, _, gold) in twin_outcomes.items()}
+    reasons = {name: g for name, g in outcome.items() if isinstance(g, str)}
+    assert reasons == {
+        "zip-tab": ss.REASON_INVALID_ZIP,
+        "zip-newline-lost-zero": ss.REASON_INVALID_ZIP,
+        "zip-carriage-return": ss.REASON_INVALID_ZIP,
+        "zip-arabic-digits": ss.REASON_INVALID_ZIP,
+        "created-tab": ss.REASON_INVALID_CREATED_TS,
+        "created-newline": ss.REASON_INVALID_CREATED_TS,
+        "created-no-seconds-z": ss.REASON_INVALID_CREATED_TS,
+        "created-year-10000": OUT_OF_RANGE,
+        "created-year-0": OUT_OF_RANGE,
+        "created-1e29": ss.REASON_INVALID_CREATED_TS,
+        "created-1e30": ss.REASON_INVALID_CREATED_TS,
+        "created-1e30-text": ss.REASON_INVALID_CREATED_TS,
+        "created-minus-1e27": ss.REASON_INVALID_CREATED_TS,
+        "created-huge-exponent": ss.REASON_INVALID_CREATED_TS,
+        "delivered-1e30": ss.REASON_INVALID_DELIVERED_TS,
+        "delivered-year-10000": ss.REASON_INVALID_DELIVERED_TS,
+        "price-huge-exponent": BAD_ITEM,
+        "price-huge-negative-exponent": BAD_ITEM,
+        "cart-over-int32": ss.REASON_CART_QUANTITY_OUT_OF_RANGE,
+        "cart-over-int32-and-bad-item": BAD_ITEM,
+    }
+    assert outcome["method-tab"]["shipping_method"] == "EXPRESS\t"
+    assert outcome["cart-int32-max"]["item_count"] == INT32_MAX
+    # 1.999 as decimal(12,2) is 2.00, times the quantity 2
+    assert outcome["price-four-exponent-digits"]["order_value"] == 4.0
+    for name in ("created-utc-suffix", "created-region", "created-trailing-control"):
+        assert outcome[name]["event_ts"] == WORKED_TS, name
 
 
 # --- parity on the real pipeline ------------------------------------------------------------
