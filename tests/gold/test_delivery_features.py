@@ -2,7 +2,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from chispa import assert_approx_df_equality
+from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import Row
 
 from lakehouse.gold.delivery import (
@@ -149,6 +149,21 @@ def test_edge_rows(spark, reference):
     assert_approx_df_equality(
         actual, expected, precision=0.1, ignore_row_order=True, ignore_nullable=True
     )
+
+
+def test_item_count_cannot_fail_the_build(spark, reference):
+    """Quantities adding up beyond an int: Silver quarantines such carts today, and a row that
+    reached Silver before gets a null count instead of failing the whole build."""
+    int_max = 2**31 - 1
+    items = [ITEM("a", None, None, int_max, None, 0.0), ITEM("b", None, None, 1, None, 0.0)]
+    rows = [
+        silver_row(record_id="int-max", event_ts=datetime(2024, 11, 1), cart_items=items[:1]),
+        silver_row(record_id="beyond", event_ts=datetime(2024, 11, 1), cart_items=items),
+    ]
+    actual = build(spark, rows, reference).select("record_id", "item_count", "line_count")
+    expected = spark.createDataFrame([("int-max", int_max, 1), ("beyond", None, 2)], actual.schema)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    assert dict(actual.dtypes)["item_count"] == "int"
 
 
 def test_session_history_counts_only_events_up_to_the_checkout(spark, reference):

@@ -67,6 +67,46 @@ def test_transactions_validated_typed_and_tokenized(spark):
     assert "4111" not in str(row.asDict().values()).replace(row["card_token"], "")
 
 
+def test_absurd_timestamps_and_amounts_are_quarantined_not_fatal(spark):
+    """Text that once failed the whole step (decimal overflow in a cast) gets a reason."""
+    base = ["A", "B", "1.00", "USD", "web"]
+    rows = [
+        ("t0", "1e30", *base),
+        ("t1", "-1e27", *base),
+        ("t2", "1e2147483647", *base),
+        ("t3", "2024-03-01T10:00:00Z", "A", "B", "1e2147483647", "USD", "web"),
+        ("t4", "2024-03-01T10:00:00Z", "A", "B", "99999999999999999999999", "USD", "web"),
+        ("t5", "1e5", *base),  # not a plain number: epoch milliseconds, as before
+    ]
+    checked = sp.with_transaction_reasons(bronze(spark, "payment_transactions", rows))
+    reasons = {r["transaction_id"]: r["reasons"] for r in checked.collect()}
+    assert reasons == {
+        "t0": ["invalid_transaction_ts"],
+        "t1": ["invalid_transaction_ts"],
+        "t2": ["invalid_transaction_ts"],
+        "t3": ["invalid_amount"],
+        "t4": ["invalid_amount"],
+        "t5": [],
+    }
+    typed = sp.to_silver_transactions(checked.where(F.size("reasons") == 0), KEY).collect()
+    assert [r["transaction_ts"] for r in typed] == [datetime(1970, 1, 1, 0, 1, 40)]
+    for feed, column in (
+        ("account_details", "updated_at"),
+        ("external_risk_feed", "effective_ts"),
+        ("historical_fraud_cases", "reported_ts"),
+    ):
+        names = bronze_schema(feed).fieldNames()
+        values = {"account_id": "A", "transaction_id": "t", column: "1e30"}
+        row = [values.get(n) for n in names[: len(names) - 9]]
+        check = {
+            "account_details": sp.with_account_reasons,
+            "external_risk_feed": sp.with_risk_reasons,
+            "historical_fraud_cases": sp.with_fraud_case_reasons,
+        }[feed]
+        [result] = check(bronze(spark, feed, [row])).collect()
+        assert f"invalid_{column}" in result["reasons"], feed
+
+
 def test_latest_case_status_with_ties_and_cutoff(spark):
     history = spark.createDataFrame(
         [

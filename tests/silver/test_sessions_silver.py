@@ -206,3 +206,44 @@ def test_newest_export_wins_and_identical_exports_hash_alike(spark):
         expected,
         ignore_nullable=True,
     )
+
+
+def test_absurd_values_are_quarantined_not_fatal(spark):
+    """Values that once failed the whole Silver step (ANSI overflow) each get a reason."""
+    int_max = 2**31 - 1
+    cases = [
+        with_(CHECKOUT, id="ok-int-max", cart__items=[{"sku": "a", "quantity": int_max}]),
+        with_(
+            CHECKOUT,
+            id="units-overflow",
+            cart__items=[{"sku": "a", "quantity": int_max}, {"sku": "b", "quantity": "1"}],
+        ),
+        with_(CHECKOUT, id="ts-1e30", createdDateTime=1e30),
+        with_(CHECKOUT, id="ts-1e30-text", createdDateTime="1e30"),
+        with_(CHECKOUT, id="ts-negative", createdDateTime=-1e27),
+        with_(CHECKOUT, id="ts-exponent", createdDateTime="1e2147483647"),
+        with_(CHECKOUT, id="delivered-1e30", delivery__deliveredDateTime="1e30"),
+        with_(
+            CHECKOUT, id="price-exponent", cart__items=[{"sku": "a", "unitPrice": "1e2147483647"}]
+        ),
+        with_(CHECKOUT, id="zip-newline", shipping__address__zipCode="2139\n"),
+    ]
+    checked = with_quarantine_reasons(bronze(spark, cases), RULES)
+    reasons = {r["record_id"]: r["reasons"] for r in checked.collect()}
+    assert reasons == {
+        "ok-int-max": [],
+        "units-overflow": ["cart_quantity_out_of_range"],
+        "ts-1e30": ["invalid_created_ts"],
+        "ts-1e30-text": ["invalid_created_ts"],
+        "ts-negative": ["invalid_created_ts"],
+        "ts-exponent": ["invalid_created_ts"],
+        "delivered-1e30": ["invalid_delivered_ts"],
+        "price-exponent": ["invalid_cart_item"],
+        "zip-newline": ["invalid_zip_code"],
+    }
+    quarantine = to_quarantine_rows(filter_invalid(checked)).collect()
+    assert {r["record_id"]: r["reason"] for r in quarantine} == {
+        k: v[0] for k, v in reasons.items() if v
+    }
+    valid = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below).collect()
+    assert [r["cart_items"][0]["quantity"] for r in valid] == [int_max]
