@@ -1,0 +1,1 @@
+"""The prediction service: FastAPI app, model holder, online features, micro-batching."""
