@@ -276,13 +276,10 @@ def score(settings, task, model_version, alias, table_version):
     Writes gold/delivery_predictions or gold/fraud_scores: key, prediction, model name and
     version, and the Gold version scored; unchanged inputs write nothing.
     """
-    import os
-
     from lakehouse.ml.scoring import ScoringError, score_table
 
-    # the model runs in Spark's Python workers: they must use this interpreter (the venv's),
-    # not whatever `python3` is on PATH (spark-submit.sh sets the same)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # (the model runs in Spark's Python workers: lakehouse.spark points them at this
+    # interpreter in local mode, infra/spark-submit.sh on a cluster)
     try:
         result = score_table(
             _spark(settings),

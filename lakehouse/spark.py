@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pyspark import SparkConf, SparkContext
@@ -112,8 +113,13 @@ def get_spark(
         return active
     builder = SparkSession.builder.appName(app_name or settings.app_name)
     if not _launched_by_spark_submit():
-        builder = builder.master(settings.master or "local[*]")
+        master = settings.master or "local[*]"
+        builder = builder.master(master)
         builder = builder.config("spark.jars", ",".join(local_jars(settings.jars_dir)))
+        if master.startswith("local"):
+            # Python workers (mapInPandas scoring) must run this interpreter, the one with the
+            # project's packages, not whatever `python3` is first on PATH.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     elif DELTA_JAR_PREFIX not in (_submitted_conf().get("spark.jars") or ""):
         raise JarsMissingError(
             "spark-submit was started without the Delta jars: use infra/spark-submit.sh, or pass "

@@ -41,6 +41,11 @@ SILVER_FRAUD_CASE_HISTORY = Table("silver", "fraud_case_history")
 SILVER_FRAUD_CASES = Table("silver", "fraud_cases")
 GOLD_PAYMENTS_UNIFIED = Table("gold", "payments_unified")
 
+# Batch predictions (`lakehouse score`), written with the same model versions the service uses.
+GOLD_DELIVERY_PREDICTIONS = Table("gold", "delivery_predictions")
+GOLD_FRAUD_SCORES = Table("gold", "fraud_scores")
+PREDICTION_TABLES = (GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES)
+
 ALL_TABLES = (
     BRONZE_SESSIONS,
     SILVER_SESSIONS,
@@ -60,6 +65,7 @@ ALL_TABLES = (
     *(Table("quarantine", feed) for feed in PAYMENT_FEEDS),
     GOLD_PAYMENTS_UNIFIED,
     BATCH_LEDGER,
+    *PREDICTION_TABLES,
 )
 
 
@@ -69,9 +75,3 @@ def parse_table(key: str) -> Table:
     if not sep or not name or "/" in name:
         raise ValueError(f"a table is named layer/name, e.g. gold/delivery_features; got {key!r}")
     return Table(layer, name)
-
-
-# Batch predictions (`lakehouse score`), written with the same model versions the service uses.
-GOLD_DELIVERY_PREDICTIONS = Table("gold", "delivery_predictions")
-GOLD_FRAUD_SCORES = Table("gold", "fraud_scores")
-PREDICTION_TABLES = (GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES)

@@ -99,3 +99,12 @@ def git_commit() -> str:
         log.warning("no git commit found: set %s to record the code version", GIT_COMMIT_ENV)
         return "unknown"
     return f"{commit}+dirty" if dirty else commit
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment for a subprocess, minus the tracking URI MLflow exported
+    on our behalf (the child resolves its own from its configuration)."""
+    env = dict(os.environ)
+    if _exported["uri"] is not None and env.get(TRACKING_URI_ENV) == _exported["uri"]:
+        del env[TRACKING_URI_ENV]
+    return env
