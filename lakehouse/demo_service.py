@@ -16,24 +16,13 @@ import httpx
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.bronze.payments import FEED_COLUMNS
 from lakehouse.config import Settings
 from lakehouse.io.delta import read_table
 from lakehouse.ml.tracking import child_environment
 from lakehouse.tables import BRONZE_SESSIONS, SILVER_TRANSACTIONS, Table
 
-TRANSACTION_FIELDS = (
-    "transaction_id",
-    "transaction_ts",
-    "source_account_id",
-    "destination_account_id",
-    "amount",
-    "currency",
-    "channel",
-    "merchant_category",
-    "card_number",
-    "ip_address",
-    "device_id",
-)
+TRANSACTION_FIELDS = FEED_COLUMNS["payment_transactions"]
 READY_TIMEOUT_S = 180
 HOST = "127.0.0.1"
 

@@ -46,9 +46,14 @@ CONTRACT_COLUMNS = [
 ]
 
 
+def velocity_columns(windows: Mapping[str, int]) -> list[str]:
+    """Count and amount of the source account's transactions in each window."""
+    return [f"src_txn_{kind}_{name}" for name in windows for kind in ("count", "amount")]
+
+
 def feature_columns(windows: Mapping[str, int]) -> list[str]:
     """The feature columns beyond the contract, for the given velocity windows."""
-    velocity = [f"src_txn_{kind}_{name}" for name in windows for kind in ("count", "amount")]
+    velocity = velocity_columns(windows)
     return [
         "merchant_category",
         "hour_of_day",
@@ -220,7 +225,7 @@ FRAUD_BOOLEAN_FEATURES = ["src_risk_flag", "dst_risk_flag", "is_cross_border", "
 
 def fraud_numeric_features(windows: Mapping[str, int]) -> list[str]:
     """The numeric model features for the given velocity windows."""
-    velocity = [f"src_txn_{kind}_{name}" for name in windows for kind in ("count", "amount")]
+    velocity = velocity_columns(windows)
     return [
         "amount",
         "src_account_age_days",
