@@ -4,6 +4,7 @@ question with records taken from the lake, print the answers, stop it."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,7 +20,6 @@ from pyspark.sql import functions as F
 from lakehouse.bronze.payments import FEED_COLUMNS
 from lakehouse.config import Settings
 from lakehouse.io.delta import read_table
-from lakehouse.ml.tracking import child_environment
 from lakehouse.tables import BRONZE_SESSIONS, SILVER_TRANSACTIONS, Table
 
 TRANSACTION_FIELDS = FEED_COLUMNS["payment_transactions"]
@@ -91,7 +91,7 @@ def call_service(spark: SparkSession, settings: Settings) -> bool:
     started = datetime.now(UTC)
     log_path = Path(settings.lake_root).parent / "service.log"
     log_file = log_path.open("w")
-    process = subprocess.Popen(command, env=child_environment(), stdout=log_file, stderr=log_file)
+    process = subprocess.Popen(command, env=dict(os.environ), stdout=log_file, stderr=log_file)
     click.echo(f"lakehouse serve --port {port} (log: {log_path})")
     try:
         with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=30) as client:

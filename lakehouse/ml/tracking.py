@@ -16,18 +16,12 @@ log = logging.getLogger(__name__)
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 GIT_COMMIT_ENV = "LAKEHOUSE_GIT_COMMIT"
 MLFLOW_FOLDER = "_mlflow"
-# the tracking URI this process exported itself (through mlflow.set_tracking_uri)
-_exported: dict[str, str | None] = {"uri": None}
 
 
 def tracking_uri(settings: Settings) -> str:
     """``MLFLOW_TRACKING_URI`` when set (CONTRACT 3), else ``ml.tracking_uri``, else a SQLite
     store beside the lake, so that one lake carries its own runs and registry."""
-    from_env = os.environ.get(TRACKING_URI_ENV)
-    # mlflow.set_tracking_uri also exports the variable: that value is ours, not the user's
-    if from_env == _exported["uri"]:
-        from_env = None
-    uri = from_env or settings.ml.tracking_uri
+    uri = os.environ.get(TRACKING_URI_ENV) or settings.ml.tracking_uri
     if uri:
         return uri
     if "://" in settings.lake_root:
@@ -57,8 +51,13 @@ def client_for(settings: Settings) -> MlflowClient:
     user_value = os.environ.get(TRACKING_URI_ENV)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if os.environ.get(TRACKING_URI_ENV) != user_value:
-        _exported["uri"] = os.environ[TRACKING_URI_ENV]
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI for subprocesses; leave the
+    # environment as the user set it, or the next lake (or a child process) would inherit
+    # this one's store
+    if user_value is None:
+        os.environ.pop(TRACKING_URI_ENV, None)
+    else:
+        os.environ[TRACKING_URI_ENV] = user_value
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -99,12 +98,3 @@ def git_commit() -> str:
         log.warning("no git commit found: set %s to record the code version", GIT_COMMIT_ENV)
         return "unknown"
     return f"{commit}+dirty" if dirty else commit
-
-
-def child_environment() -> dict[str, str]:
-    """This process's environment for a subprocess, minus the tracking URI MLflow exported
-    on our behalf (the child resolves its own from its configuration)."""
-    env = dict(os.environ)
-    if _exported["uri"] is not None and env.get(TRACKING_URI_ENV) == _exported["uri"]:
-        del env[TRACKING_URI_ENV]
-    return env
