@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from lakehouse.bronze.payments import FEED_COLUMNS
 from lakehouse.config import Settings
 from lakehouse.io.delta import read_table
-from lakehouse.tables import BRONZE_SESSIONS, SILVER_TRANSACTIONS, Table
+from lakehouse.tables import BRONZE_SESSIONS, GOLD_DELIVERY_FEATURES, SILVER_TRANSACTIONS, Table
 
 TRANSACTION_FIELDS = FEED_COLUMNS["payment_transactions"]
 READY_TIMEOUT_S = 180
@@ -34,16 +34,30 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> None:
+    """Ask a server process to stop (SIGTERM: a graceful shutdown), kill it if it hangs."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def sample_checkout(spark: SparkSession, settings: Settings) -> dict:
-    """One checkout document exactly as Elasticsearch exported it (from Bronze)."""
+    """One checkout document exactly as Elasticsearch exported it (from Bronze), of a record
+    that made it to Gold (so not one Silver quarantined)."""
+    gold_ids = read_table(spark, settings.table_path(*GOLD_DELIVERY_FEATURES)).select("record_id")
     row = (
         read_table(spark, settings.table_path(*BRONZE_SESSIONS))
         .where(~F.col("is_malformed") & (F.col("source.eventType") == "CHECKOUT_COMPLETED"))
-        .where(F.col("source.shipping.address.zipCode").isNotNull())
+        .join(gold_ids, "record_id", how="left_semi")
         .orderBy(F.col("_ingested_at").desc(), "record_id")
         .select("raw_record")
         .first()
     )
+    if row is None:
+        raise RuntimeError("gold/delivery_features holds no checkout to ask the service about")
     return json.loads(row["raw_record"])
 
 
@@ -109,9 +123,5 @@ def call_service(spark: SparkSession, settings: Settings) -> bool:
                     return False
         return True
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         log_file.close()

@@ -18,12 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.io.delta import is_delta_table
-from lakehouse.ml.registry import aliased_versions, table_versions_of
+from lakehouse.ml.registry import aliased_versions, champion_stack, table_versions_of
 from lakehouse.ml.tracking import client_for
 from lakehouse.ml.training import TASKS
 from lakehouse.tables import ALL_TABLES
@@ -60,13 +62,30 @@ class TableMaintenance:
 
 
 def protected_versions(settings: Settings) -> dict[str, dict[int, list[str]]]:
-    """table key -> version -> the aliased model versions that need it."""
+    """table key -> version -> the model versions that need it.
+
+    Those are the aliased versions (``champion``, ``challenger``) and every earlier champion
+    a rollback can return to (the champion stack): a rolled-back champion must still be able
+    to re-read its training data.
+    """
     client = client_for(settings)
     names = [task.task_settings(settings).registered_name for task in TASKS.values()]
     needed: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    holders: dict[tuple[str, str], tuple[ModelVersion, list[str]]] = {}
     for name, alias, version in aliased_versions(client, names):
+        holders.setdefault((name, str(version.version)), (version, []))[1].append(f"@{alias}")
+    for name in names:
+        try:
+            stack = champion_stack(client, name)
+        except MlflowException:  # no such registered model yet
+            continue
+        for number in stack[:-1]:  # the last one is the champion itself
+            if (name, number) not in holders:
+                holders[(name, number)] = (client.get_model_version(name, number), [])
+            holders[(name, number)][1].append("rollback target")
+    for (name, number), (version, why) in holders.items():
         for table, table_version in table_versions_of(version).items():
-            needed[table][int(table_version)].append(f"{name} v{version.version} @{alias}")
+            needed[table][int(table_version)].append(f"{name} v{number} {' '.join(why)}")
     return {table: dict(versions) for table, versions in needed.items()}
 
 

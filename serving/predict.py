@@ -107,9 +107,12 @@ class _Service:
         )
         raise invalid_records([(p if many else None, e) for p, e in errors])
 
-    async def score(self, rows: list[dict[str, Any]]) -> tuple[LoadedModel, str, np.ndarray]:
-        """Score feature rows with the chosen model; shadow-score them on the side."""
-        model, alias = self.choose()
+    async def score(
+        self, rows: list[dict[str, Any]], chosen: tuple[LoadedModel, str] | None = None
+    ) -> tuple[LoadedModel, str, np.ndarray]:
+        """Score feature rows with the chosen model (chosen now when not given); shadow-score
+        them on the side."""
+        model, alias = chosen or self.choose()
         values = await self.batcher.predict(model, rows) if rows else np.empty(0)
         self.metrics.observe_predictions(model, alias, values)
         challenger = self.slot.challenger
@@ -209,6 +212,8 @@ class FraudService(_Service):
                 errors.append((position, error))
         if errors:
             self.reject(errors, many)  # before any state changes
+        # a model must be there before the state changes: a 503 leaves no trace
+        chosen = self.choose()
         windows = self.settings.payments.velocity_windows_s
         rows = []
         for record in records:
@@ -217,7 +222,7 @@ class FraudService(_Service):
             rows.append(transaction_features(record, accounts, velocity, windows))
             velocity.observe(record)
         self.metrics.velocity_held.set(velocity.held_transactions)
-        model, alias, values = await self.score(rows)
+        model, alias, values = await self.score(rows, chosen)
         threshold = float(model.threshold)
         decisions = values >= threshold
         self.metrics.fraud_decisions.labels(model.version, "fraud").inc(int(decisions.sum()))

@@ -3,7 +3,8 @@
 Unit tests check the CONTRACT's worked example, every error path and the unknowns in plain
 Python, then replay the same documents through the real Bronze, Silver and Gold transforms in
 memory. The parity test runs the real pipeline on a generated landing zone (plus a file of edge
-cases) and replays every exported record through ``checkout_features``.
+cases) and replays every exported record through ``checkout_features``; a model trained on that
+Gold then answers every exported checkout through the API as batch scoring does.
 """
 
 from __future__ import annotations
@@ -47,18 +48,24 @@ from lakehouse.features.delivery_online import (
 from lakehouse.generate import generate_sessions_landing, holiday_years, write_reference_data
 from lakehouse.gold.delivery import MODEL_FEATURES, to_delivery_features
 from lakehouse.io.delta import recorded_source_versions
+from lakehouse.ml.promotion import promote
+from lakehouse.ml.scoring import score_table
+from lakehouse.ml.training import train_model
 from lakehouse.pipeline import run_layer
 from lakehouse.silver import sessions as ss
 from lakehouse.silver.schemas import HOLIDAYS_SCHEMA, WAREHOUSES_SCHEMA, ZIP_CODES_SCHEMA
 from lakehouse.tables import (
     BRONZE_SESSIONS,
     GOLD_DELIVERY_FEATURES,
+    GOLD_DELIVERY_PREDICTIONS,
     QUARANTINE_SESSIONS,
     SILVER_HOLIDAYS,
     SILVER_SESSIONS,
     SILVER_WAREHOUSES,
     SILVER_ZIP_CODES,
 )
+from tests.ml.conftest import FAST_OVERRIDES
+from tests.serving.conftest import serving_client
 
 DOUBLE_TOLERANCE = 1e-9
 RULES = DeliveryRules.from_settings(load_settings("local"))
@@ -986,3 +993,62 @@ def test_reference_loads_at_pinned_versions(lake):
     assert len(latest.zip_codes) > 1_000 and len(latest.warehouses) >= 5 and latest.holidays
     with pytest.raises(FileNotFoundError, match="silver/zip_codes"):
         load_delivery_reference(load_settings("local", lake=str(Path(settings.lake_root) / "none")))
+
+
+@pytest.mark.integration
+def test_service_answers_equal_batch_predictions_on_the_real_pipeline(spark, lake):
+    """A model trained on the generated Gold, scored in batch (``lakehouse score``) and
+    through the API on every exported checkout: the same prediction for every record."""
+    settings = load_settings(
+        "local",
+        landing=lake["settings"].landing_root,
+        lake=lake["settings"].lake_root,
+        overrides=[
+            f"privacy.hmac_key={HMAC_KEY.decode()}",
+            *FAST_OVERRIDES,
+            "serve.tasks=[delivery]",
+        ],
+    )
+    trained = train_model(spark, settings, "delivery")
+    promote(spark, settings, "delivery_date")
+    test, baseline = trained.evaluation.test, trained.evaluation.baseline_test
+    # on generated data (real signal: distance, method, weekday, holidays) it beats the SLA
+    assert test["mae"] < baseline["mae"] and test["within_1d"] > baseline["within_1d"]
+    scored = score_table(spark, settings, "delivery")
+    assert scored.model_version == trained.model_version
+    batch = (
+        DeltaTable(settings.table_path(*GOLD_DELIVERY_PREDICTIONS))
+        .to_pandas(columns=["record_id", "predicted_delivery_days", "predicted_delivery_date"])
+        .set_index("record_id")
+    )
+
+    reference, rules = load_delivery_reference(settings), DeliveryRules.from_settings(settings)
+    documents = []
+    for row in delta_rows(settings, BRONZE_SESSIONS, ["raw_record"]):
+        try:
+            document = json.loads(row["raw_record"])
+            checkout_features(document, reference, rules)
+        except (ValueError, FeatureError):
+            continue  # quarantined, or not a checkout: test_parity_with_gold... covers those
+        documents.append(document)
+    answers = {}
+    with serving_client(settings) as client:
+        for start in range(0, len(documents), 1_000):
+            response = client.post("/v1/delivery/predict", json=documents[start : start + 1_000])
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["model"]["version"] == trained.model_version
+            for answer in body["predictions"]:
+                # a record exported twice (before and after delivery) gets one answer
+                assert answers.setdefault(answer["record_id"], answer) == answer
+    assert len(answers) >= 10_000 and set(answers) == set(batch.index)
+    online = pd.DataFrame.from_dict(answers, orient="index").reindex(batch.index)
+    # the features agree to DOUBLE_TOLERANCE (distances): predictions to the same order
+    differences = (online["predicted_delivery_days"] - batch["predicted_delivery_days"]).abs()
+    assert differences.max() < 1e-6
+    assert (
+        pd.to_datetime(online["predicted_delivery_date"]).dt.date
+        == batch["predicted_delivery_date"]
+    ).all()
+    edges = [e["id"] for e in lake["edges"] if e["id"] in answers]
+    assert {"edge-leap-day", "edge-year-end-ms", "edge-zip-unknown"} <= set(edges)

@@ -2,7 +2,8 @@
 
 Unit tests build Gold with Spark from small explicit frames and replay the same transactions
 through the Python state; the replay tests run the real payments pipeline on a generated
-landing zone and replay every Silver transaction.
+landing zone and replay every Silver transaction, directly and through the API (whose scores
+must equal batch scoring's).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chispa import assert_approx_df_equality
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
+import serving.predict
 from lakehouse.bronze.payments import bronze_schema
 from lakehouse.config import load_settings
 from lakehouse.features import FeatureError
@@ -38,15 +40,21 @@ from lakehouse.features.fraud_online import (
 from lakehouse.generate import generate_payments_landing
 from lakehouse.gold.payments import DEFAULT_VELOCITY_WINDOWS_S, to_payments_unified
 from lakehouse.io.delta import read_table
+from lakehouse.ml.promotion import promote
+from lakehouse.ml.scoring import score_table
+from lakehouse.ml.training import train_model
 from lakehouse.pipeline import run_all
 from lakehouse.silver import payments as sp
 from lakehouse.silver.payments import to_account_versions, to_risk_intervals
 from lakehouse.tables import (
+    GOLD_FRAUD_SCORES,
     GOLD_PAYMENTS_UNIFIED,
     SILVER_ACCOUNTS,
     SILVER_RISK_INTERVALS,
     SILVER_TRANSACTIONS,
 )
+from tests.ml.conftest import FAST_OVERRIDES, fraud_rows, write_gold
+from tests.serving.conftest import serving_client
 
 WINDOWS = DEFAULT_VELOCITY_WINDOWS_S
 COLUMNS = online_feature_columns(WINDOWS)
@@ -719,3 +727,90 @@ def test_warm_start_from_silver_scores_new_transactions_like_replay_and_spark(sp
     )
     assert_equals_spark(spark, online, gold_df)
     assert sum(r["src_txn_count_7d"] for r in online) > 0
+
+
+@pytest.mark.integration
+def test_replaying_the_history_through_the_api_gives_golds_features_and_batch_scores(
+    spark, lake, tmp_path, monkeypatch
+):
+    """A registered fraud model scores this lake's Gold in batch (``lakehouse score``); the
+    service, from an empty velocity state, is sent the whole history in order: the features it
+    computes equal Gold's and its scores equal the batch table's, transaction by transaction.
+
+    The 45 generated days hold too few confirmed cases to train on (labels come 30-60 days
+    late), so the model is trained on the ML tests' labelled Gold in another lake that shares
+    this one's registry: same features, same code paths.
+    """
+    registry = [
+        f"ml.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+        f"ml.artifact_root={tmp_path}/artifacts",
+    ]
+    training = load_settings(
+        "local", lake=str(tmp_path / "training"), overrides=[*FAST_OVERRIDES, *registry]
+    )
+    windows = training.payments.velocity_windows_s
+    write_gold(spark, training, GOLD_PAYMENTS_UNIFIED, fraud_rows(6000, seed=2, windows=windows))
+    trained = train_model(spark, training, "fraud")
+    promote(spark, training, "fraud")
+    base = lake["settings"]
+    settings = load_settings(
+        "local",
+        landing=base.landing_root,
+        lake=base.lake_root,
+        overrides=[
+            "privacy.hmac_key=fraud-online-test-key",
+            *FAST_OVERRIDES,
+            *registry,
+            "serve.tasks=[fraud]",
+        ],
+    )
+    scored = score_table(spark, settings, "fraud")
+    assert scored.model_version == trained.model_version
+    batch = by_id(
+        DeltaTable(settings.table_path(*GOLD_FRAUD_SCORES))
+        .to_pyarrow_table(columns=["transaction_id", "fraud_probability", "is_fraud"])
+        .to_pylist()
+    )
+
+    computed: list[dict] = []
+
+    def spy(*args, **kwargs):
+        row = transaction_features(*args, **kwargs)
+        computed.append(row)
+        return row
+
+    monkeypatch.setattr(serving.predict, "transaction_features", spy)
+    requests = [as_request(r) for r in lake["silver"]]
+    answers = {}
+    with serving_client(settings) as client:
+        features = client.app.state.service.features
+        # replay from nothing, not from the warm start (which already holds this history)
+        features.velocity = VelocityState(settings.payments.velocity_windows_s)
+        for start in range(0, len(requests), BATCH):
+            response = client.post("/v1/fraud/score", json=requests[start : start + BATCH])
+            assert response.status_code == 200, response.text
+            assert response.json()["model"]["version"] == trained.model_version
+            answers.update({a["transaction_id"]: a for a in response.json()["scores"]})
+        assert features.velocity.held_transactions > 0
+
+    gold = lake["gold"]
+    assert len(answers) == len(batch) == len(gold) >= 9_000
+    bad_features = [
+        (row["transaction_id"], column, row[column], gold[row["transaction_id"]][column])
+        for row in computed
+        for column in COLUMNS
+        if not same_value(row[column], gold[row["transaction_id"]][column])
+    ]
+    assert bad_features[:5] == []
+    assert len(computed) == len(gold)
+    bad_scores = [
+        (tid, answer["fraud_probability"], batch[tid]["fraud_probability"])
+        for tid, answer in answers.items()
+        if not math.isclose(
+            answer["fraud_probability"], batch[tid]["fraud_probability"], abs_tol=1e-9
+        )
+        or answer["is_fraud"] != batch[tid]["is_fraud"]
+    ]
+    assert bad_scores[:5] == []
+    # the scores spread (the model is not constant on this book)
+    assert len({round(a["fraud_probability"], 6) for a in answers.values()}) > 100

@@ -141,3 +141,25 @@ def test_reproduce_reports_a_changed_table_version(spark, ml_settings, delivery_
 def test_reproduce_unknown_run(spark, ml_settings):
     with pytest.raises(ReproductionError, match="no run"):
         reproduce(spark, ml_settings, "0" * 32)
+
+
+def test_maintain_keeps_the_data_of_a_rollback_target(spark, ml_settings, delivery_gold):
+    path = ml_settings.table_path(*GOLD_DELIVERY_FEATURES)
+    first = train_model(spark, ml_settings, "delivery")
+    promote(spark, ml_settings, "delivery_date")
+    write_gold(spark, ml_settings, GOLD_DELIVERY_FEATURES, delivery_rows(900, seed=8))
+    second = train_model(spark, _weak(ml_settings), "delivery")
+    promote(spark, ml_settings, "delivery_date", force=True)
+    # the first champion holds no alias now, but `rollback` can bring it back
+    assert _champion(ml_settings) == second.model_version
+
+    results = {r.table: r for r in maintain(spark, ml_settings)}
+    kept = results[GOLD_DELIVERY_FEATURES.key].protected
+    assert kept[first.lineage.version] == [f"delivery_date v{first.model_version} rollback target"]
+    assert kept[second.lineage.version] == [f"delivery_date v{second.model_version} @champion"]
+
+    assert rollback(ml_settings, "delivery_date") == (second.model_version, first.model_version)
+    rows = spark.read.format("delta").option("versionAsOf", first.lineage.version).load(path)
+    assert rows.count() == first.lineage.row_count
+    report = reproduce(spark, ml_settings, first.run_id)
+    assert report.ok, report.render()

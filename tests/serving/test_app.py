@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from lakehouse.features.delivery_online import checkout_features
 from lakehouse.features.fraud_online import transaction_features
+from serving.errors import NotReadyError
 from serving.main import create_app
 from serving.predict import round_half_up_days
 
@@ -139,6 +140,24 @@ def test_an_invalid_record_rejects_the_list_and_leaves_the_state_alone(client):
     ]
     assert answer["request_id"] == response.headers["x-request-id"]
     assert velocity.held_transactions == held
+
+
+def test_a_fraud_request_without_a_model_leaves_the_state_alone(client, monkeypatch):
+    # data loaded but no champion (yet): the 503 must not count the transaction in velocity
+    velocity = _state(client).features.velocity
+    held = velocity.held_transactions
+    fraud = _state(client).fraud
+
+    def no_model():
+        raise NotReadyError("no fraud model loaded yet: see /ready")
+
+    monkeypatch.setattr(fraud, "choose", no_model)  # the watcher would reload a cleared slot
+    response = client.post("/v1/fraud/score", json=transaction(350))
+    assert response.status_code == 503
+    assert velocity.held_transactions == held
+    monkeypatch.undo()
+    assert client.post("/v1/fraud/score", json=transaction(350)).is_success
+    assert velocity.held_transactions == held + 1
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from lakehouse.ml.promotion import rollback
 from lakehouse.ml.registry import CHAMPION, set_alias
 from lakehouse.ml.tracking import client_for
 from serving import holder as holder_module
+from serving.loadgen import body, model_version, run_load
 
 from .conftest import (
     DELIVERY,
@@ -24,7 +25,6 @@ from .conftest import (
     transaction,
     with_serve,
 )
-from .load import body, model_version, run_load
 
 DELIVERY_PATH = "/v1/delivery/predict"
 FRAUD_PATH = "/v1/fraud/score"

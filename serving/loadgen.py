@@ -1,8 +1,9 @@
-"""A small closed-loop HTTP load generator for the tests (127.0.0.1 only, bounded in time).
+"""A small closed-loop HTTP load generator (127.0.0.1 only, bounded in time and count).
 
 Each of ``concurrency`` keep-alive connections sends its next request as soon as the previous
 answer is in, for ``seconds``. Raw HTTP/1.1 over asyncio streams, so the client costs little
-of the 2-core machine the server shares with it.
+of the 2-core machine the server shares with it. The service's tests (a load run with zero
+errors, hot swaps under load) and ``benchmarks/bench_serving.py`` drive the service with it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,23 @@ class LoadResult:
         )
 
 
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+) -> tuple[int, bytes]:
+    """One POST on an open keep-alive connection: (status, answer body)."""
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    header = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in header.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return int(header[9:12]), await reader.readexactly(length)
+
+
 async def _connection(
     port: int,
     requests: Sequence[tuple[str, bytes]],
@@ -64,26 +82,16 @@ async def _connection(
     result: LoadResult,
     pick: Callable[[bytes], object],
     offset: int,
+    stride: int,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = offset
     try:
         while time.perf_counter() < deadline and len(result.samples) < MAX_REQUESTS:
             path, body = requests[i % len(requests)]
-            i += 1
-            head = (
-                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
+            i += stride
             started = time.perf_counter()
-            writer.write(head + body)
-            header = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in header.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            payload = await reader.readexactly(length)
-            status = int(header[9:12])
+            status, payload = await _exchange(reader, writer, path, body)
             result.samples.append(
                 Sample(started, time.perf_counter() - started, status, pick(payload))
             )
@@ -101,6 +109,9 @@ async def run_load(
 ) -> LoadResult:
     """Send ``requests`` (path, JSON body), cycled, over ``concurrency`` connections.
 
+    Connection ``k`` sends requests ``k``, ``k + concurrency``, ...: no two connections send
+    the same request at once, and the list is gone through in order.
+
     Args:
         port: The server's port on 127.0.0.1.
         requests: What to send.
@@ -113,13 +124,34 @@ async def run_load(
     deadline = started + seconds
     await asyncio.gather(
         *(
-            _connection(port, requests, deadline, result, pick, offset)
+            _connection(port, requests, deadline, result, pick, offset, concurrency)
             for offset in range(concurrency)
         )
     )
     result.elapsed = time.perf_counter() - started
     result.samples.sort(key=lambda s: s.started)
     return result
+
+
+async def timed_requests(
+    port: int, path: str, body: bytes, repeat: int
+) -> tuple[list[float], list[int]]:
+    """Send one request ``repeat`` times, one after the other on one connection.
+
+    Returns:
+        Each request's seconds and status.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    seconds, statuses = [], []
+    try:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            status, _payload = await _exchange(reader, writer, path, body)
+            seconds.append(time.perf_counter() - started)
+            statuses.append(status)
+    finally:
+        writer.close()
+    return seconds, statuses
 
 
 def body(value: object) -> bytes:
