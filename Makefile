@@ -18,7 +18,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars demo serve test lint format bench-sessions bench-payments lock clean
+.PHONY: help setup venv jars demo serve test lint format bench-sessions bench-payments bench-serving lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents
 
 bench-payments: setup ## Benchmark payments Bronze->Gold and point-in-time vs naive Gold
 	$(PY) benchmarks/bench_payments.py --transactions $(BENCH_TRANSACTIONS) --accounts $(BENCH_ACCOUNTS)
+
+bench-serving: setup ## Benchmark the prediction service against `mlflow models serve` (same model versions)
+	$(PY) benchmarks/bench_serving.py
 
 lock: ## Re-resolve constraints.txt from setup.cfg (needs network)
 	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra dev -o constraints.txt

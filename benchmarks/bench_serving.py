@@ -130,7 +130,7 @@ def checkout_documents(settings: Settings, count: int) -> list[dict]:
             checkout_features(document, reference, rules)
         except FeatureError:
             continue
-        documents.append(document.get("_source", document))
+        documents.append(document)  # a hit wrapper as exported, or a bare document
         if len(documents) == count:
             break
     return documents
@@ -256,16 +256,22 @@ def figures(result: LoadResult) -> dict:
     }
 
 
-def batch_figures(port: int, path: str, body: bytes, repeat: int) -> dict:
-    seconds, statuses = asyncio.run(timed_requests(port, path, body, repeat + 1))
+def batch_figures(port: int, path: str, batch, repeat: int) -> dict:
+    """``batch()`` gives each request's body: ``repeat`` of them, after one to warm up."""
+    seconds, statuses = [], []
+    for _ in range(repeat + 1):
+        took, status = asyncio.run(timed_requests(port, path, batch(), 1))
+        seconds += took
+        statuses += status
     if any(s != 200 for s in statuses):
         raise RuntimeError(f"a batch request failed: {sorted(set(statuses))}")
     ms = np.array(seconds[1:]) * 1e3  # the first one warms the path up
     return {"p50_ms": round(float(np.median(ms)), 2), "max_ms": round(float(ms.max()), 2)}
 
 
-def measure(port: int, path: str, single, batch: bytes, args) -> dict:
-    """Warm-up, then concurrency 1 and 8, then the batch. ``single(n)`` gives n bodies."""
+def measure(port: int, path: str, single, batch, args) -> dict:
+    """Warm-up, then concurrency 1 and 8, then the batch. ``single(n)`` gives n bodies,
+    ``batch()`` one body of ``BATCH_RECORDS`` records."""
     load(port, path, single(2_000), 8, args.warmup)
     out = {}
     for concurrency in (1, 8):
@@ -301,7 +307,13 @@ def main() -> None:
     inputs = {task: model_inputs(settings, task, REQUEST_POOL) for task in PATHS}
     if not documents or not inputs["delivery"] or not inputs["fraud"]:
         sys.exit("the lake has too few valid records to benchmark with")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(settings)}
+    # `mlflow models serve --env-manager local` runs `uvicorn` from PATH: this venv's
+    bin = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri(settings),
+        "PATH": f"{bin}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     results: dict = {
         "lake": settings.lake_root,
         "models": {t: f"{v.name} v{v.version}" for t, v in champions.items()},
@@ -325,14 +337,14 @@ def main() -> None:
             [orjson.loads(documents[i % len(documents)]) for i in range(BATCH_RECORDS)]
         )
         results["ours"]["delivery"] = measure(
-            port, PATHS["delivery"], cycle(documents), batch, args
+            port, PATHS["delivery"], cycle(documents), lambda: batch, args
         )
         print("  fraud", flush=True)
         results["ours"]["fraud"] = measure(
             port,
             PATHS["fraud"],
             lambda n: [orjson.dumps(t) for t in stream.take(n)],
-            orjson.dumps(stream.take(BATCH_RECORDS)),
+            lambda: orjson.dumps(stream.take(BATCH_RECORDS)),  # new ones each time
             args,
         )
         rss, peak = tree_memory_mib(pid)
@@ -356,7 +368,7 @@ def main() -> None:
                 {"dataframe_records": [records[i % len(records)] for i in range(BATCH_RECORDS)]}
             )
             results["mlflow"][task] = measure(
-                port, "/invocations", cycle(single), batch, mlflow_args
+                port, "/invocations", cycle(single), lambda: batch, mlflow_args
             )
             rss, peak = tree_memory_mib(pid)
             results["mlflow"][task]["memory_mib"] = rss

@@ -26,22 +26,19 @@ from serving.batcher import MicroBatcher
 from serving.errors import NotReadyError, TooManyRecordsError, invalid_records
 from serving.holder import LoadedModel, ModelHolder, ModelSlot
 from serving.observability import Metrics
-from serving.schemas.common import ModelRef, TrainingData
-from serving.schemas.delivery import DeliveryBatchResponse, DeliveryPrediction, DeliveryResponse
-from serving.schemas.fraud import FraudBatchResponse, FraudResponse, FraudScore
 from serving.state import OnlineFeatures
 
 log = logging.getLogger(__name__)
 
 
-def model_ref(model: LoadedModel, alias: str) -> ModelRef:
-    """The ``model`` part of an answer."""
-    return ModelRef(
-        name=model.name,
-        version=model.version,
-        alias=alias,
-        trained_on=TrainingData(table=model.lineage_table, version=model.lineage_table_version),
-    )
+def model_ref(model: LoadedModel, alias: str) -> dict[str, Any]:
+    """The ``model`` part of an answer (``ModelRef``'s fields)."""
+    return {
+        "name": model.name,
+        "version": model.version,
+        "alias": alias,
+        "trained_on": {"table": model.lineage_table, "version": model.lineage_table_version},
+    }
 
 
 def round_half_up_days(days: float) -> int:
@@ -159,8 +156,12 @@ class DeliveryService(_Service):
 
     task = "delivery"
 
-    async def predict(self, body: Any) -> DeliveryResponse | DeliveryBatchResponse:
-        """Predict delivery days and date for one checkout document or a list of them."""
+    async def predict(self, body: Any) -> dict[str, Any]:
+        """Predict delivery days and date for one checkout document or a list of them.
+
+        Returns:
+            A ``DeliveryResponse`` or ``DeliveryBatchResponse`` as a dict.
+        """
         documents, many = self.records(body)
         reference = self.features.reference
         if reference is None:
@@ -175,20 +176,22 @@ class DeliveryService(_Service):
         if errors:
             self.reject(errors, many)
         model, alias, values = await self.score(rows)
+        # plain dicts in the response models' field order: a list of 1,000 answers costs a
+        # few milliseconds less than as pydantic objects (the routes declare the models)
         predictions = [
-            DeliveryPrediction.model_construct(
-                record_id=row["record_id"],
-                order_date=row["order_date"],
-                predicted_delivery_days=days,
-                predicted_delivery_date=row["order_date"]
+            {
+                "record_id": row["record_id"],
+                "order_date": row["order_date"],
+                "predicted_delivery_days": days,
+                "predicted_delivery_date": row["order_date"]
                 + timedelta(days=round_half_up_days(days)),
-            )
+            }
             for row, days in zip(rows, values.tolist(), strict=True)
         ]
         ref = model_ref(model, alias)
         if many:
-            return DeliveryBatchResponse.model_construct(model=ref, predictions=predictions)
-        return DeliveryResponse.model_construct(model=ref, **predictions[0].__dict__)
+            return {"model": ref, "predictions": predictions}
+        return {**predictions[0], "model": ref}
 
 
 class FraudService(_Service):
@@ -196,8 +199,12 @@ class FraudService(_Service):
 
     task = "fraud"
 
-    async def score_transactions(self, body: Any) -> FraudResponse | FraudBatchResponse:
-        """Score one transaction or a list; each is then added to the velocity state."""
+    async def score_transactions(self, body: Any) -> dict[str, Any]:
+        """Score one transaction or a list; each is then added to the velocity state.
+
+        Returns:
+            A ``FraudResponse`` or ``FraudBatchResponse`` as a dict.
+        """
         transactions, many = self.records(body)
         accounts, velocity = self.features.accounts, self.features.velocity
         if accounts is None or velocity is None:
@@ -230,18 +237,18 @@ class FraudService(_Service):
             int(len(decisions) - decisions.sum())
         )
         scores = [
-            FraudScore.model_construct(
-                transaction_id=record.transaction_id,
-                fraud_probability=p,
-                is_fraud=bool(d),
-                threshold=threshold,
-            )
+            {
+                "transaction_id": record.transaction_id,
+                "fraud_probability": p,
+                "is_fraud": d,
+                "threshold": threshold,
+            }
             for record, p, d in zip(records, values.tolist(), decisions.tolist(), strict=True)
         ]
         ref = model_ref(model, alias)
         if many:
-            return FraudBatchResponse.model_construct(model=ref, scores=scores)
-        return FraudResponse.model_construct(model=ref, **scores[0].__dict__)
+            return {"model": ref, "scores": scores}
+        return {**scores[0], "model": ref}
 
     def disagreements(self, champion, challenger, served, shadow) -> int:
         return int(np.sum((served >= champion.threshold) != (shadow >= challenger.threshold)))

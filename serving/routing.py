@@ -1,4 +1,4 @@
-"""A route class whose requests parse JSON bodies with orjson.
+"""A route class whose requests parse JSON bodies with orjson, and an orjson response.
 
 Parsing a 1,000-document body with the standard library takes a few milliseconds more than
 with orjson. orjson refuses what strict JSON does not allow (NaN, integers beyond 64 bits,
@@ -15,6 +15,19 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+
+
+class OrjsonResponse(Response):
+    """A JSON answer rendered by orjson (dates as ISO-8601, floats shortest round-trip).
+
+    The prediction routes return one with plain dicts, already shaped like their declared
+    response models, so FastAPI neither re-validates nor re-serialises 1,000 answers.
+    """
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 class OrjsonRequest(Request):

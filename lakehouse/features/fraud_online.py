@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -159,6 +159,8 @@ _NOT_SCALAR = _NotScalar()
 
 def _cell(value: Any) -> str | _NotScalar | None:
     """The text a CSV cell would hold for a JSON value."""
+    if type(value) is str:  # the usual case, first
+        return value
     if isinstance(value, np.generic):  # a value that came through pandas
         value = value.item()
     if value is None or isinstance(value, str):
@@ -282,17 +284,16 @@ def parse_transaction(txn: Mapping[str, Any]) -> PaymentTransaction:
     source = _trim(cells["source_account_id"])
     channel = _trim(cells["channel"])
     channel = channel.lower() if channel else None
-    checks = [
-        (transaction_id is None, sp.REASON_MISSING_TRANSACTION_ID),
-        (ts_us is None, sp.REASON_INVALID_TRANSACTION_TS),
-        (amount is None, sp.REASON_INVALID_AMOUNT),
-        (amount is not None and amount < 0, sp.REASON_NEGATIVE_AMOUNT),
-        (source is None, sp.REASON_MISSING_SOURCE_ACCOUNT),
-        (channel not in sp.CHANNELS, sp.REASON_INVALID_CHANNEL),
-    ]
-    reasons = [code for failed, code in checks if failed]
-    if reasons:
-        raise FeatureError(_REASON_FIELD[reasons[0]], reasons[0], ", ".join(reasons))
+    is_valid = (
+        transaction_id is not None
+        and ts_us is not None
+        and amount is not None
+        and amount >= 0
+        and source is not None
+        and channel in sp.CHANNELS
+    )
+    if not is_valid:
+        _raise_invalid(transaction_id, ts_us, amount, source, channel)
     currency = _trim(cells["currency"])
     return PaymentTransaction(
         transaction_id=transaction_id,
@@ -304,6 +305,27 @@ def parse_transaction(txn: Mapping[str, Any]) -> PaymentTransaction:
         channel=channel,
         merchant_category=_trim(cells["merchant_category"]),
     )
+
+
+def _raise_invalid(
+    transaction_id: str | None,
+    ts_us: int | None,
+    amount: Decimal | None,
+    source: str | None,
+    channel: str | None,
+) -> None:
+    """Silver's reasons for an invalid transaction, in Silver's order: the first one raised,
+    all of them in the message."""
+    checks = [
+        (transaction_id is None, sp.REASON_MISSING_TRANSACTION_ID),
+        (ts_us is None, sp.REASON_INVALID_TRANSACTION_TS),
+        (amount is None, sp.REASON_INVALID_AMOUNT),
+        (amount is not None and amount < 0, sp.REASON_NEGATIVE_AMOUNT),
+        (source is None, sp.REASON_MISSING_SOURCE_ACCOUNT),
+        (channel not in sp.CHANNELS, sp.REASON_INVALID_CHANNEL),
+    ]
+    reasons = [code for failed, code in checks if failed]
+    raise FeatureError(_REASON_FIELD[reasons[0]], reasons[0], ", ".join(reasons))
 
 
 def _as_transaction(txn: Mapping[str, Any] | PaymentTransaction) -> PaymentTransaction:
@@ -810,7 +832,7 @@ def load_velocity_state(
 
 
 def _check_windows(windows: Mapping[str, int] | None, velocity: VelocityState) -> dict[str, int]:
-    if windows is None:
+    if windows is None or windows == velocity.windows:
         return velocity.windows
     unknown = {n: s for n, s in windows.items() if velocity.windows.get(n) != s}
     if unknown:
@@ -845,7 +867,7 @@ def transaction_features(
     Raises:
         FeatureError: The request fails a Silver rule (the service answers 422).
     """
-    columns = online_feature_columns(_check_windows(windows, velocity))
+    columns = _columns(tuple(_check_windows(windows, velocity)))
     return _features_of(_as_transaction(txn), accounts, velocity, columns)
 
 
@@ -853,7 +875,7 @@ def _features_of(
     record: PaymentTransaction,
     accounts: AccountHistory,
     velocity: VelocityState,
-    columns: list[str],
+    columns: Sequence[str],
 ) -> dict[str, Any]:
     ts_us = record.ts_us
     src = accounts.as_of_us(record.source_account_id, ts_us)

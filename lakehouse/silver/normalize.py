@@ -120,6 +120,9 @@ def epoch_or_iso_micros_py(raw: object, epoch_seconds_below: int) -> int | None:
     if raw is None or isinstance(raw, bool):
         return None
     text = _spark_trim(str(raw))
+    if len(text) <= _PLAIN_DIGITS_MAX and text.isascii() and text.isdigit():
+        # the usual epoch number: the same rules without Decimal (exact for an integer)
+        return _int_epoch_micros(int(text), epoch_seconds_below)
     if _NUMERIC_RE.fullmatch(text):
         return _epoch_micros(text, epoch_seconds_below)
     if _ISO_PREFIX_RE.match(text):
@@ -137,6 +140,21 @@ def parse_epoch_or_iso_py(raw: object, epoch_seconds_below: int) -> datetime | N
     if micros is None or not _MIN_DATETIME_US <= micros <= _MAX_DATETIME_US:
         return None
     return _EPOCH + timedelta(microseconds=micros)
+
+
+_EPOCH_LIMIT = 10**_EPOCH_DIGITS
+_PLAIN_DIGITS_MAX = 40  # longer runs of digits are past _EPOCH_LIMIT: the Decimal path says so
+
+
+def _int_epoch_micros(number: int, epoch_seconds_below: int) -> int | None:
+    """``_epoch_micros(str(number))`` for a non-negative int, where decimal(38,6) arithmetic
+    is exact anyway."""
+    if abs(number) >= _EPOCH_LIMIT:
+        return None
+    scaled = number * (_MICROS_PER_S if number < epoch_seconds_below else _MICROS_PER_MS)
+    if abs(scaled) >= _EPOCH_LIMIT:
+        return None
+    return scaled if _INT64_MIN <= scaled <= _INT64_MAX else None
 
 
 def _epoch_micros(text: str, epoch_seconds_below: int) -> int | None:
@@ -285,7 +303,7 @@ def _iso_micros(text: str) -> int | None:
     if days is None or hour > 23 or minute > 59 or second > 59:
         return None
     offset = 0
-    if zone:
+    if zone and zone != "Z":  # "Z" (by far the most common) is UTC
         # year 0 (Python has none) takes year 400's zone rules: both lie before any
         # transition, where a zone keeps its local mean time
         local = datetime(int(year) or _GREGORIAN_CYCLE_YEARS, int(month), int(day), hour, minute)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from serving.deps import DeliveryDep
-from serving.routing import OrjsonRoute
+from serving.routing import OrjsonResponse, OrjsonRoute
 from serving.schemas.common import ERROR_RESPONSES
 from serving.schemas.delivery import (
     CHECKOUT_EXAMPLE,
@@ -19,7 +19,9 @@ from serving.schemas.delivery import (
 router = APIRouter(prefix="/v1/delivery", tags=["delivery"], route_class=OrjsonRoute)
 
 
-@router.post("/predict", responses=ERROR_RESPONSES)
+@router.post(
+    "/predict", response_model=DeliveryResponse | DeliveryBatchResponse, responses=ERROR_RESPONSES
+)
 async def predict(
     request: Request,
     body: Annotated[
@@ -27,7 +29,7 @@ async def predict(
         Body(examples=[CHECKOUT_EXAMPLE, [CHECKOUT_EXAMPLE]]),
     ],
     service: DeliveryDep,
-) -> DeliveryResponse | DeliveryBatchResponse:
+) -> OrjsonResponse:
     """Predicted delivery days and date for a checkout document (or a list of them).
 
     A list is answered with `predictions` in the same order. The answer names the model
@@ -35,4 +37,4 @@ async def predict(
     """
     # the features replay Bronze on the JSON as sent (key order and types included), so they
     # read the parsed body FastAPI cached, not the validated model
-    return await service.predict(await request.json())
+    return OrjsonResponse(await service.predict(await request.json()))

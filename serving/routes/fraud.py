@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from serving.deps import FraudDep
-from serving.routing import OrjsonRoute
+from serving.routing import OrjsonResponse, OrjsonRoute
 from serving.schemas.common import ERROR_RESPONSES
 from serving.schemas.fraud import (
     TRANSACTION_EXAMPLE,
@@ -19,7 +19,7 @@ from serving.schemas.fraud import (
 router = APIRouter(prefix="/v1/fraud", tags=["fraud"], route_class=OrjsonRoute)
 
 
-@router.post("/score", responses=ERROR_RESPONSES)
+@router.post("/score", response_model=FraudResponse | FraudBatchResponse, responses=ERROR_RESPONSES)
 async def score(
     request: Request,
     body: Annotated[
@@ -27,9 +27,9 @@ async def score(
         Body(examples=[TRANSACTION_EXAMPLE, [TRANSACTION_EXAMPLE]]),
     ],
     service: FraudDep,
-) -> FraudResponse | FraudBatchResponse:
+) -> OrjsonResponse:
     """Fraud probability and decision for a transaction (or a list), enriched online with the
     accounts' attributes and risk flags as of the transaction and the service's velocity
     state. Each scored transaction then counts in the velocity of later ones.
     """
-    return await service.score_transactions(await request.json())
+    return OrjsonResponse(await service.score_transactions(await request.json()))

@@ -16,6 +16,7 @@ from lakehouse.ml.preprocessing import to_model_frame
 from lakehouse.ml.training import TASKS
 from serving import fastpath
 from serving.fastpath import (
+    PARALLEL_MIN_ROWS,
     VECTOR_TREES_MAX_ROWS,
     FastPipeline,
     compile_pipeline,
@@ -82,7 +83,16 @@ def test_gradient_boosting_fast_path_is_bit_for_bit_equal(fitted):
     rows = _raw_rows(task, fresh)
     spec = task.feature_spec(SETTINGS)
     # every batch size the service sees: single rows, micro-batches, both tree walks, large
-    for size in (1, 2, 7, VECTOR_TREES_MAX_ROWS, VECTOR_TREES_MAX_ROWS + 1, 1000):
+    # ones on every core
+    for size in (
+        1,
+        2,
+        7,
+        VECTOR_TREES_MAX_ROWS,
+        VECTOR_TREES_MAX_ROWS + 1,
+        PARALLEL_MIN_ROWS,
+        1000,
+    ):
         for start in range(0, min(len(rows), 3 * size), size):
             batch = rows[start : start + size]
             got = fast.predict(encode_rows(batch, spec))

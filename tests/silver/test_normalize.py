@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.silver.normalize import (
+    _epoch_micros,
     epoch_or_iso_format,
     epoch_or_iso_micros_py,
     normalize_zip,
@@ -250,3 +251,17 @@ def test_zip_and_code_twins_equal_spark(spark):
     assert online_values == spark_values
     # a line break after a zip no longer passes Java's $ (it made the zip "2139\n")
     assert dict(zip(PARITY_TEXTS, spark_values, strict=True))["2139\n"] == (None, "2139\n")
+
+
+def test_plain_digits_take_the_decimal_paths_answer():
+    # runs of digits skip Decimal; the general numeric path (checked against Spark above) is
+    # the reference at every boundary: seconds vs ms, decimal(38,6) digits, the long range
+    edges = [0, 1, SECONDS_BELOW - 1, SECONDS_BELOW, 1_731_880_381_293, 10**31, 10**32 - 1]
+    edges += [10**32, 9_223_372_036_854_775, 9_223_372_036_854_776, 2**63, 10**39, 10**40]
+    texts = [str(n) for n in edges] + ["0001731880381293", " 1731880381293 ", "9" * 41]
+    for below in (SECONDS_BELOW, 0):
+        for text in texts:
+            assert epoch_or_iso_micros_py(text, below) == _epoch_micros(text.strip(), below)
+            assert epoch_or_iso_micros_py(text, below) == epoch_or_iso_micros_py(
+                text.strip() + ".0", below
+            ), text
