@@ -84,6 +84,19 @@ def cart_units(items: Column) -> Column:
     )
 
 
+def _cart_may_overflow(items: Column) -> Column:
+    """Whether the units can add up beyond an int at all: only when the quantity texts hold
+    more than 9 characters in all (numbers written with k characters in all sum below 10**k).
+
+    A cheap guard, so that ``cart_units`` (a lambda, evaluated interpreted element by element)
+    runs only for the rare carts that need it.
+    """
+    return F.length(F.array_join(items["quantity"], "")) > _INT_SAFE_DIGITS
+
+
+_INT_SAFE_DIGITS = 9  # 10**9 - 1 < 2**31 - 1
+
+
 def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFrame:
     """Add ``reasons`` (array of codes, empty when the row is valid) and ``event_ts``."""
     source = F.col("source")
@@ -111,7 +124,10 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
             items.isNotNull() & F.exists(items, _cart_item_is_invalid),
             F.lit(REASON_INVALID_CART_ITEM),
         ),
-        (cart_units(items) > MAX_CART_UNITS, F.lit(REASON_CART_QUANTITY_OUT_OF_RANGE)),
+        (
+            _cart_may_overflow(items) & (cart_units(items) > MAX_CART_UNITS),
+            F.lit(REASON_CART_QUANTITY_OUT_OF_RANGE),
+        ),
         (
             _present(delivered_raw)
             & parse_epoch_or_iso(delivered_raw, rules.epoch_seconds_below).isNull(),

@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import date, timedelta
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -208,6 +209,31 @@ def test_oversize_body_and_too_many_records_are_413(serving_lake):
         assert response.status_code == 413
         assert "at most 5" in response.json()["detail"]
         assert client.post("/v1/fraud/score", json=[transaction(i) for i in range(5)]).is_success
+
+
+def test_an_oversize_body_without_content_length_is_413(serving_lake):
+    # a chunked upload declares no length: the body is counted as it arrives
+    settings = with_serve(serving_lake.settings, max_body_bytes=20_000)
+    chunk = b" " * 4_096
+
+    def chunks():
+        yield b"["
+        for _ in range(10):
+            yield chunk
+        yield b"]"
+
+    with serving_client(settings) as client:
+        response = client.post(
+            "/v1/delivery/predict", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+        small = client.post(
+            "/v1/delivery/predict",
+            content=iter([orjson.dumps(checkout(1))]),
+            headers={"content-type": "application/json"},
+        )
+        assert small.status_code == 200
 
 
 def test_request_id_is_echoed_or_made(client):

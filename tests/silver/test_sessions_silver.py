@@ -218,6 +218,16 @@ def test_absurd_values_are_quarantined_not_fatal(spark):
             id="units-overflow",
             cart__items=[{"sku": "a", "quantity": int_max}, {"sku": "b", "quantity": "1"}],
         ),
+        with_(
+            CHECKOUT,
+            id="units-overflow-in-three",
+            cart__items=[
+                {"quantity": "1000000000"},
+                {"quantity": 1_000_000_000},
+                {"quantity": " 147483648"},
+            ],
+        ),
+        with_(CHECKOUT, id="nine-digits", cart__items=[{"quantity": "99999999"}, {"quantity": 9}]),
         with_(CHECKOUT, id="ts-1e30", createdDateTime=1e30),
         with_(CHECKOUT, id="ts-1e30-text", createdDateTime="1e30"),
         with_(CHECKOUT, id="ts-negative", createdDateTime=-1e27),
@@ -233,6 +243,8 @@ def test_absurd_values_are_quarantined_not_fatal(spark):
     assert reasons == {
         "ok-int-max": [],
         "units-overflow": ["cart_quantity_out_of_range"],
+        "units-overflow-in-three": ["cart_quantity_out_of_range"],
+        "nine-digits": [],
         "ts-1e30": ["invalid_created_ts"],
         "ts-1e30-text": ["invalid_created_ts"],
         "ts-negative": ["invalid_created_ts"],
@@ -246,4 +258,5 @@ def test_absurd_values_are_quarantined_not_fatal(spark):
         k: v[0] for k, v in reasons.items() if v
     }
     valid = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below).collect()
-    assert [r["cart_items"][0]["quantity"] for r in valid] == [int_max]
+    quantities = {r["record_id"]: [i["quantity"] for i in r["cart_items"]] for r in valid}
+    assert quantities == {"ok-int-max": [int_max], "nine-digits": [99_999_999, 9]}
