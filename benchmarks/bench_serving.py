@@ -368,7 +368,7 @@ def main() -> None:
                 {"dataframe_records": [records[i % len(records)] for i in range(BATCH_RECORDS)]}
             )
             results["mlflow"][task] = measure(
-                port, "/invocations", cycle(single), lambda: batch, mlflow_args
+                port, "/invocations", cycle(single), lambda batch=batch: batch, mlflow_args
             )
             rss, peak = tree_memory_mib(pid)
             results["mlflow"][task]["memory_mib"] = rss
