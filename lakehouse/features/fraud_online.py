@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -875,7 +875,7 @@ def _features_of(
     record: PaymentTransaction,
     accounts: AccountHistory,
     velocity: VelocityState,
-    columns: Sequence[str],
+    columns: tuple[str, ...],
 ) -> dict[str, Any]:
     ts_us = record.ts_us
     src = accounts.as_of_us(record.source_account_id, ts_us)
@@ -911,6 +911,8 @@ def _features_of(
             record.source_account_id, record.destination_account_id, ts_us, record.cents
         )
     )
+    if tuple(values) == columns:  # built in Gold's order already: the usual case
+        return values
     return {column: values[column] for column in columns}
 
 
@@ -970,10 +972,10 @@ def frame(
             records.append(_as_transaction(txn))
         except FeatureError as error:
             raise FeatureError(error.field, error.reason, f"record {position}: {error}") from error
-    columns = online_feature_columns(windows)
+    columns = _columns(tuple(windows))
     rows = []
     for record in records:
         rows.append(list(_features_of(record, accounts, velocity, columns).values()))
         if observe:
             velocity.observe(record)
-    return pd.DataFrame(rows, columns=columns).astype(frame_dtypes(windows))
+    return pd.DataFrame(rows, columns=list(columns)).astype(frame_dtypes(windows))

@@ -13,10 +13,11 @@ from lakehouse.tables import GOLD_DELIVERY_FEATURES
 from .conftest import FAST_OVERRIDES, delivery_rows, write_gold
 
 
-def invoke(settings, *args):
+def invoke(settings, *args, last=()):
+    """Run ``lakehouse *args`` on the test lake with the fast settings, then ``last``."""
     overrides = [a for o in FAST_OVERRIDES for a in ("--set", o)]
     return CliRunner().invoke(
-        cli, [*args, "--lake", settings.lake_root, *overrides], catch_exceptions=False
+        cli, [*args, "--lake", settings.lake_root, *overrides, *last], catch_exceptions=False
     )
 
 
@@ -36,6 +37,24 @@ def test_train_promote_models_reproduce_rollback(spark, ml_settings, delivery_go
     models = invoke(ml_settings, "models")
     assert "delivery_date v1 @champion" in models.output
     assert f"gold/delivery_features@v{delivery_gold}" in models.output
+
+    # a much weaker challenger: the gate refuses it and shows both scores; --force overrides,
+    # and rollback brings the better one back
+    weak = [
+        "--set", "ml.delivery.candidates.gradient_boosting.max_iter=1",
+        "--set", "ml.delivery.candidates.linear.alpha=100000",
+    ]  # fmt: skip
+    trained_weak = invoke(ml_settings, "train", "delivery", last=weak)
+    assert trained_weak.exit_code == 0, trained_weak.output
+    refused = invoke(ml_settings, "promote", "delivery_date")
+    assert refused.exit_code == 1, refused.output
+    assert "challenger v2" in refused.output and "champion v1" in refused.output
+    forced = invoke(ml_settings, "promote", "delivery_date", "--force")
+    assert forced.exit_code == 0 and "forced_promotion: delivery_date v2 is champion" in (
+        forced.output
+    )
+    back = invoke(ml_settings, "rollback", "delivery_date")
+    assert back.exit_code == 0 and "v1" in back.output, back.output
 
     reproduced = invoke(ml_settings, "reproduce", run_id)
     assert reproduced.exit_code == 0, reproduced.output
