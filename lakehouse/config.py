@@ -205,6 +205,10 @@ class ServeSettings(_Section):
     velocity_max_lateness_s: int = Field(3_600, ge=0)
     # fraud decision threshold when a model version carries none
     default_decision_threshold: float = Field(0.5, gt=0, lt=1)
+    # allocations between young-generation collections (Python's default is 700): a request
+    # of 1,000 records makes ~100,000 short-lived objects, and every collection also walks
+    # what is young then
+    gc_gen0_threshold: int = Field(50_000, ge=100)
 
 
 class Settings(_Section):

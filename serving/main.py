@@ -6,6 +6,7 @@ configuration comes from ``LAKEHOUSE_*`` environment variables, ``serving.settin
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,6 +73,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServiceState = app.state.service
     # the event loop is one thread: OpenMP or BLAS pools only add contention on a small box
     limiter = threadpool_limits(1)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(state.settings.serve.gc_gen0_threshold, *thresholds[1:])
     state.watcher.start()
     log.info(
         "serving %s from %s (models load in the background; see /ready)",
@@ -83,6 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         state.watcher.stop()
         limiter.restore_original_limits()
+        gc.set_threshold(*thresholds)
 
 
 def create_app(
