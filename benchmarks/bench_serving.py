@@ -26,7 +26,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +37,7 @@ import pandas as pd
 from deltalake import DeltaTable
 
 from lakehouse.config import Settings, load_settings
-from lakehouse.demo_service import HOST, free_port, stop_process
+from lakehouse.demo_service import HOST, free_port, stop_process, wait_until_ready
 from lakehouse.features import FeatureError
 from lakehouse.features.delivery_online import (
     DeliveryRules,
@@ -152,8 +151,8 @@ class TransactionStream:
             {k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
             for row in rows[list(TRANSACTION_FIELDS)].to_dict("records")
         ]
-        self.next_ts = pd.Timestamp(rows["transaction_ts"].max()).to_pydatetime()
-        self.next_ts = self.next_ts.replace(tzinfo=UTC) + timedelta(minutes=1)
+        newest = pd.Timestamp(rows["transaction_ts"].max()).to_pydatetime()
+        self.next_ts = newest.replace(tzinfo=UTC) + timedelta(minutes=1)
         self.sent = 0
 
     def take(self, count: int) -> list[dict]:
@@ -217,19 +216,11 @@ def server(command: list[str], ready_path: str, port: int, log_path: Path, env: 
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
             with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=10) as client:
-                while True:
-                    if process.poll() is not None:
-                        raise RuntimeError(f"{command[:3]} exited early: see {log_path}")
-                    try:
-                        if client.get(ready_path).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{command[:3]} not ready: see {log_path}")
-                    time.sleep(0.5)
+                try:
+                    wait_until_ready(client, process, ready_path, READY_TIMEOUT_S)
+                except (RuntimeError, TimeoutError) as exc:
+                    raise RuntimeError(f"{command[:3]}: {exc}: see {log_path}") from exc
             yield process.pid
         finally:
             stop_process(process)
@@ -258,11 +249,8 @@ def figures(result: LoadResult) -> dict:
 
 def batch_figures(port: int, path: str, batch, repeat: int) -> dict:
     """``batch()`` gives each request's body: ``repeat`` of them, after one to warm up."""
-    seconds, statuses = [], []
-    for _ in range(repeat + 1):
-        took, status = asyncio.run(timed_requests(port, path, batch(), 1))
-        seconds += took
-        statuses += status
+    bodies = [batch() for _ in range(repeat + 1)]
+    seconds, statuses = asyncio.run(timed_requests(port, path, bodies))
     if any(s != 200 for s in statuses):
         raise RuntimeError(f"a batch request failed: {sorted(set(statuses))}")
     ms = np.array(seconds[1:]) * 1e3  # the first one warms the path up

@@ -78,19 +78,25 @@ def sample_transaction(spark: SparkSession, settings: Settings) -> dict:
     return transaction
 
 
-def _wait_ready(client: httpx.Client, process: subprocess.Popen) -> dict:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_until_ready(
+    client: httpx.Client,
+    process: subprocess.Popen,
+    path: str = "/ready",
+    timeout_s: float = READY_TIMEOUT_S,
+) -> httpx.Response:
+    """Poll ``path`` until it answers 200 (its answer), failing if ``process`` exits first."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the service exited with code {process.returncode}")
+            raise RuntimeError(f"the server exited with code {process.returncode}")
         try:
-            answer = client.get("/ready")
+            answer = client.get(path)
             if answer.status_code == 200:
-                return answer.json()
+                return answer
         except httpx.TransportError:
             pass
         time.sleep(0.5)
-    raise TimeoutError(f"the service was not ready within {READY_TIMEOUT_S} s")
+    raise TimeoutError(f"the server was not ready within {timeout_s} s")
 
 
 def call_service(spark: SparkSession, settings: Settings) -> bool:
@@ -109,7 +115,7 @@ def call_service(spark: SparkSession, settings: Settings) -> bool:
     click.echo(f"lakehouse serve --port {port} (log: {log_path})")
     try:
         with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=30) as client:
-            readiness = _wait_ready(client, process)
+            readiness = wait_until_ready(client, process).json()
             took = (datetime.now(UTC) - started).total_seconds()
             click.echo(f"service ready on port {port} in {took:.1f} s: {readiness['status']}")
             for path, body in (

@@ -134,9 +134,9 @@ async def run_load(
 
 
 async def timed_requests(
-    port: int, path: str, body: bytes, repeat: int
+    port: int, path: str, bodies: Sequence[bytes]
 ) -> tuple[list[float], list[int]]:
-    """Send one request ``repeat`` times, one after the other on one connection.
+    """Send ``bodies`` to ``path`` one after the other on one connection.
 
     Returns:
         Each request's seconds and status.
@@ -144,7 +144,7 @@ async def timed_requests(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     seconds, statuses = [], []
     try:
-        for _ in range(repeat):
+        for body in bodies:
             started = time.perf_counter()
             status, _payload = await _exchange(reader, writer, path, body)
             seconds.append(time.perf_counter() - started)

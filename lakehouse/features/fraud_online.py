@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -313,7 +313,7 @@ def _raise_invalid(
     amount: Decimal | None,
     source: str | None,
     channel: str | None,
-) -> None:
+) -> NoReturn:
     """Silver's reasons for an invalid transaction, in Silver's order: the first one raised,
     all of them in the message."""
     checks = [

@@ -147,8 +147,7 @@ _PLAIN_DIGITS_MAX = 40  # longer runs of digits are past _EPOCH_LIMIT: the Decim
 
 
 def _int_epoch_micros(number: int, epoch_seconds_below: int) -> int | None:
-    """``_epoch_micros(str(number))`` for a non-negative int, where decimal(38,6) arithmetic
-    is exact anyway."""
+    """``_epoch_micros(str(number))`` for an int, where decimal(38,6) arithmetic is exact."""
     if abs(number) >= _EPOCH_LIMIT:
         return None
     scaled = number * (_MICROS_PER_S if number < epoch_seconds_below else _MICROS_PER_MS)
