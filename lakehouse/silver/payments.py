@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from lakehouse.privacy import hmac_token, normalize_email, normalize_text
 from lakehouse.silver.dedupe import first_per_key
 from lakehouse.silver.normalize import parse_epoch_or_iso, upper_code
+from lakehouse.silver.reasons import reason_codes
 
 CHANNELS = ("web", "mobile", "pos", "api")
 KYC_STATUSES = ("verified", "pending", "failed")
@@ -74,7 +75,7 @@ def lower_code(raw: Column) -> Column:
 
 def with_reasons(df: DataFrame, checks: list[tuple[Column, str]]) -> DataFrame:
     """Add ``reasons``: the malformed-row error alone, or every check that fails."""
-    reasons = F.array_compact(F.array(*[F.when(cond, F.lit(code)) for cond, code in checks]))
+    reasons = reason_codes(checks)
     return df.withColumn(
         "reasons",
         F.when(F.col("is_malformed"), F.array(F.col("parse_error"))).otherwise(reasons),

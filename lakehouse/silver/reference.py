@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.privacy import normalize_text
 from lakehouse.silver.normalize import normalize_zip, upper_code
+from lakehouse.silver.reasons import reason_codes
 from lakehouse.silver.schemas import HOLIDAYS_SCHEMA, WAREHOUSES_SCHEMA, ZIP_CODES_SCHEMA
 
 REASON_INVALID_ZIP = "invalid_zip_code"
@@ -26,7 +27,7 @@ _FALSE_VALUES = ("false", "f", "no", "n", "0")
 
 
 def _reasons(*checks: tuple[Column, str]) -> Column:
-    return F.array_compact(F.array(*[F.when(cond, F.lit(code)) for cond, code in checks]))
+    return reason_codes(checks)
 
 
 def _coordinate(raw: Column, limit: float) -> Column:

@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.privacy import hmac_token, normalize_email, normalize_phone, normalize_text
-from lakehouse.silver.dedupe import first_per_key, transform_first_per_key
+from lakehouse.silver.dedupe import first_per_key, transform_newest_per_key
 from lakehouse.silver.normalize import (
     epoch_or_iso_format,
     normalize_zip,
@@ -22,6 +22,7 @@ from lakehouse.silver.normalize import (
     try_decimal,
     upper_code,
 )
+from lakehouse.silver.reasons import reason_codes
 from lakehouse.silver.schemas import MONEY, SILVER_SESSIONS_SCHEMA
 
 EVENT_TYPES = ("SESSION_START", "PRODUCT_VIEW", "ADD_TO_CART", "CHECKOUT_COMPLETED")
@@ -107,38 +108,38 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
     promised_raw = source["shipping"]["promisedDeliveryDate"]
     items = source["cart"]["items"]
     checks = [
-        (F.col("record_id").isNull(), F.lit(REASON_MISSING_RECORD_ID)),
-        (~_present(created), F.lit(REASON_MISSING_CREATED_TS)),
-        (_present(created) & F.col("event_ts").isNull(), F.lit(REASON_INVALID_CREATED_TS)),
+        (F.col("record_id").isNull(), REASON_MISSING_RECORD_ID),
+        (~_present(created), REASON_MISSING_CREATED_TS),
+        (_present(created) & F.col("event_ts").isNull(), REASON_INVALID_CREATED_TS),
         (
             (F.col("event_ts") < F.lit(rules.min_event_ts))
             | (F.col("event_ts") >= F.lit(rules.max_event_ts)),
-            F.lit(REASON_CREATED_TS_OUT_OF_RANGE),
+            REASON_CREATED_TS_OUT_OF_RANGE,
         ),
         (
             ~F.coalesce(upper_code(source["eventType"]).isin(*EVENT_TYPES), F.lit(False)),
-            F.lit(REASON_INVALID_EVENT_TYPE),
+            REASON_INVALID_EVENT_TYPE,
         ),
-        (_present(zip_raw) & normalize_zip(zip_raw).isNull(), F.lit(REASON_INVALID_ZIP)),
+        (_present(zip_raw) & normalize_zip(zip_raw).isNull(), REASON_INVALID_ZIP),
         (
             items.isNotNull() & F.exists(items, _cart_item_is_invalid),
-            F.lit(REASON_INVALID_CART_ITEM),
+            REASON_INVALID_CART_ITEM,
         ),
         (
             _cart_may_overflow(items) & (cart_units(items) > MAX_CART_UNITS),
-            F.lit(REASON_CART_QUANTITY_OUT_OF_RANGE),
+            REASON_CART_QUANTITY_OUT_OF_RANGE,
         ),
         (
             _present(delivered_raw)
             & parse_epoch_or_iso(delivered_raw, rules.epoch_seconds_below).isNull(),
-            F.lit(REASON_INVALID_DELIVERED_TS),
+            REASON_INVALID_DELIVERED_TS,
         ),
         (
             _present(promised_raw) & F.try_to_date(F.trim(promised_raw)).isNull(),
-            F.lit(REASON_INVALID_PROMISED_DATE),
+            REASON_INVALID_PROMISED_DATE,
         ),
     ]
-    reasons = F.array_compact(F.array(*[F.when(cond, code) for cond, code in checks]))
+    reasons = reason_codes(checks)
     # A record that could not be parsed has one reason; the checks would only echo it.
     return bronze_df.withColumn("event_ts", F.when(~F.col("is_malformed"), event_ts)).withColumn(
         "reasons", F.when(F.col("is_malformed"), F.array(F.col("parse_error"))).otherwise(reasons)
@@ -254,13 +255,18 @@ def filter_latest_export(silver_df: DataFrame) -> DataFrame:
     return first_per_key(silver_df, ["record_id"], _newest_export_first())
 
 
+# Newest export first; the Bronze batch breaks a tie (one export ingested twice), so the rows of
+# a record never tie.
+_EXPORT_ORDER_COLUMNS = ("_source_modified_at", "_source_file", "_record_index", "_batch_id")
+
+
 def to_latest_silver_sessions(
     valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below: int
 ) -> DataFrame:
-    """``filter_latest_export(to_silver_sessions(valid_df))``, shuffling only repeated ids."""
-    return transform_first_per_key(
+    """``filter_latest_export(to_silver_sessions(valid_df))``, without shuffling wide rows."""
+    return transform_newest_per_key(
         valid_df,
         ["record_id"],
+        _EXPORT_ORDER_COLUMNS,
         lambda df: to_silver_sessions(df, hmac_key, epoch_seconds_below),
-        _newest_export_first(),
     )

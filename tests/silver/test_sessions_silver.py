@@ -14,6 +14,7 @@ from lakehouse.silver.sessions import (
     filter_invalid,
     filter_latest_export,
     filter_valid,
+    to_latest_silver_sessions,
     to_quarantine_rows,
     to_silver_sessions,
     with_quarantine_reasons,
@@ -206,6 +207,9 @@ def test_newest_export_wins_and_identical_exports_hash_alike(spark):
         expected,
         ignore_nullable=True,
     )
+    # the step's one-pass version keeps the same row
+    one_pass = to_latest_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below)
+    assert_df_equality(one_pass, latest, ignore_nullable=True)
 
 
 def test_absurd_values_are_quarantined_not_fatal(spark):

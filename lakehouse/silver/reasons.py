@@ -1,0 +1,22 @@
+"""Quarantine reason codes as a column, shared by every Silver transform."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+
+def reason_codes(checks: Iterable[tuple[Column, str]]) -> Column:
+    """The codes of the checks that hold, in order: ``array<string>``, empty when none does.
+
+    A check whose condition is null does not hold. Built as a ``concat`` of one-code arrays
+    because ``array_compact`` is a higher-order function (a ``filter`` with a lambda), and
+    Spark evaluates a higher-order function, with every expression inside it, interpreted:
+    all the checks of a row would run outside generated code, several times slower.
+    """
+    no_code = F.array().cast("array<string>")
+    return F.concat(
+        *[F.when(cond, F.array(F.lit(code))).otherwise(no_code) for cond, code in checks]
+    )
