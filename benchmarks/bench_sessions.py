@@ -33,6 +33,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("data/bench-sessions"))
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="configuration override for both runs, e.g. spark.conf.spark.eventLog.enabled=true",
+    )
     args = parser.parse_args()
 
     landing = args.workdir / f"landing-{args.documents}-{args.seed}"
@@ -58,7 +65,7 @@ def main() -> None:
         "local",
         landing=str(landing),
         lake=str(lake),
-        overrides=[f"spark.conf.spark.driver.memory={args.driver_memory}"],
+        overrides=[f"spark.conf.spark.driver.memory={args.driver_memory}", *args.set],
     )
     spark = get_spark(settings.spark, app_name="bench-sessions")
     jvm_pid = spark.sparkContext._gateway.proc.pid

@@ -47,6 +47,8 @@ class SilverSpec:
         update_condition: When a matched row is replaced (``s.``/``t.`` aliases); None makes the
             merge insert-only (the first row of a key wins for good).
         to_quarantine: Quarantine rows (the ``QUARANTINE_SCHEMA`` contract) from invalid rows.
+        quarantine_only: Columns that only quarantine rows read (the raw record): valid rows
+            drop their values before the batch is cached, which makes the cache far smaller.
     """
 
     source: str
@@ -60,6 +62,7 @@ class SilverSpec:
     keys: tuple[str, ...]
     update_condition: str | None
     to_quarantine: Transform
+    quarantine_only: tuple[str, ...] = ("raw_record",)
 
 
 def merge_into(
@@ -104,7 +107,14 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
     ensure_table(spark, quarantine_path, spark.createDataFrame([], QUARANTINE_SCHEMA))
 
     def merge_batch(batch_df: DataFrame, batch_id: int) -> None:
-        checked_df = spec.with_reasons(batch_df).persist()
+        checked_df = spec.with_reasons(batch_df)
+        is_invalid = F.size("reasons") > 0
+        checked_df = checked_df.select(
+            *[
+                F.when(is_invalid, F.col(c)).alias(c) if c in spec.quarantine_only else F.col(c)
+                for c in checked_df.columns
+            ]
+        ).persist()
         try:
             counts = checked_df.agg(
                 F.count(F.lit(1)).alias("bronze_rows"),
