@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.config import Settings
 from lakehouse.io.delta import (
     append_once,
+    ensure_table,
     last_commit_metadata,
     latest_version,
     overwrite_with_sources,
@@ -23,12 +26,16 @@ from lakehouse.io.delta import (
 from lakehouse.io.landing import path_exists
 from lakehouse.pipeline.report import StepReport
 from lakehouse.silver.reference import REFERENCE_SPECS, with_duplicate_key_reason
+from lakehouse.silver.schemas import QUARANTINE_SCHEMA
 from lakehouse.tables import Table
 
 log = logging.getLogger(__name__)
 
 REFERENCE_FOLDER = "reference"
 QUARANTINE_REFERENCE = Table("quarantine", "reference")
+QUARANTINE_REFERENCE_SCHEMA = StructType(
+    [*QUARANTINE_SCHEMA.fields, StructField("reference_table", StringType())]
+)
 CONTENT_HASH_KEY = "content_hash"
 
 
@@ -99,7 +106,9 @@ def load_reference_table(spark: SparkSession, settings: Settings, name: str) -> 
             F.lit(None).cast("long").alias("bronze_batch_id"),
             F.current_timestamp().alias("quarantined_at"),
         )
-        invalid_df = invalid_df.withColumn("reference_table", F.lit(name))
+        invalid_df = invalid_df.withColumn("reference_table", F.lit(name)).select(
+            *QUARANTINE_REFERENCE_SCHEMA.fieldNames()
+        )
         quarantined = invalid_df.count()
         if quarantined:
             # Each content version is quarantined once, however often it is re-read.
@@ -119,5 +128,17 @@ def load_reference_table(spark: SparkSession, settings: Settings, name: str) -> 
 
 
 def load_reference_data(spark: SparkSession, settings: Settings) -> list[StepReport]:
-    """Every reference table."""
-    return [load_reference_table(spark, settings, name) for name in REFERENCE_SPECS]
+    """Every reference table, loaded side by side (each is a few small jobs, mostly waiting)."""
+    # The tables share the quarantine table: create it first, so that no two loads race to.
+    csvs = [settings.landing_path(REFERENCE_FOLDER, f"{name}.csv") for name in REFERENCE_SPECS]
+    if any(path_exists(spark, csv) for csv in csvs):
+        ensure_table(
+            spark,
+            settings.table_path(*QUARANTINE_REFERENCE),
+            spark.createDataFrame([], QUARANTINE_REFERENCE_SCHEMA),
+        )
+    with ThreadPoolExecutor(max_workers=len(REFERENCE_SPECS), thread_name_prefix="ref") as pool:
+        futures = [
+            pool.submit(load_reference_table, spark, settings, name) for name in REFERENCE_SPECS
+        ]
+    return [future.result() for future in futures]

@@ -12,10 +12,13 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DoubleType, IntegerType
 
+from lakehouse.bronze.schemas import CART_ITEM_SCHEMA
 from lakehouse.privacy import hmac_token, normalize_email, normalize_phone, normalize_text
 from lakehouse.silver.dedupe import first_per_key, transform_newest_per_key
 from lakehouse.silver.normalize import (
+    HUGE_EXPONENT_PATTERN,
     epoch_or_iso_format,
     normalize_zip,
     parse_epoch_or_iso,
@@ -23,7 +26,7 @@ from lakehouse.silver.normalize import (
     upper_code,
 )
 from lakehouse.silver.reasons import reason_codes
-from lakehouse.silver.schemas import MONEY, SILVER_SESSIONS_SCHEMA
+from lakehouse.silver.schemas import MONEY, SILVER_CART_ITEM_SCHEMA, SILVER_SESSIONS_SCHEMA
 
 EVENT_TYPES = ("SESSION_START", "PRODUCT_VIEW", "ADD_TO_CART", "CHECKOUT_COMPLETED")
 CHECKOUT = "CHECKOUT_COMPLETED"
@@ -67,6 +70,30 @@ def _cart_item_is_invalid(item: Column) -> Column:
         | bad_number(item["unitPrice"], MONEY)
         | bad_number(item["weightKg"], "double")
     )
+
+
+def has_invalid_cart_item(items: Column) -> Column:
+    """Whether any item has a number that is present but not a number, or negative.
+
+    Most carts are plainly valid: every number casts (the whole array at once, in generated
+    code) and none is negative. The per-item lambda, evaluated interpreted, runs for the rest.
+    """
+    plainly_valid = F.lit(True)
+    for field, type_ in (
+        ("quantity", IntegerType()),
+        ("unitPrice", MONEY),
+        ("weightKg", DoubleType()),
+    ):
+        numbers = items[field].try_cast(ArrayType(type_))
+        if type_ == MONEY:  # a huge exponent makes the decimal cast throw (see try_decimal)
+            numbers = F.when(
+                ~F.array_join(items[field], _SEP).rlike(HUGE_EXPONENT_PATTERN), numbers
+            )
+        # false only without a null (a missing or failed number) and without a -1 (invalid)
+        no_null = F.array_contains(numbers, F.lit(-1).cast(type_)) == F.lit(False)
+        plainly_valid = plainly_valid & no_null & (F.array_min(numbers) >= 0)
+    plainly_valid = (F.size(items) == 0) | F.coalesce(plainly_valid, F.lit(False))
+    return items.isNotNull() & ~plainly_valid & F.exists(items, _cart_item_is_invalid)
 
 
 MAX_CART_UNITS = 2**31 - 1
@@ -121,10 +148,7 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
             REASON_INVALID_EVENT_TYPE,
         ),
         (_present(zip_raw) & normalize_zip(zip_raw).isNull(), REASON_INVALID_ZIP),
-        (
-            items.isNotNull() & F.exists(items, _cart_item_is_invalid),
-            REASON_INVALID_CART_ITEM,
-        ),
+        (has_invalid_cart_item(items), REASON_INVALID_CART_ITEM),
         (
             _cart_may_overflow(items) & (cart_units(items) > MAX_CART_UNITS),
             REASON_CART_QUANTITY_OUT_OF_RANGE,
@@ -171,7 +195,39 @@ def to_quarantine_rows(invalid_df: DataFrame) -> DataFrame:
     )
 
 
-def _typed_cart_items(items: Column) -> Column:
+def typed_cart_items(items: Column) -> Column:
+    """Silver's cart items: texts trimmed (blank is null), category lower case, numbers typed.
+
+    Most carts hold texts that need no trimming: for those one cast of the whole array types
+    the items exactly as the per-item lambda does (a string-to-number cast trims whitespace
+    itself, and a failed value is null either way), in generated code. Higher-order functions
+    are evaluated interpreted, several times slower, so the lambda runs only for the rest.
+    """
+    texts = F.array_join(F.concat(items["sku"], items["productName"], items["category"]), _SEP)
+    categories = F.array_join(items["category"], _SEP)
+    # false only when no item is null (the lambda makes a null item a struct of nulls, the
+    # cast keeps it null): array_contains is null for an array with a null and no match
+    probe = F.struct(*[F.lit("\u0000").alias(f.name) for f in CART_ITEM_SCHEMA.fields])
+    no_null_item = F.array_contains(items, probe) == F.lit(False)
+    castable = (F.size(items) == 0) | (
+        no_null_item
+        & ~texts.rlike(_UNTRIMMED_OR_BLANK_PART)
+        & (F.lower(categories) == categories)
+        # a huge exponent makes the decimal cast throw (see try_decimal)
+        & ~F.array_join(items["unitPrice"], _SEP).rlike(HUGE_EXPONENT_PATTERN)
+    )
+    return F.when(castable, items.try_cast(ArrayType(SILVER_CART_ITEM_SCHEMA))).otherwise(
+        _typed_cart_items_per_item(items)
+    )
+
+
+# Joins the texts of a cart; a text holding it only splits into more parts, each checked too.
+_SEP = "\u001f"
+# a part that is empty or starts or ends with a space (null texts are left out of the join)
+_UNTRIMMED_OR_BLANK_PART = rf"(^|{_SEP})({_SEP}|\z| )| ({_SEP}|\z)"
+
+
+def _typed_cart_items_per_item(items: Column) -> Column:
     return F.transform(
         items,
         lambda item: F.struct(
@@ -209,7 +265,7 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
         normalize_text(s["device"]["appVersion"]).alias("app_version"),
         hmac_token(normalize_text(s["device"]["ipAddress"]), hmac_key).alias("device_ip_token"),
         upper_code(s["cart"]["currency"]).alias("cart_currency"),
-        _typed_cart_items(s["cart"]["items"]).alias("cart_items"),
+        typed_cart_items(s["cart"]["items"]).alias("cart_items"),
         upper_code(s["shipping"]["method"]).alias("shipping_method"),
         upper_code(s["shipping"]["carrier"]).alias("carrier"),
         upper_code(s["shipping"]["warehouseId"]).alias("warehouse_id"),

@@ -264,3 +264,48 @@ def test_absurd_values_are_quarantined_not_fatal(spark):
     valid = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below).collect()
     quantities = {r["record_id"]: [i["quantity"] for i in r["cart_items"]] for r in valid}
     assert quantities == {"ok-int-max": [int_max], "nine-digits": [99_999_999, 9]}
+
+
+def test_cart_fast_paths_equal_the_per_item_lambdas(spark):
+    """The whole-array casts are taken only where they agree exactly with the lambdas."""
+    import random
+
+    from pyspark.sql.types import ArrayType, StructField, StructType
+
+    from lakehouse.bronze.schemas import CART_ITEM_SCHEMA
+    from lakehouse.silver.sessions import (
+        _cart_item_is_invalid,
+        _typed_cart_items_per_item,
+        has_invalid_cart_item,
+        typed_cart_items,
+    )
+
+    texts = ["A-1", "shoes", "Shoes", " pad", "pad ", "", "  ", None, "a\u001fb", "a\u001f b",
+             "\u0000", "null", "É", "straße", "\tx"]  # fmt: skip
+    numbers = ["1", " 2 ", "x", "\t3", "007", "1.5", "-1", "12.345", "99999999999", "1e3", "",
+               None, "NaN", "inf", "1e-3", "+5", "2147483648", "9999999999.995", "1,5",
+               "1e2147483647", "1E-99999", "-0.0", "-2", "-0.5"]  # fmt: skip
+    rng = random.Random(7)
+
+    def item():
+        if rng.random() < 0.05:
+            return None
+        clean = rng.random() < 0.5
+        pick = (lambda pool: pool[rng.randrange(3)]) if clean else rng.choice
+        return (pick(texts), pick(texts), pick(["shoes", "toys", *texts]), *(
+            pick(numbers) for _ in range(3)))  # fmt: skip
+
+    carts = [[item() for _ in range(rng.randrange(4))] for _ in range(600)]
+    carts += [None, [], [("\u0000",) * 6], [None]]
+    schema = StructType([StructField("items", ArrayType(CART_ITEM_SCHEMA))])
+    df = spark.createDataFrame([(c,) for c in carts], schema)
+    items = F.col("items")
+    compared = df.select(
+        F.to_json(F.struct(typed_cart_items(items).alias("v"))).alias("fast"),
+        F.to_json(F.struct(_typed_cart_items_per_item(items).alias("v"))).alias("lambda"),
+        has_invalid_cart_item(items).alias("fast_invalid"),
+        (items.isNotNull() & F.exists(items, _cart_item_is_invalid)).alias("lambda_invalid"),
+    ).collect()
+    assert [r["fast"] for r in compared] == [r["lambda"] for r in compared]
+    assert [r["fast_invalid"] for r in compared] == [r["lambda_invalid"] for r in compared]
+    assert {r["lambda_invalid"] for r in compared} == {True, False}
