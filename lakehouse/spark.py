@@ -42,6 +42,13 @@ BASE_CONF: dict[str, str] = {
 }
 
 
+# Files are read in splits of at most 128 MiB: a 300 MiB table gives three tasks, two cores run
+# two, and the third runs alone while a core idles. Locally (few cores, every task the same
+# machine) at least two splits per core keep both busy to the end; configuration may say else.
+MIN_SPLITS = "spark.sql.files.minPartitionNum"
+SPLITS_PER_CORE = 2
+
+
 class JarsMissingError(RuntimeError):
     """The pinned JVM jars have not been fetched."""
 
@@ -125,9 +132,12 @@ def get_spark(
             "spark-submit was started without the Delta jars: use infra/spark-submit.sh, or pass "
             "--jars with the files in .jars/ (make jars)"
         )
-    for key, value in build_conf(settings, extra_conf).items():
+    conf = build_conf(settings, extra_conf)
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if spark.sparkContext.master.startswith("local") and MIN_SPLITS not in conf:
+        spark.conf.set(MIN_SPLITS, str(SPLITS_PER_CORE * spark.sparkContext.defaultParallelism))
     spark.sparkContext.setLogLevel(settings.log_level)
     log.info("spark session ready: master=%s version=%s", spark.sparkContext.master, spark.version)
     return spark

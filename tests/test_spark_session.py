@@ -60,3 +60,18 @@ def test_session_is_delta_enabled_and_utc(spark, tmp_path):
     spark.range(2, 4).write.format("delta").mode("append").save(path)
     assert spark.sql(f"SELECT count(*) FROM delta.`{path}` VERSION AS OF 0").first()[0] == 2
     assert spark.read.format("delta").load(path).count() == 4
+
+
+def test_local_reads_split_files_at_least_twice_per_core(spark, tmp_path):
+    """A table of three maximum-size splits would leave one of two cores idle for a third."""
+    cores = spark.sparkContext.defaultParallelism
+    assert spark.conf.get("spark.sql.files.minPartitionNum") == str(2 * cores)
+    path = str(tmp_path / "t")
+    spark.range(200_000).selectExpr("id", "repeat('x', 50) AS pad").coalesce(1).write.parquet(path)
+    # one 128 MiB split would hold the whole (small) file; the minimum splits it per core
+    previous = spark.conf.get("spark.sql.files.openCostInBytes")
+    spark.conf.set("spark.sql.files.openCostInBytes", "1024")
+    try:
+        assert spark.read.parquet(path).rdd.getNumPartitions() >= 2 * cores
+    finally:
+        spark.conf.set("spark.sql.files.openCostInBytes", previous)
