@@ -26,10 +26,6 @@ _TRUE_VALUES = ("true", "t", "yes", "y", "1")
 _FALSE_VALUES = ("false", "f", "no", "n", "0")
 
 
-def _reasons(*checks: tuple[Column, str]) -> Column:
-    return reason_codes(checks)
-
-
 def _coordinate(raw: Column, limit: float) -> Column:
     value = F.trim(raw).try_cast("double")
     return F.when(F.abs(value) <= limit, value)
@@ -57,9 +53,11 @@ def to_zip_codes(raw_df: DataFrame) -> DataFrame:
         F.col("_lat").alias("latitude"),
         F.col("_lon").alias("longitude"),
         F.coalesce(parse_flag(F.col("is_remote_area")), F.lit(False)).alias("is_remote_area"),
-        _reasons(
-            (F.col("_zip").isNull(), REASON_INVALID_ZIP),
-            (F.col("_lat").isNull() | F.col("_lon").isNull(), REASON_INVALID_COORDINATES),
+        reason_codes(
+            [
+                (F.col("_zip").isNull(), REASON_INVALID_ZIP),
+                (F.col("_lat").isNull() | F.col("_lon").isNull(), REASON_INVALID_COORDINATES),
+            ]
         ).alias("reasons"),
         "_raw",
         "_source_file",
@@ -75,9 +73,11 @@ def to_warehouses(raw_df: DataFrame) -> DataFrame:
         normalize_zip(F.col("zip_code")).alias("zip_code"),
         F.col("_lat").alias("latitude"),
         F.col("_lon").alias("longitude"),
-        _reasons(
-            (F.col("_id").isNull(), REASON_MISSING_KEY),
-            (F.col("_lat").isNull() | F.col("_lon").isNull(), REASON_INVALID_COORDINATES),
+        reason_codes(
+            [
+                (F.col("_id").isNull(), REASON_MISSING_KEY),
+                (F.col("_lat").isNull() | F.col("_lon").isNull(), REASON_INVALID_COORDINATES),
+            ]
         ).alias("reasons"),
         "_raw",
         "_source_file",
@@ -92,7 +92,7 @@ def to_holidays(raw_df: DataFrame) -> DataFrame:
         F.col("_date").alias("date"),
         normalize_text(F.col("name")).alias("name"),
         F.coalesce(upper_code(F.col("country")), F.lit("US")).alias("country"),
-        _reasons((F.col("_date").isNull(), REASON_INVALID_DATE)).alias("reasons"),
+        reason_codes([(F.col("_date").isNull(), REASON_INVALID_DATE)]).alias("reasons"),
         "_raw",
         "_source_file",
         "_record_index",

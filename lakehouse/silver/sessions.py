@@ -85,15 +85,18 @@ def has_invalid_cart_item(items: Column) -> Column:
         ("weightKg", DoubleType()),
     ):
         numbers = items[field].try_cast(ArrayType(type_))
-        if type_ == MONEY:  # a huge exponent makes the decimal cast throw (see try_decimal)
-            numbers = F.when(
-                ~F.array_join(items[field], _SEP).rlike(HUGE_EXPONENT_PATTERN), numbers
-            )
+        if type_ == MONEY:
+            numbers = F.when(_no_huge_price_exponent(items), numbers)
         # false only without a null (a missing or failed number) and without a -1 (invalid)
         no_null = F.array_contains(numbers, F.lit(-1).cast(type_)) == F.lit(False)
         plainly_valid = plainly_valid & no_null & (F.array_min(numbers) >= 0)
     plainly_valid = (F.size(items) == 0) | F.coalesce(plainly_valid, F.lit(False))
     return items.isNotNull() & ~plainly_valid & F.exists(items, _cart_item_is_invalid)
+
+
+def _no_huge_price_exponent(items: Column) -> Column:
+    """No unit price has a huge exponent, which makes the decimal cast throw (see try_decimal)."""
+    return ~F.array_join(items["unitPrice"], _SEP).rlike(HUGE_EXPONENT_PATTERN)
 
 
 MAX_CART_UNITS = 2**31 - 1
@@ -213,8 +216,7 @@ def typed_cart_items(items: Column) -> Column:
         no_null_item
         & ~texts.rlike(_UNTRIMMED_OR_BLANK_PART)
         & (F.lower(categories) == categories)
-        # a huge exponent makes the decimal cast throw (see try_decimal)
-        & ~F.array_join(items["unitPrice"], _SEP).rlike(HUGE_EXPONENT_PATTERN)
+        & _no_huge_price_exponent(items)
     )
     return F.when(castable, items.try_cast(ArrayType(SILVER_CART_ITEM_SCHEMA))).otherwise(
         _typed_cart_items_per_item(items)
