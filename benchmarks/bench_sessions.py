@@ -21,9 +21,12 @@ from common import PeakMemory, largest_shuffle_mib, timed
 from lakehouse.bronze.schemas import HIT_OR_SOURCE_SCHEMA
 from lakehouse.config import load_settings
 from lakehouse.generate import generate_sessions_landing, holiday_years, write_reference_data
-from lakehouse.pipeline.delivery import build_delivery_features
 from lakehouse.pipeline.reference import load_reference_data
-from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
+from lakehouse.pipeline.sessions import (
+    build_delivery_features,
+    build_silver_sessions,
+    ingest_sessions,
+)
 from lakehouse.spark import get_spark
 
 

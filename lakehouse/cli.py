@@ -15,7 +15,14 @@ from pathlib import Path
 
 import click
 
+from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, load_settings
+from lakehouse.errors import LakehouseError
+from lakehouse.tables import SOURCES
+
+# The models, as every command names them (`train`, `promote`, `rollback`, `score`); the
+# registry names them by their configured `registered_name` (`delivery_date`, `fraud`).
+MODELS = ("delivery", "fraud")
 
 log = logging.getLogger("lakehouse")
 
@@ -67,6 +74,7 @@ def _print_reports(reports) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="lakehouse")
 def cli() -> None:
     """Raw event logs to Delta features, models and live predictions."""
 
@@ -137,20 +145,17 @@ def generate(
     )
 
 
-def _check_source(check, source: str | None) -> None:
-    try:
-        check(source)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--source") from exc
+_source_option = click.option(
+    "--source", type=click.Choice(SOURCES), default=None, help="Only this source."
+)
 
 
 def _layer_command(layer: str, doc: str) -> click.Command:
     @common_options
-    @click.option("--source", default=None, help="Only this source.")
+    @_source_option
     def command(settings, source):
-        from lakehouse.pipeline import check_source, run_layer
+        from lakehouse.pipeline import run_layer
 
-        _check_source(check_source, source)
         _print_reports(run_layer(_spark(settings), settings, layer, source))
 
     command.__doc__ = doc
@@ -164,12 +169,11 @@ _layer_command("gold", "Silver -> Gold feature tables (only when a source change
 
 @cli.command()
 @common_options
-@click.option("--source", default=None, help="Only this source.")
+@_source_option
 def run(settings, source):
     """Every step in order, on one Spark session; then retrain models whose Gold changed."""
-    from lakehouse.pipeline import check_source, run_all
+    from lakehouse.pipeline import run_all
 
-    _check_source(check_source, source)
     spark = _spark(settings)
     _print_reports(run_all(spark, settings, source))
     if source is None:
@@ -189,13 +193,18 @@ def _ml_errors():
     return (InsufficientDataError, PromotionError, ReproductionError, UnsafeModelError)
 
 
+def _registered_name(settings: Settings, model: str) -> str:
+    """The registry's name for ``model`` (``delivery`` is registered as ``delivery_date``)."""
+    return getattr(settings.ml, model).registered_name
+
+
 def _fail(exc: Exception) -> None:
     raise click.ClickException(str(exc)) from exc
 
 
 @cli.command()
 @common_options
-@click.argument("task", type=click.Choice(["delivery", "fraud"]))
+@click.argument("task", type=click.Choice(MODELS))
 @click.option("--version", "table_version", type=int, default=None, help="Gold version to read.")
 def train(settings, task, table_version):
     """Train, evaluate, log and register a model (it becomes the challenger)."""
@@ -210,7 +219,7 @@ def train(settings, task, table_version):
 
 @cli.command()
 @common_options
-@click.argument("model")
+@click.argument("model", type=click.Choice(MODELS))
 @click.option("--force", is_flag=True, help="Promote even if the gate refuses (recorded).")
 def promote(settings, model, force):
     """Make the challenger champion if it beats the champion on the same held-out rows."""
@@ -220,12 +229,13 @@ def promote(settings, model, force):
         gate, event = promote_model(_spark(settings), settings, model, force=force)
     except _ml_errors() as exc:
         _fail(exc)
-    click.echo(f"{event['event']}: {model} v{event['version']} is champion. {gate.describe()}")
+    name = _registered_name(settings, model)
+    click.echo(f"{event['event']}: {name} v{event['version']} is champion. {gate.describe()}")
 
 
 @cli.command()
 @common_options
-@click.argument("model")
+@click.argument("model", type=click.Choice(MODELS))
 def rollback(settings, model):
     """Move champion back to the previous champion."""
     from lakehouse.ml.promotion import rollback as rollback_model
@@ -234,7 +244,7 @@ def rollback(settings, model):
         previous, current = rollback_model(settings, model)
     except _ml_errors() as exc:
         _fail(exc)
-    click.echo(f"rollback: {model} champion v{previous} -> v{current}")
+    click.echo(f"rollback: {_registered_name(settings, model)} champion v{previous} -> v{current}")
 
 
 @cli.command()
@@ -266,7 +276,7 @@ def maintain(settings, dry_run):
 
 @cli.command()
 @common_options
-@click.argument("task", type=click.Choice(["delivery", "fraud"]))
+@click.argument("task", type=click.Choice(MODELS))
 @click.option("--model-version", default=None, help="Registered version (default: --alias).")
 @click.option("--alias", default="champion", show_default=True, help="Alias to score with.")
 @click.option("--version", "table_version", type=int, default=None, help="Gold version to score.")
@@ -393,5 +403,23 @@ def demo(settings, workdir, documents, transactions, seed):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="lakehouse")
+    """Console-script entry point.
+
+    An error a user can act on (``LakehouseError``: configuration, missing jars or key, a
+    failed step, ...) ends the command with one line on stderr and its exit code; ``-v``
+    adds the traceback to the log. Anything else is a crash and shows its traceback.
+    """
+    try:
+        cli.main(args=argv, prog_name="lakehouse", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LakehouseError as exc:
+        log.debug("%s", type(exc).__name__, exc_info=True)
+        click.echo(f"lakehouse: error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)

@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lakehouse.errors import EXIT_USAGE, LakehouseError
+
 CONFIG_FILE_NAME = "lakehouse.yml"
 DEFAULT_ENV = "local"
 ENV_VAR_ENV = "LAKEHOUSE_ENV"
@@ -27,8 +29,10 @@ ENV_VAR_CONF_DIR = "LAKEHOUSE_CONF_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(ValueError):
+class ConfigError(LakehouseError, ValueError):
     """Raised for a configuration that cannot be loaded or does not validate."""
+
+    exit_code = EXIT_USAGE
 
 
 class _Section(BaseModel):
@@ -329,15 +333,23 @@ def load_settings(
         The validated settings.
 
     Raises:
-        ConfigError: For an unknown environment, bad YAML or a value that does not validate.
+        ConfigError: For a missing base configuration, an unknown environment, bad YAML or a
+            value that does not validate.
     """
     env = env or os.environ.get(ENV_VAR_ENV) or DEFAULT_ENV
     directory = directory or conf_dir()
+    base_file = directory / "base" / CONFIG_FILE_NAME
+    if not base_file.is_file():
+        # without the base every setting would silently fall back to a code default
+        raise ConfigError(
+            f"no base configuration at {base_file}: run from the project's folder, "
+            f"or point {ENV_VAR_CONF_DIR} at a folder holding base/{CONFIG_FILE_NAME}"
+        )
     overlay_file = directory / env / CONFIG_FILE_NAME
     if env != DEFAULT_ENV and not overlay_file.exists():
         known = sorted(p.name for p in directory.iterdir() if (p / CONFIG_FILE_NAME).exists())
         raise ConfigError(f"unknown environment {env!r}: expected one of {known}")
-    data = deep_merge(_read_yaml(directory / "base" / CONFIG_FILE_NAME), _read_yaml(overlay_file))
+    data = deep_merge(_read_yaml(base_file), _read_yaml(overlay_file))
     data["env"] = env
     if landing:
         data["landing_root"] = landing

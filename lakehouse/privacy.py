@@ -18,6 +18,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from lakehouse.config import PrivacySettings
+from lakehouse.errors import LakehouseError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ _BLOCK_SIZE = 64  # SHA-256 block size in bytes
 _IPAD, _OPAD = 0x36, 0x5C
 
 
-class MissingKeyError(RuntimeError):
+class MissingKeyError(LakehouseError, RuntimeError):
     """No HMAC key is configured where one is required."""
 
 

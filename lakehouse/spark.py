@@ -16,6 +16,7 @@ from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from lakehouse.config import PROJECT_ROOT, SparkSettings
+from lakehouse.errors import LakehouseError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ MIN_SPLITS = "spark.sql.files.minPartitionNum"
 SPLITS_PER_CORE = 2
 
 
-class JarsMissingError(RuntimeError):
+class JarsMissingError(LakehouseError, RuntimeError):
     """The pinned JVM jars have not been fetched."""
 
 

@@ -17,6 +17,9 @@ class Table(NamedTuple):
         return f"{self.layer}/{self.name}"
 
 
+# The sources, as `--source` names them: each has one module in lakehouse/pipeline.
+SOURCES = ("reference", "sessions", "payments")
+
 BRONZE_SESSIONS = Table("bronze", "sessions")
 SILVER_SESSIONS = Table("silver", "sessions")
 QUARANTINE_SESSIONS = Table("quarantine", "sessions")

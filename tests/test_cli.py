@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from lakehouse import __version__
 from lakehouse.cli import cli
 from lakehouse.config import PROJECT_ROOT
 
@@ -74,7 +75,10 @@ def test_single_layer_and_source(spark, roots):
 
 def test_bad_input_gives_clear_errors(spark, roots):
     unknown_source = invoke("ingest", *roots, "--source", "nope")
-    assert unknown_source.exit_code == 2 and "unknown source 'nope'" in unknown_source.output
+    assert unknown_source.exit_code == 2
+    assert "'nope' is not one of 'reference', 'sessions', 'payments'" in unknown_source.output
+    unknown_model = invoke("promote", "delivery_date", *roots)
+    assert unknown_model.exit_code == 2 and "'delivery_date' is not one of" in unknown_model.output
     bad_table = invoke("history", "delivery_features", *roots)
     assert bad_table.exit_code == 2 and "layer/name" in bad_table.output
     missing = invoke("history", "gold/nothing_here", *roots)
@@ -90,6 +94,52 @@ def test_python_dash_m_runs_the_cli():
         [sys.executable, "-m", "lakehouse", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "ingest" in result.stdout
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output == f"lakehouse, version {__version__}\n"
+
+
+def lakehouse_process(*args, env=None):
+    """``python -m lakehouse ARGS`` in a child process, as a user's shell runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "lakehouse", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (
+            ["run"],
+            {"LAKEHOUSE_CONF_DIR": "{tmp}/no-conf"},
+            2,
+            "lakehouse: error: no base configuration at {tmp}/no-conf/base/lakehouse.yml",
+        ),
+        (
+            ["ingest", "--lake", "{tmp}/lake", "--set", "spark.jars_dir={tmp}/no-jars"],
+            {},
+            1,
+            "lakehouse: error: ",
+        ),
+    ],
+    ids=["missing-base-configuration", "missing-jars"],
+)
+def test_known_errors_end_with_one_line(tmp_path, args, env, code, message):
+    """A configuration or setup problem is one line on stderr and an exit code, no traceback."""
+    tmp = str(tmp_path)
+    result = lakehouse_process(
+        *[a.format(tmp=tmp) for a in args], env={k: v.format(tmp=tmp) for k, v in env.items()}
+    )
+    assert result.returncode == code, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [errors[0]] and errors[0].startswith(message.format(tmp=tmp)), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_jobs_run_under_spark_submit(roots, tmp_path):

@@ -11,6 +11,7 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,42 @@ def merge_with_sources(
         merge.execute()
     finally:
         spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+
+
+def merge_into(
+    spark: SparkSession,
+    rows_df: DataFrame,
+    path: str,
+    schema: StructType,
+    keys: tuple[str, ...],
+    update_condition: str | None,
+) -> tuple[int, int]:
+    """MERGE ``rows_df`` into the table at ``path`` by ``keys``; returns (inserted, updated).
+
+    The table is created with ``schema`` when it does not exist yet. ``update_condition``
+    (``s.``/``t.`` aliases) says when a matched row is replaced; None makes the merge
+    insert-only, so the first row of a key wins for good.
+    """
+    table = ensure_table(spark, path, spark.createDataFrame([], schema))
+    before = latest_version(spark, path)
+    if table.detail().first()["numFiles"] == 0:
+        # Nothing to match against (the first load): a plain append does the same, minus
+        # the join and the source materialisation a MERGE costs.
+        rows_df.write.format("delta").mode("append").save(path)
+        return int(_last_operation_metrics(spark, path).get("numOutputRows", 0)), 0
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    merge = table.alias("t").merge(rows_df.alias("s"), condition)
+    if update_condition is not None:
+        merge = merge.whenMatchedUpdateAll(condition=update_condition)
+    merge.whenNotMatchedInsertAll().execute()
+    if latest_version(spark, path) == before:
+        return 0, 0
+    metrics = _last_operation_metrics(spark, path)
+    return int(metrics.get("numTargetRowsInserted", 0)), int(metrics.get("numTargetRowsUpdated", 0))
+
+
+def _last_operation_metrics(spark: SparkSession, path: str) -> dict[str, str]:
+    return DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
 
 
 def history(spark: SparkSession, path: str, limit: int | None = None) -> DataFrame:

@@ -8,6 +8,9 @@ file rule, plus a glob that also covers the ``_metadata*`` names that rule lets 
 
 from __future__ import annotations
 
+import csv
+import io
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -20,6 +23,7 @@ from pyspark.sql.types import (
 )
 
 from lakehouse.config import IngestSettings
+from lakehouse.errors import LakehouseError
 
 IN_FLIGHT_GLOB = "[!_.]*"
 # The binary-file source's fixed schema (a stream must be given it explicitly).
@@ -128,3 +132,39 @@ def read_csv_positional(spark: SparkSession, paths: list[str], names: list[str])
         .withColumn("_source_file", F.col("_metadata.file_path"))
         .withColumn("_source_modified_at", F.col("_metadata.file_modification_time"))
     )
+
+
+class MissingColumnsError(LakehouseError, ValueError):
+    """A CSV lacks columns its contract requires."""
+
+
+def read_csv_by_header(spark: SparkSession, path: str, required: list[str]) -> DataFrame:
+    """Read a CSV with every column as a string, matched by header name (not position).
+
+    Adds ``_raw`` (the row as JSON), ``_source_file`` and ``_record_index``.
+
+    Raises:
+        MissingColumnsError: When a required column is absent from the header.
+    """
+    df = (
+        spark.read.option("header", "true")
+        .option("inferSchema", "false")
+        .option("multiLine", "true")
+        .option("encoding", "UTF-8")
+        .csv(path)
+    )
+    renamed = df.toDF(*[c.strip().lstrip("\ufeff").lower() for c in df.columns])
+    missing = [c for c in required if c not in renamed.columns]
+    if missing:
+        raise MissingColumnsError(f"{path}: missing column(s) {missing}; found {renamed.columns}")
+    return renamed.select(
+        *required,
+        F.to_json(F.struct(*renamed.columns)).alias("_raw"),
+        F.col("_metadata.file_path").alias("_source_file"),
+        F.monotonically_increasing_id().cast("int").alias("_record_index"),
+    )
+
+
+def read_csv_header(spark: SparkSession, uri: str) -> list[str]:
+    """The column names in a CSV file's header row (RFC 4180 quoting); empty for an empty file."""
+    return next(csv.reader(io.StringIO(read_first_line(spark, uri))), [])

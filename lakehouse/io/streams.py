@@ -8,12 +8,14 @@ from collections.abc import Callable
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame
 
+from lakehouse.errors import LakehouseError
+
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[DataFrame, int], None]
 
 
-class StepFailedError(RuntimeError):
+class StepFailedError(LakehouseError, RuntimeError):
     """An incremental step failed; its checkpoint was not advanced."""
 
 

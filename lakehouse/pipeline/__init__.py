@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
-from lakehouse.pipeline.delivery import build_delivery_features
 from lakehouse.pipeline.payments import (
     build_payments_unified,
     build_silver_payments,
@@ -15,7 +14,12 @@ from lakehouse.pipeline.payments import (
 )
 from lakehouse.pipeline.reference import load_reference_data
 from lakehouse.pipeline.report import StepReport
-from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
+from lakehouse.pipeline.sessions import (
+    build_delivery_features,
+    build_silver_sessions,
+    ingest_sessions,
+)
+from lakehouse.tables import SOURCES
 
 Step = Callable[[SparkSession, Settings], StepReport | list[StepReport]]
 
@@ -33,15 +37,10 @@ STEPS: dict[str, dict[str, Step]] = {
 }
 
 
-def sources() -> list[str]:
-    """Every source name any layer knows."""
-    return sorted({name for steps in STEPS.values() for name in steps})
-
-
 def check_source(source: str | None) -> None:
     """Raise ValueError for a source no layer knows (None means all)."""
-    if source is not None and source not in sources():
-        raise ValueError(f"unknown source {source!r}: expected one of {sources()}")
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}: expected one of {list(SOURCES)}")
 
 
 def run_layer(

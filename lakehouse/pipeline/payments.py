@@ -7,8 +7,6 @@ landing/payments/<feed>/*.csv --ingest--> bronze/<feed> --silver--> silver/payme
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -29,22 +27,18 @@ from lakehouse.gold.payments import to_payments_unified
 from lakehouse.io.delta import (
     append_once,
     ensure_table,
-    last_commit_metadata,
     latest_version,
-    merge_with_sources,
-    read_table,
-    sources_changed,
 )
 from lakehouse.io.landing import (
     path_exists,
+    read_csv_header,
     read_csv_positional,
-    read_first_line,
     stream_new_file_paths,
 )
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
-from lakehouse.pipeline.incremental import SilverSpec, run_silver
 from lakehouse.pipeline.report import StepReport
+from lakehouse.pipeline.steps import GoldSpec, SilverSpec, Transform, run_gold, run_silver
 from lakehouse.privacy import resolve_key
 from lakehouse.silver import payments as sp
 from lakehouse.tables import (
@@ -68,10 +62,6 @@ PAYMENTS_FOLDER = "payments"
 LABEL_CUTOFF_KEY = "label_cutoff"
 
 
-def _parse_header(line: str) -> list[str]:
-    return next(csv.reader(io.StringIO(line)), [])
-
-
 def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> StepReport:
     """New CSV files of one feed -> ``bronze/<feed>``, each file exactly once.
 
@@ -93,7 +83,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
         groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
         empty_files = 0
         for path in files:
-            header = tuple(_parse_header(read_first_line(spark, path)))
+            header = tuple(read_csv_header(spark, path))
             if header:
                 groups[header].append(path)
             else:
@@ -221,67 +211,31 @@ def _specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
     ]
 
 
-def _derive(
-    spark: SparkSession, settings: Settings, source: Table, target: Table, build, keys: list[str]
-) -> StepReport:
-    """Rebuild a derived Silver table from ``source`` when it moved (MERGE by content)."""
-    source_path, target_path = settings.table_path(*source), settings.table_path(*target)
-    report = StepReport("silver", target.name, target.key)
-    version = latest_version(spark, source_path)
-    if version is None:
-        report.skipped_reason = f"no {source.key} yet"
-        return report
-    versions = {source.key: version}
-    before = latest_version(spark, target_path)
-    if last_commit_metadata(spark, target_path).get("source_versions") != versions:
-        derived_df = build(read_table(spark, source_path, version=version))
-        merge_with_sources(
-            spark,
-            derived_df,
-            target_path,
-            keys=keys,
-            source_versions=versions,
-            change_column="row_hash",
-        )
-    report.version = latest_version(spark, target_path)
-    if report.version != before:
-        report.add_batch(report.version, {"source_version": version})
-    return report
+# Silver history tables derived from a feed's table: (source, target, build, keys)
+_DERIVED = (
+    (SILVER_ACCOUNT_CHANGES, SILVER_ACCOUNTS, sp.to_account_versions, ("account_id", "valid_from")),
+    (SILVER_RISK_EVENTS, SILVER_RISK_INTERVALS, sp.to_risk_intervals, ("account_id", "valid_from")),
+    (SILVER_FRAUD_CASE_HISTORY, SILVER_FRAUD_CASES, sp.latest_case_status, ("transaction_id",)),
+)
+
+
+def _derived_spec(
+    source: Table, target: Table, build: Transform, keys: tuple[str, ...]
+) -> GoldSpec:
+    return GoldSpec(
+        step="silver",
+        source=target.name,
+        target=target,
+        inputs=(source,),
+        build=lambda frames: build(frames[source.key]),
+        keys=keys,
+    )
 
 
 def build_silver_payments(spark: SparkSession, settings: Settings) -> list[StepReport]:
     """Every feed's Silver table, then the derived dimension and interval tables."""
     reports = [run_silver(spark, settings, spec) for spec in _specs(spark, settings)]
-    reports.append(
-        _derive(
-            spark,
-            settings,
-            SILVER_ACCOUNT_CHANGES,
-            SILVER_ACCOUNTS,
-            sp.to_account_versions,
-            ["account_id", "valid_from"],
-        )
-    )
-    reports.append(
-        _derive(
-            spark,
-            settings,
-            SILVER_RISK_EVENTS,
-            SILVER_RISK_INTERVALS,
-            sp.to_risk_intervals,
-            ["account_id", "valid_from"],
-        )
-    )
-    reports.append(
-        _derive(
-            spark,
-            settings,
-            SILVER_FRAUD_CASE_HISTORY,
-            SILVER_FRAUD_CASES,
-            sp.latest_case_status,
-            ["transaction_id"],
-        )
-    )
+    reports += [run_gold(spark, settings, _derived_spec(*derived)) for derived in _DERIVED]
     return reports
 
 
@@ -293,75 +247,66 @@ GOLD_SOURCES = (
 )
 
 
+def _empty_like(spark: SparkSession, settings: Settings, table: Table) -> DataFrame:
+    """No rows, with the columns ``table`` gets from its transforms (a feed not delivered yet)."""
+    key = resolve_key(settings.privacy)
+    chains = {
+        SILVER_ACCOUNTS.key: (
+            "account_details",
+            lambda df: sp.to_account_versions(sp.to_account_changes(df, hmac_key=key)),
+        ),
+        SILVER_RISK_INTERVALS.key: (
+            "external_risk_feed",
+            lambda df: sp.to_risk_intervals(sp.to_risk_events(df)),
+        ),
+        SILVER_FRAUD_CASE_HISTORY.key: ("historical_fraud_cases", sp.to_fraud_case_history),
+    }
+    feed, chain = chains[table.key]
+    return chain(spark.createDataFrame([], bronze_schema(feed)))
+
+
 def build_payments_unified(spark: SparkSession, settings: Settings) -> StepReport:
     """(Re)build ``gold/payments_unified`` when a source or the label settings changed.
 
-    The label cutoff defaults to the time of the run; it is recorded in the commit, and a rerun
-    on unchanged sources does nothing (so the table gets no new version).
+    Only the transactions are required: an account, risk or fraud feed that has not delivered
+    anything yet reads as empty (flags default, labels false). The label cutoff defaults to
+    the time of the run; it is recorded in the commit, and a rerun on unchanged sources does
+    nothing (so the table gets no new version).
     """
-    target = settings.table_path(*GOLD_PAYMENTS_UNIFIED)
-    report = StepReport("gold", SOURCE, GOLD_PAYMENTS_UNIFIED.key)
-    versions = {t.key: latest_version(spark, settings.table_path(*t)) for t in GOLD_SOURCES}
-    missing = sorted(k for k, v in versions.items() if v is None)
-    if SILVER_TRANSACTIONS.key in missing:
-        report.skipped_reason = f"no {SILVER_TRANSACTIONS.key} yet"
-        return report
+    payments = settings.payments
+    cutoff = payments.label_cutoff or datetime.now(UTC)
+
+    def build(frames) -> DataFrame:
+        def frame(table: Table) -> DataFrame:
+            df = frames[table.key]
+            return df if df is not None else _empty_like(spark, settings, table)
+
+        return to_payments_unified(
+            frames[SILVER_TRANSACTIONS.key],
+            frame(SILVER_ACCOUNTS),
+            frame(SILVER_RISK_INTERVALS),
+            frame(SILVER_FRAUD_CASE_HISTORY),
+            cutoff=cutoff.astimezone(UTC).replace(tzinfo=None),
+            maturity_days=payments.label_maturity_days,
+            velocity_windows=payments.velocity_windows_s,
+        )
+
     label_setting = {
-        "label_cutoff": settings.payments.label_cutoff.isoformat()
-        if settings.payments.label_cutoff
-        else None,
-        "label_maturity_days": settings.payments.label_maturity_days,
+        "label_cutoff": payments.label_cutoff.isoformat() if payments.label_cutoff else None,
+        "label_maturity_days": payments.label_maturity_days,
     }
-    recorded = last_commit_metadata(spark, target)
-    paths = {t.key: settings.table_path(*t) for t in GOLD_SOURCES}
-    if recorded.get("label_setting") == label_setting and not sources_changed(
-        spark, recorded.get("source_versions", {}), paths
-    ):
-        report.version = latest_version(spark, target)
-        return report
-    cutoff = settings.payments.label_cutoff or datetime.now(UTC)
-    frames = {
-        t.key: read_table(spark, settings.table_path(*t), version=versions[t.key])
-        if versions[t.key] is not None
-        else None
-        for t in GOLD_SOURCES
-    }
-    unified_df = to_payments_unified(
-        frames[SILVER_TRANSACTIONS.key],
-        _or_empty(spark, frames[SILVER_ACCOUNTS.key], "accounts"),
-        _or_empty(spark, frames[SILVER_RISK_INTERVALS.key], "risk"),
-        _or_empty(spark, frames[SILVER_FRAUD_CASE_HISTORY.key], "cases"),
-        cutoff=cutoff.astimezone(UTC).replace(tzinfo=None),
-        maturity_days=settings.payments.label_maturity_days,
-        velocity_windows=settings.payments.velocity_windows_s,
+    spec = GoldSpec(
+        step="gold",
+        source=SOURCE,
+        target=GOLD_PAYMENTS_UNIFIED,
+        inputs=GOLD_SOURCES,
+        required=(SILVER_TRANSACTIONS,),
+        build=build,
+        keys=("transaction_id",),
+        recorded={"label_setting": label_setting},
+        extra_metadata={LABEL_CUTOFF_KEY: cutoff.isoformat()},
     )
-    before = latest_version(spark, target)
-    merge_with_sources(
-        spark,
-        unified_df,
-        target,
-        keys=["transaction_id"],
-        source_versions=versions,
-        change_column="row_hash",
-        extra_metadata={"label_setting": label_setting, LABEL_CUTOFF_KEY: cutoff.isoformat()},
-    )
-    report.version = latest_version(spark, target)
-    if report.version != before:
-        report.add_batch(report.version, {"rows": read_table(spark, target).count()})
-    return report
-
-
-_EMPTY_SCHEMAS = {
-    "accounts": "account_id string, account_type string, country string, kyc_status string, "
-    "created_date date, valid_from timestamp, valid_to timestamp",
-    "risk": "account_id string, risk_flag int, valid_from timestamp, valid_to timestamp",
-    "cases": "transaction_id string, status string, reported_ts timestamp, fraud_type string",
-}
-
-
-def _or_empty(spark: SparkSession, df: DataFrame | None, kind: str) -> DataFrame:
-    # a feed that has not delivered anything yet reads as empty: flags default, labels false
-    return df if df is not None else spark.createDataFrame([], _EMPTY_SCHEMAS[kind])
+    return run_gold(spark, settings, spec)
 
 
 __all__ = [

@@ -11,7 +11,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -23,7 +23,7 @@ from lakehouse.io.delta import (
     latest_version,
     overwrite_with_sources,
 )
-from lakehouse.io.landing import path_exists
+from lakehouse.io.landing import path_exists, read_csv_by_header
 from lakehouse.pipeline.report import StepReport
 from lakehouse.silver.reference import REFERENCE_SPECS, with_duplicate_key_reason
 from lakehouse.silver.schemas import QUARANTINE_SCHEMA
@@ -37,37 +37,6 @@ QUARANTINE_REFERENCE_SCHEMA = StructType(
     [*QUARANTINE_SCHEMA.fields, StructField("reference_table", StringType())]
 )
 CONTENT_HASH_KEY = "content_hash"
-
-
-class MissingColumnsError(ValueError):
-    """A CSV lacks columns its contract requires."""
-
-
-def read_csv_by_header(spark: SparkSession, path: str, required: list[str]) -> DataFrame:
-    """Read a CSV with every column as a string, matched by header name (not position).
-
-    Adds ``_raw`` (the row as JSON), ``_source_file`` and ``_record_index``.
-
-    Raises:
-        MissingColumnsError: When a required column is absent from the header.
-    """
-    df = (
-        spark.read.option("header", "true")
-        .option("inferSchema", "false")
-        .option("multiLine", "true")
-        .option("encoding", "UTF-8")
-        .csv(path)
-    )
-    renamed = df.toDF(*[c.strip().lstrip("\ufeff").lower() for c in df.columns])
-    missing = [c for c in required if c not in renamed.columns]
-    if missing:
-        raise MissingColumnsError(f"{path}: missing column(s) {missing}; found {renamed.columns}")
-    return renamed.select(
-        *required,
-        F.to_json(F.struct(*renamed.columns)).alias("_raw"),
-        F.col("_metadata.file_path").alias("_source_file"),
-        F.monotonically_increasing_id().cast("int").alias("_record_index"),
-    )
 
 
 def _content_hash(rows: list) -> str:

@@ -1,6 +1,7 @@
 """The sessions steps: wiring of configuration, I/O and the pure transforms, layer by layer.
 
 landing/sessions --(ingest)--> bronze/sessions --(silver)--> silver/sessions + quarantine/sessions
+silver/sessions + silver/{zip_codes,warehouses,holidays} --(gold)--> gold/delivery_features
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadata
 from lakehouse.config import Settings
+from lakehouse.gold.delivery import to_delivery_features
 from lakehouse.io.delta import append_once, latest_version, read_table
 from lakehouse.io.landing import path_exists, stream_whole_files
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
-from lakehouse.pipeline.incremental import SilverSpec, run_silver
 from lakehouse.pipeline.report import StepReport
+from lakehouse.pipeline.steps import GoldSpec, SilverSpec, run_gold, run_silver
 from lakehouse.privacy import resolve_key
 from lakehouse.silver.schemas import SILVER_SESSIONS_SCHEMA
 from lakehouse.silver.sessions import (
@@ -26,7 +28,16 @@ from lakehouse.silver.sessions import (
     to_quarantine_rows,
     with_quarantine_reasons,
 )
-from lakehouse.tables import BATCH_LEDGER, BRONZE_SESSIONS, QUARANTINE_SESSIONS, SILVER_SESSIONS
+from lakehouse.tables import (
+    BATCH_LEDGER,
+    BRONZE_SESSIONS,
+    GOLD_DELIVERY_FEATURES,
+    QUARANTINE_SESSIONS,
+    SILVER_HOLIDAYS,
+    SILVER_SESSIONS,
+    SILVER_WAREHOUSES,
+    SILVER_ZIP_CODES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +123,28 @@ def build_silver_sessions(spark: SparkSession, settings: Settings) -> StepReport
         to_quarantine=to_quarantine_rows,
     )
     return run_silver(spark, settings, spec)
+
+
+def build_delivery_features(spark: SparkSession, settings: Settings) -> StepReport:
+    """(Re)build ``gold/delivery_features`` when any of its sources or its settings changed."""
+    window_days = settings.sessions.holiday_window_days
+
+    def build(frames) -> DataFrame:
+        return to_delivery_features(
+            frames[SILVER_SESSIONS.key],
+            frames[SILVER_ZIP_CODES.key],
+            frames[SILVER_WAREHOUSES.key],
+            frames[SILVER_HOLIDAYS.key],
+            holiday_window_days=window_days,
+        )
+
+    spec = GoldSpec(
+        step="gold",
+        source=SOURCE,
+        target=GOLD_DELIVERY_FEATURES,
+        inputs=(SILVER_SESSIONS, SILVER_ZIP_CODES, SILVER_WAREHOUSES, SILVER_HOLIDAYS),
+        build=build,
+        keys=("record_id",),
+        recorded={"holiday_window_days": window_days},
+    )
+    return run_gold(spark, settings, spec)

@@ -64,8 +64,8 @@ from lakehouse.tables import (
     SILVER_WAREHOUSES,
     SILVER_ZIP_CODES,
 )
-from tests.ml.conftest import FAST_OVERRIDES
 from tests.serving.conftest import serving_client
+from tests.support.gold import FAST_OVERRIDES
 
 DOUBLE_TOLERANCE = 1e-9
 RULES = DeliveryRules.from_settings(load_settings("local"))

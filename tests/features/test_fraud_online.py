@@ -53,8 +53,8 @@ from lakehouse.tables import (
     SILVER_RISK_INTERVALS,
     SILVER_TRANSACTIONS,
 )
-from tests.ml.conftest import FAST_OVERRIDES, fraud_rows, write_gold
 from tests.serving.conftest import serving_client
+from tests.support.gold import FAST_OVERRIDES, fraud_rows, write_gold
 
 WINDOWS = DEFAULT_VELOCITY_WINDOWS_S
 COLUMNS = online_feature_columns(WINDOWS)

@@ -9,8 +9,7 @@ from click.testing import CliRunner
 from lakehouse.cli import cli
 from lakehouse.ml.lifecycle import retrain_changed
 from lakehouse.tables import GOLD_DELIVERY_FEATURES
-
-from .conftest import FAST_OVERRIDES, delivery_rows, write_gold
+from tests.support.gold import FAST_OVERRIDES, delivery_rows, write_gold
 
 
 def invoke(settings, *args, last=()):
@@ -27,11 +26,11 @@ def test_train_promote_models_reproduce_rollback(spark, ml_settings, delivery_go
     assert "test: mae=" in trained.output and "(baseline " in trained.output
     run_id = re.search(r"run ([0-9a-f]{32})", trained.output).group(1)
 
-    promoted = invoke(ml_settings, "promote", "delivery_date")
+    promoted = invoke(ml_settings, "promote", "delivery")
     assert promoted.exit_code == 0, promoted.output
     assert "delivery_date v1 is champion" in promoted.output
 
-    again = invoke(ml_settings, "promote", "delivery_date")
+    again = invoke(ml_settings, "promote", "delivery")
     assert again.exit_code == 1 and "has no challenger" in again.output
 
     models = invoke(ml_settings, "models")
@@ -46,21 +45,21 @@ def test_train_promote_models_reproduce_rollback(spark, ml_settings, delivery_go
     ]  # fmt: skip
     trained_weak = invoke(ml_settings, "train", "delivery", last=weak)
     assert trained_weak.exit_code == 0, trained_weak.output
-    refused = invoke(ml_settings, "promote", "delivery_date")
+    refused = invoke(ml_settings, "promote", "delivery")
     assert refused.exit_code == 1, refused.output
     assert "challenger v2" in refused.output and "champion v1" in refused.output
-    forced = invoke(ml_settings, "promote", "delivery_date", "--force")
+    forced = invoke(ml_settings, "promote", "delivery", "--force")
     assert forced.exit_code == 0 and "forced_promotion: delivery_date v2 is champion" in (
         forced.output
     )
-    back = invoke(ml_settings, "rollback", "delivery_date")
+    back = invoke(ml_settings, "rollback", "delivery")
     assert back.exit_code == 0 and "v1" in back.output, back.output
 
     reproduced = invoke(ml_settings, "reproduce", run_id)
     assert reproduced.exit_code == 0, reproduced.output
     assert "reproduced: identical" in reproduced.output
 
-    no_previous = invoke(ml_settings, "rollback", "delivery_date")
+    no_previous = invoke(ml_settings, "rollback", "delivery")
     assert no_previous.exit_code == 1 and "no previous champion" in no_previous.output
 
     dry = invoke(ml_settings, "maintain", "--dry-run")

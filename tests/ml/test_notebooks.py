@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -13,8 +12,7 @@ from lakehouse.config import PROJECT_ROOT, load_settings
 from lakehouse.ml.promotion import promote
 from lakehouse.ml.training import train_model
 from lakehouse.tables import GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED
-
-from .conftest import FAST_OVERRIDES, delivery_rows, fraud_rows, write_gold
+from tests.support.gold import FAST_OVERRIDES, delivery_rows, fraud_rows, write_gold
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
@@ -52,17 +50,23 @@ def test_notebook_runs(small_lake, path: Path, monkeypatch):
         "PYSPARK_SUBMIT_ARGS", "--master local[1] --conf spark.ui.enabled=false pyspark-shell"
     )
     book = nbformat.read(path, as_version=4)
+    # a last cell says which lake the notebook read: the small one, not the default data/lake
+    book.cells.append(nbformat.v4.new_code_cell("print('LAKE=' + settings.lake_root)"))
     NotebookClient(
-        book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        book,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,  # run every cell, so that the test names each failing one
+        resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     errors = [
-        output
-        for cell in book.cells
+        f"cell {index}: {output['ename']}: {output['evalue']}"
+        for index, cell in enumerate(book.cells)
         if cell.cell_type == "code"
         for output in cell.get("outputs", [])
         if output.get("output_type") == "error"
     ]
-    assert not errors
+    assert not errors, "\n".join(errors)
     # every notebook draws at least one plot
     images = [
         output
@@ -71,4 +75,5 @@ def test_notebook_runs(small_lake, path: Path, monkeypatch):
         if "image/png" in output.get("data", {})
     ]
     assert images, f"{path.name} drew no plot"
-    assert os.environ["LAKEHOUSE_LAKE"] == str(small_lake)
+    printed = "".join(o.get("text", "") for o in book.cells[-1].get("outputs", []))
+    assert printed.strip() == f"LAKE={small_lake}"

@@ -15,8 +15,7 @@ from lakehouse.ml.reproduce import ReproductionError, reproduce
 from lakehouse.ml.tracking import client_for
 from lakehouse.ml.training import train_model
 from lakehouse.tables import GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED
-
-from .conftest import delivery_rows, fraud_rows, write_gold
+from tests.support.gold import delivery_rows, fraud_rows, write_gold
 
 WINDOWS = {"1h": 3600}
 

@@ -12,8 +12,7 @@ from lakehouse.ml.registry import CHALLENGER, alias_version, load_model, table_v
 from lakehouse.ml.tracking import client_for
 from lakehouse.ml.training import train_model
 from lakehouse.tables import GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED
-
-from .conftest import delivery_rows, write_gold
+from tests.support.gold import delivery_rows, write_gold
 
 
 def test_delivery_training_registers_a_challenger_with_lineage(spark, ml_settings, delivery_gold):
@@ -57,7 +56,7 @@ def test_delivery_training_registers_a_challenger_with_lineage(spark, ml_setting
 
 def test_fraud_training_uses_mature_labels_and_beats_the_baseline(spark, ml_settings, fraud_gold):
     # immature rows carry no trustworthy label: add some, all "fraud", to prove they are ignored
-    from .conftest import fraud_rows
+    from tests.support.gold import fraud_rows
 
     young = fraud_rows(300, seed=9, windows=ml_settings.payments.velocity_windows_s)
     young["label_is_mature"] = False

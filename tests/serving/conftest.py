@@ -40,7 +40,7 @@ from lakehouse.tables import (
     SILVER_ZIP_CODES,
 )
 from serving.main import create_app
-from tests.ml.conftest import FAST_OVERRIDES, delivery_rows, fraud_rows, write_gold
+from tests.support.gold import FAST_OVERRIDES, delivery_rows, fraud_rows, write_gold
 
 # batch scoring runs the model in Spark's Python workers: they must use this interpreter
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -24,7 +24,7 @@ from serving.fastpath import (
     pipeline_output,
     probe_rows,
 )
-from tests.ml.conftest import FAST_OVERRIDES, delivery_rows, fraud_rows
+from tests.support.gold import FAST_OVERRIDES, delivery_rows, fraud_rows
 
 SETTINGS = load_settings("local", overrides=FAST_OVERRIDES)
 

@@ -1,24 +1,40 @@
-"""The shared shape of every Bronze -> Silver step.
+"""The two step shapes every source is built from, each a spec and one function that runs it.
 
-New Bronze rows stream in (availableNow, checkpointed). Each micro-batch is validated: rows with
-a reason go to quarantine (exactly once per batch), the rest are typed, reduced to one row per
-key, and MERGEd into Silver. The batch ledger records the conservation figures:
-bronze_rows = silver_inserted + quarantined + duplicates_removed.
+- ``SilverSpec`` / ``run_silver``, Bronze -> Silver, incremental: new Bronze rows stream in
+  (availableNow, checkpointed). Each micro-batch is validated: rows with a reason go to
+  quarantine (exactly once per batch), the rest are typed, reduced to one row per key, and
+  MERGEd into Silver. The batch ledger records the conservation figures:
+  bronze_rows = silver_inserted + quarantined + duplicates_removed.
+- ``GoldSpec`` / ``run_gold``, tables derived from other tables (Gold, and Silver's history
+  tables): every input is read at one pinned version, the build is MERGEd into the target by
+  content, and the commit records the input versions, so a model trained on it can name them.
+  When no input moved (maintenance commits do not count) and the recorded settings are the
+  same, the step does nothing, so a rerun on unchanged input makes no new version.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from lakehouse.config import Settings
-from lakehouse.io.delta import append_once, ensure_table, latest_version
+from lakehouse.io.delta import (
+    SOURCE_VERSIONS_KEY,
+    append_once,
+    ensure_table,
+    last_commit_metadata,
+    latest_version,
+    merge_into,
+    merge_with_sources,
+    read_table,
+    sources_changed,
+)
 from lakehouse.io.landing import stream_delta_changes
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
@@ -29,7 +45,11 @@ from lakehouse.tables import BATCH_LEDGER, Table
 log = logging.getLogger(__name__)
 
 STEP_SILVER = "silver"
+STEP_GOLD = "gold"
 Transform = Callable[[DataFrame], DataFrame]
+# A derived table's build: input DataFrames by table key (None for an optional input that has
+# no table yet) -> the table's rows.
+Build = Callable[[Mapping[str, DataFrame | None]], DataFrame]
 
 
 @dataclass(frozen=True)
@@ -63,34 +83,6 @@ class SilverSpec:
     update_condition: str | None
     to_quarantine: Transform
     quarantine_only: tuple[str, ...] = ("raw_record",)
-
-
-def merge_into(
-    spark: SparkSession,
-    rows_df: DataFrame,
-    path: str,
-    schema: StructType,
-    keys: tuple[str, ...],
-    update_condition: str | None,
-) -> tuple[int, int]:
-    """MERGE ``rows_df`` into the table at ``path``; returns (inserted, updated)."""
-    table = ensure_table(spark, path, spark.createDataFrame([], schema))
-    before = latest_version(spark, path)
-    if table.detail().first()["numFiles"] == 0:
-        # Nothing to match against (the first load): a plain append does the same, minus
-        # the join and the source materialisation a MERGE costs.
-        rows_df.write.format("delta").mode("append").save(path)
-        metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
-        return int(metrics.get("numOutputRows", 0)), 0
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    merge = table.alias("t").merge(rows_df.alias("s"), condition)
-    if update_condition is not None:
-        merge = merge.whenMatchedUpdateAll(condition=update_condition)
-    merge.whenNotMatchedInsertAll().execute()
-    if latest_version(spark, path) == before:
-        return 0, 0
-    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
-    return int(metrics.get("numTargetRowsInserted", 0)), int(metrics.get("numTargetRowsUpdated", 0))
 
 
 def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> StepReport:
@@ -162,4 +154,73 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
         name=f"silver_{spec.source}",
     )
     report.version = latest_version(spark, silver_path)
+    return report
+
+
+@dataclass(frozen=True)
+class GoldSpec:
+    """How one table is (re)built from pinned versions of other tables.
+
+    Attributes:
+        step: The layer it belongs to, as reports name it (``gold``, or ``silver`` for the
+            Silver history tables derived from a Silver feed).
+        source: Name in reports and on the command line.
+        target: The table built.
+        inputs: Tables read, each at one version that the commit records.
+        build: Input frames by ``Table.key`` -> the target's rows (a pure transform).
+        keys: Row identity for the MERGE; rows whose ``row_hash`` is unchanged are left alone,
+            rows no longer built are deleted.
+        required: Inputs without which nothing is built (default: every input); an optional
+            input that has no table yet reaches ``build`` as None.
+        recorded: Settings the build depends on, recorded in the commit: a change rebuilds
+            even when no input moved.
+        extra_metadata: More commit metadata, recorded but not compared (e.g. the time the
+            labels were cut off).
+    """
+
+    step: str
+    source: str
+    target: Table
+    inputs: tuple[Table, ...]
+    build: Build
+    keys: tuple[str, ...]
+    required: tuple[Table, ...] | None = None
+    recorded: Mapping[str, Any] = field(default_factory=dict)
+    extra_metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepReport:
+    """(Re)build ``spec.target`` when an input moved or a recorded setting changed."""
+    target = settings.table_path(*spec.target)
+    report = StepReport(spec.step, spec.source, spec.target.key)
+    paths = {t.key: settings.table_path(*t) for t in spec.inputs}
+    versions = {key: latest_version(spark, path) for key, path in paths.items()}
+    required = spec.inputs if spec.required is None else spec.required
+    missing = [t.key for t in required if versions[t.key] is None]
+    if missing:
+        report.skipped_reason = f"source table(s) not built yet: {', '.join(missing)}"
+        report.version = latest_version(spark, target)
+        return report
+    recorded = last_commit_metadata(spark, target)
+    unchanged = all(recorded.get(k) == v for k, v in spec.recorded.items())
+    if unchanged and not sources_changed(spark, recorded.get(SOURCE_VERSIONS_KEY, {}), paths):
+        report.version = latest_version(spark, target)
+        return report
+    frames = {
+        key: None if version is None else read_table(spark, paths[key], version=version)
+        for key, version in versions.items()
+    }
+    before = latest_version(spark, target)
+    merge_with_sources(
+        spark,
+        spec.build(frames),
+        target,
+        keys=list(spec.keys),
+        source_versions=versions,
+        change_column="row_hash",
+        extra_metadata={**spec.recorded, **spec.extra_metadata},
+    )
+    report.version = latest_version(spark, target)
+    if report.version != before:
+        report.add_batch(report.version, {"rows": read_table(spark, target).count()})
     return report

@@ -1,0 +1,30 @@
+"""The errors a user can act on, and the exit codes the command line gives them.
+
+Every error that says what is wrong and what to do about it derives from ``LakehouseError``.
+``lakehouse`` prints such an error as one line on stderr and exits with its ``exit_code``,
+without a traceback (``--verbose`` logs the traceback too). Anything else is a crash and keeps
+its traceback.
+
+This module imports nothing, so that every layer, the service and the CLI can use it.
+"""
+
+from __future__ import annotations
+
+# Exit codes of the `lakehouse` command.
+EXIT_FAILED = 1  # a step or command failed for a reason it names
+EXIT_USAGE = 2  # bad command line or configuration (click uses 2 for usage errors too)
+
+
+class LakehouseError(Exception):
+    """An error with a message a user can act on.
+
+    Attributes:
+        exit_code: What ``lakehouse`` exits with when this error ends a command.
+    """
+
+    exit_code = EXIT_FAILED
+
+    def one_line(self) -> str:
+        """The message's first non-empty line (a JVM error can carry a whole stack trace)."""
+        lines = [line.strip() for line in str(self).splitlines() if line.strip()]
+        return lines[0] if lines else type(self).__name__
