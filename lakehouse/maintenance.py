@@ -14,17 +14,21 @@ import logging
 import math
 import re
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from delta.tables import DeltaTable
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
-from lakehouse.io.delta import is_delta_table
+from lakehouse.io.delta import (
+    compact,
+    is_delta_table,
+    set_table_property,
+    table_properties,
+    vacuum,
+    version_ages_s,
+)
 from lakehouse.ml.registry import aliased_versions, champion_stack, table_versions_of
 from lakehouse.ml.tracking import client_for
 from lakehouse.ml.training import TASKS
@@ -35,7 +39,6 @@ log = logging.getLogger(__name__)
 SECONDS_PER_HOUR = 3600.0
 LOG_RETENTION_PROPERTY = "delta.logRetentionDuration"
 _INTERVAL_DAYS = re.compile(r"interval\s+(\d+)\s+days?", re.IGNORECASE)
-RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 
 @dataclass
@@ -89,36 +92,8 @@ def protected_versions(settings: Settings) -> dict[str, dict[int, list[str]]]:
     return {table: dict(versions) for table, versions in needed.items()}
 
 
-def _version_ages_s(spark: SparkSession, path: str) -> dict[int, float]:
-    # computed in the JVM, so no time-zone conversion can skew the ages
-    rows = (
-        DeltaTable.forPath(spark, path)
-        .history()
-        .select(
-            "version",
-            (F.unix_micros(F.current_timestamp()) - F.unix_micros("timestamp")).alias("age_us"),
-        )
-        .collect()
-    )
-    return {int(r["version"]): r["age_us"] / 1e6 for r in rows}
-
-
-@contextmanager
-def _short_retention_allowed(spark: SparkSession):
-    # Delta refuses horizons under the table's deleted-file retention unless told; the
-    # horizon here is computed from what models need, so the check is ours to make.
-    previous = spark.conf.get(RETENTION_CHECK_CONF, "true")
-    spark.conf.set(RETENTION_CHECK_CONF, "false")
-    try:
-        yield
-    finally:
-        spark.conf.set(RETENTION_CHECK_CONF, previous)
-
-
 def _log_retention_days(spark: SparkSession, path: str) -> int | None:
-    detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("properties").first()
-    value = (detail["properties"] or {}).get(LOG_RETENTION_PROPERTY)
-    match = _INTERVAL_DAYS.search(value or "")
+    match = _INTERVAL_DAYS.search(table_properties(spark, path).get(LOG_RETENTION_PROPERTY) or "")
     return int(match.group(1)) if match else None
 
 
@@ -136,7 +111,7 @@ def maintain_table(
     retention_h = options.min_retention_hours
     result = TableMaintenance(key, retention_h, protected=protected)
     if protected:
-        ages = _version_ages_s(spark, path)
+        ages = version_ages_s(spark, path)
         missing = sorted(v for v in protected if v not in ages)
         if missing:
             result.notes.append(
@@ -152,23 +127,19 @@ def maintain_table(
             if days is None or days < wanted:
                 result.notes.append(f"log retention set to {wanted} days (was {days or 30})")
                 if not dry_run:
-                    spark.sql(
-                        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
-                        f"('{LOG_RETENTION_PROPERTY}' = 'interval {wanted} days')"
+                    set_table_property(
+                        spark, path, LOG_RETENTION_PROPERTY, f"interval {wanted} days"
                     )
-    table = DeltaTable.forPath(spark, path)
     if not dry_run:
-        metrics = table.optimize().executeCompaction().select("metrics.numFilesRemoved").first()
-        result.compacted_files = int(metrics[0] or 0) if metrics else 0
+        result.compacted_files = compact(spark, path)
     # Delta turns the horizon into whole hours (0.4 h would mean 0 h and delete everything a
     # protected version needs), so round up: keeping a little more is always safe.
     retention_h = math.ceil(retention_h)
     result.retention_hours = retention_h
-    with _short_retention_allowed(spark):
-        candidates = spark.sql(f"VACUUM delta.`{path}` RETAIN {retention_h} HOURS DRY RUN").count()
-        result.deleted_files = candidates
-        if not dry_run and candidates:
-            table.vacuum(retention_h)
+    candidates = vacuum(spark, path, retention_h, dry_run=True)
+    result.deleted_files = candidates
+    if not dry_run and candidates:
+        vacuum(spark, path, retention_h)
     if dry_run:
         result.notes.append("dry run: nothing compacted or deleted")
     return result

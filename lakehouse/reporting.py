@@ -127,7 +127,7 @@ def _time_travel(spark: SparkSession, path: str, label: str, measure: str) -> No
     click.echo(f"\nTime travel: {label} at every version")
     click.echo(f"  SELECT count(*), {measure} FROM delta.`{path}` VERSION AS OF n")
     for v in range(version + 1):
-        row = spark.sql(f"SELECT count(*), {measure} FROM delta.`{path}` VERSION AS OF {v}").first()
+        row = read_table(spark, path, version=v).selectExpr("count(*)", measure).first()
         click.echo(f"  version {v}: {row[0]} rows, {measure} = {row[1]}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,3 +285,71 @@ def history(spark: SparkSession, path: str, limit: int | None = None) -> DataFra
     """The table's versions, newest first, with operation and operation metrics."""
     table = DeltaTable.forPath(spark, path)
     return table.history(limit) if limit else table.history()
+
+
+# --- maintenance: compaction, vacuum, table properties ---------------------------------------
+
+_RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+
+
+def version_ages_s(spark: SparkSession, path: str) -> dict[int, float]:
+    """Seconds since each version still in the log was committed."""
+    # computed in the JVM, so no time-zone conversion can skew the ages
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .select(
+            "version",
+            (F.unix_micros(F.current_timestamp()) - F.unix_micros("timestamp")).alias("age_us"),
+        )
+        .collect()
+    )
+    return {int(r["version"]): r["age_us"] / 1e6 for r in rows}
+
+
+def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
+    """The table's properties (``TBLPROPERTIES``)."""
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("properties").first()
+    return dict(detail["properties"] or {})
+
+
+def set_table_property(spark: SparkSession, path: str, key: str, value: str) -> None:
+    """Set one table property (a commit of its own)."""
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{key}' = '{value}')")
+
+
+def compact(spark: SparkSession, path: str) -> int:
+    """OPTIMIZE (bin-packing compaction); returns how many files it replaced."""
+    metrics = (
+        DeltaTable.forPath(spark, path)
+        .optimize()
+        .executeCompaction()
+        .select("metrics.numFilesRemoved")
+        .first()
+    )
+    return int(metrics[0] or 0) if metrics else 0
+
+
+@contextmanager
+def _short_retention_allowed(spark: SparkSession):
+    # Delta refuses horizons under the table's deleted-file retention unless told; callers
+    # compute the horizon from what must stay readable, so the check is theirs to make.
+    previous = spark.conf.get(_RETENTION_CHECK_CONF, "true")
+    spark.conf.set(_RETENTION_CHECK_CONF, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(_RETENTION_CHECK_CONF, previous)
+
+
+def vacuum(spark: SparkSession, path: str, retain_hours: int, *, dry_run: bool = False) -> int:
+    """VACUUM files no version newer than ``retain_hours`` uses.
+
+    Returns:
+        With ``dry_run``, how many files would be deleted; else 0 (the files are deleted).
+    """
+    with _short_retention_allowed(spark):
+        if dry_run:
+            return spark.sql(f"VACUUM delta.`{path}` RETAIN {retain_hours} HOURS DRY RUN").count()
+        DeltaTable.forPath(spark, path).vacuum(retain_hours)
+        return 0
