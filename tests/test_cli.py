@@ -119,7 +119,8 @@ def lakehouse_process(*args, env=None):
             ["run"],
             {"LAKEHOUSE_CONF_DIR": "{tmp}/no-conf"},
             2,
-            "lakehouse: error: no base configuration at {tmp}/no-conf/base/lakehouse.yml",
+            # a configuration problem is a usage error, in click's own format
+            "Error: no base configuration at {tmp}/no-conf/base/lakehouse.yml",
         ),
         (
             ["ingest", "--lake", "{tmp}/lake", "--set", "spark.jars_dir={tmp}/no-jars"],
