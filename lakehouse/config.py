@@ -201,6 +201,8 @@ class ServeSettings(_Section):
     shadow: bool = False
     # recent model inputs kept per model for the drift (PSI) metric
     drift_window_rows: int = Field(10_000, gt=0)
+    # how often the PSI gauges are recomputed, on a thread of their own (a scrape only reads)
+    drift_refresh_s: float = Field(30.0, gt=0)
     # how late a transaction may arrive and still get exact velocity features
     velocity_max_lateness_s: int = Field(3_600, ge=0)
     # fraud decision threshold when a model version carries none
