@@ -1,7 +1,7 @@
 """Benchmark: the prediction service against `mlflow models serve`, same model versions.
 
 Each server runs alone on 127.0.0.1 (one process each, as started by default) and is driven
-by the same closed-loop client (``serving/loadgen.py``) in this process, so the ratios are
+by the same closed-loop client (``benchmarks/loadgen.py``) in this process, so the ratios are
 meaningful on a noisy 2-core machine. Per model (``delivery_date``, ``fraud``) and server:
 
 - single-record requests at concurrency 1 and 8: throughput, latency p50 and p99;
@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 import pandas as pd
 from deltalake import DeltaTable
+from loadgen import LoadResult, run_load, timed_requests
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.demo_service import HOST, free_port, stop_process, wait_until_ready
@@ -54,7 +55,6 @@ from lakehouse.tables import (
     GOLD_PAYMENTS_UNIFIED,
     SILVER_TRANSACTIONS,
 )
-from serving.loadgen import LoadResult, run_load, timed_requests
 
 READY_TIMEOUT_S = 300
 DEMO_LAKE = Path("data/demo/lake")
