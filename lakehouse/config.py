@@ -181,7 +181,7 @@ class ServeSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65_535)
-    # the tasks the service answers for (``lakehouse.ml.training.TASKS`` names)
+    # the tasks the service answers for (``lakehouse.ml.catalog.TASKS`` names)
     tasks: list[str] = Field(default_factory=lambda: ["delivery", "fraud"])
     # how often the registry is asked whether champion (or challenger) moved
     registry_poll_s: float = Field(5.0, gt=0)

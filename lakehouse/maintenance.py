@@ -25,9 +25,9 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.io.delta import is_delta_table
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.registry import aliased_versions, champion_stack, table_versions_of
 from lakehouse.ml.tracking import client_for
-from lakehouse.ml.training import TASKS
 from lakehouse.tables import ALL_TABLES
 
 log = logging.getLogger(__name__)
