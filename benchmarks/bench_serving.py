@@ -45,10 +45,11 @@ from lakehouse.features.delivery_online import (
     checkout_features,
     load_delivery_reference,
 )
+from lakehouse.ml.catalog import task_named
 from lakehouse.ml.registry import CHAMPION, alias_version
 from lakehouse.ml.report import has_champions
 from lakehouse.ml.tracking import client_for, tracking_uri
-from lakehouse.ml.training import task_named
+from lakehouse.silver.sessions import CHECKOUT
 from lakehouse.tables import (
     BRONZE_SESSIONS,
     GOLD_DELIVERY_FEATURES,
@@ -122,7 +123,7 @@ def checkout_documents(settings: Settings, count: int) -> list[dict]:
     rules = DeliveryRules.from_settings(settings)
     documents = []
     for text in raw:
-        if '"CHECKOUT_COMPLETED"' not in text:
+        if f'"{CHECKOUT}"' not in text:
             continue
         document = json.loads(text)
         try:

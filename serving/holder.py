@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from lakehouse.config import Settings
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.fraud import THRESHOLD
 from lakehouse.ml.preprocessing import FeatureSpec, to_model_frame
 from lakehouse.ml.profile import PROFILE_ARTIFACT
 from lakehouse.ml.registry import CHALLENGER, CHAMPION, LINEAGE_PREFIX, alias_version
 from lakehouse.ml.tasks import ModelTask
-from lakehouse.ml.training import TASKS
 from serving.drift import DriftWindow
 from serving.fastpath import FastPipeline, compile_pipeline, encode_rows, pipeline_output
 from serving.metrics import Metrics

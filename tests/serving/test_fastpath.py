@@ -12,8 +12,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lakehouse.config import load_settings
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.preprocessing import to_model_frame
-from lakehouse.ml.training import TASKS
 from serving import fastpath
 from serving.fastpath import (
     PARALLEL_MIN_ROWS,
