@@ -3,7 +3,6 @@ the latest readings, which equal ``lakehouse.ml.profile.psi`` on the same window
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -80,6 +79,7 @@ def test_the_monitor_refreshes_on_its_thread_and_stops():
     monitor = DriftMonitor(lambda: [model], interval_s=0.05)
     assert monitor.latest() == ()
     monitor.start()
+    thread = monitor._thread
     try:
         deadline = time.monotonic() + 10
         while not monitor.latest() and time.monotonic() < deadline:
@@ -87,7 +87,7 @@ def test_the_monitor_refreshes_on_its_thread_and_stops():
         assert monitor.latest()[0].features == _expected(model.profile, model.drift)
     finally:
         monitor.stop()
-    assert not any(t.name == "lakehouse-drift" for t in threading.enumerate())
+    assert thread is not None and not thread.is_alive()
 
 
 # --- through the app ------------------------------------------------------------------------
