@@ -1,7 +1,7 @@
 """Benchmark: the prediction service against `mlflow models serve`, same model versions.
 
 Each server runs alone on 127.0.0.1 (one process each, as started by default) and is driven
-by the same closed-loop client (``serving/loadgen.py``) in this process, so the ratios are
+by the same closed-loop client (``benchmarks/loadgen.py``) in this process, so the ratios are
 meaningful on a noisy 2-core machine. Per model (``delivery_date``, ``fraud``) and server:
 
 - single-record requests at concurrency 1 and 8: throughput, latency p50 and p99;
@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 import pandas as pd
 from deltalake import DeltaTable
+from loadgen import LoadResult, run_load, timed_requests
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.demo_service import HOST, free_port, stop_process, wait_until_ready
@@ -44,17 +45,17 @@ from lakehouse.features.delivery_online import (
     checkout_features,
     load_delivery_reference,
 )
+from lakehouse.ml.catalog import task_named
 from lakehouse.ml.registry import CHAMPION, alias_version
 from lakehouse.ml.report import has_champions
 from lakehouse.ml.tracking import client_for, tracking_uri
-from lakehouse.ml.training import task_named
+from lakehouse.silver.sessions import CHECKOUT
 from lakehouse.tables import (
     BRONZE_SESSIONS,
     GOLD_DELIVERY_FEATURES,
     GOLD_PAYMENTS_UNIFIED,
     SILVER_TRANSACTIONS,
 )
-from serving.loadgen import LoadResult, run_load, timed_requests
 
 READY_TIMEOUT_S = 300
 DEMO_LAKE = Path("data/demo/lake")
@@ -122,7 +123,7 @@ def checkout_documents(settings: Settings, count: int) -> list[dict]:
     rules = DeliveryRules.from_settings(settings)
     documents = []
     for text in raw:
-        if '"CHECKOUT_COMPLETED"' not in text:
+        if f'"{CHECKOUT}"' not in text:
             continue
         document = json.loads(text)
         try:

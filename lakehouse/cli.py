@@ -317,7 +317,7 @@ def serve(settings, host, port):
     import uvicorn
 
     from serving.main import create_app
-    from serving.observability import configure_logging
+    from serving.request_log import configure_logging
 
     configure_logging(logging.getLevelName(logging.getLogger().level))
     uvicorn.run(

@@ -185,7 +185,7 @@ class ServeSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65_535)
-    # the tasks the service answers for (``lakehouse.ml.training.TASKS`` names)
+    # the tasks the service answers for (``lakehouse.ml.catalog.TASKS`` names)
     tasks: list[str] = Field(default_factory=lambda: ["delivery", "fraud"])
     # how often the registry is asked whether champion (or challenger) moved
     registry_poll_s: float = Field(5.0, gt=0)
@@ -205,6 +205,8 @@ class ServeSettings(_Section):
     shadow: bool = False
     # recent model inputs kept per model for the drift (PSI) metric
     drift_window_rows: int = Field(10_000, gt=0)
+    # how often the PSI gauges are recomputed, on a thread of their own (a scrape only reads)
+    drift_refresh_s: float = Field(30.0, gt=0)
     # how late a transaction may arrive and still get exact velocity features
     velocity_max_lateness_s: int = Field(3_600, ge=0)
     # fraud decision threshold when a model version carries none

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from lakehouse.bronze.payments import FEED_COLUMNS
 from lakehouse.config import Settings
 from lakehouse.io.delta import read_table
+from lakehouse.silver.sessions import CHECKOUT
 from lakehouse.tables import BRONZE_SESSIONS, GOLD_DELIVERY_FEATURES, SILVER_TRANSACTIONS, Table
 
 TRANSACTION_FIELDS = FEED_COLUMNS["payment_transactions"]
@@ -50,7 +51,7 @@ def sample_checkout(spark: SparkSession, settings: Settings) -> dict:
     gold_ids = read_table(spark, settings.table_path(*GOLD_DELIVERY_FEATURES)).select("record_id")
     row = (
         read_table(spark, settings.table_path(*BRONZE_SESSIONS))
-        .where(~F.col("is_malformed") & (F.col("source.eventType") == "CHECKOUT_COMPLETED"))
+        .where(~F.col("is_malformed") & (F.col("source.eventType") == CHECKOUT))
         .join(gold_ids, "record_id", how="left_semi")
         .orderBy(F.col("_ingested_at").desc(), "record_id")
         .select("raw_record")

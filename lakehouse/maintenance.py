@@ -29,9 +29,9 @@ from lakehouse.io.delta import (
     vacuum,
     version_ages_s,
 )
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.registry import aliased_versions, champion_stack, table_versions_of
 from lakehouse.ml.tracking import client_for
-from lakehouse.ml.training import TASKS
 from lakehouse.tables import ALL_TABLES
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from fastapi import Depends, Request
 
 from lakehouse.config import Settings
 from serving.batcher import MicroBatcher
+from serving.drift import DriftMonitor
 from serving.holder import ModelHolder
-from serving.observability import Metrics
+from serving.metrics import Metrics
 from serving.predict import DeliveryService, FraudService
 from serving.state import OnlineFeatures
 from serving.watcher import Watcher
@@ -34,6 +35,7 @@ class ServiceState:
     delivery: DeliveryService
     fraud: FraudService
     watcher: Watcher
+    drift: DriftMonitor
 
 
 async def get_state(request: Request) -> ServiceState:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from lakehouse.features import FeatureError
-from serving.observability import request_id_var
+from serving.request_log import request_id_var
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,6 @@ VECTOR_TREES_MAX_ROWS = 40
 # records and micro-batches stay on the event loop's thread. (One OpenMP region per tree
 # instead pays a thread wake-up 300 times per call and is slower than one thread.)
 PARALLEL_MIN_ROWS = 256
-PARALLEL_THREADS = max(1, len(os.sched_getaffinity(0)))
 # levels walked before checking whether every walk reached a leaf
 EARLY_EXIT_LEVEL = 6
 PROBE_ROWS = 96
@@ -64,9 +63,22 @@ _FAST_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
 
 
 @functools.cache
+def parallel_threads() -> int:
+    """The cores this process may run on, asked once, at first use.
+
+    ``os.sched_getaffinity`` (the CPU set a container or ``taskset`` allows) exists on Linux
+    only; elsewhere (macOS, Windows) every core counts. Not asked at import: importing the
+    module must work everywhere.
+    """
+    affinity = getattr(os, "sched_getaffinity", None)
+    count = len(affinity(0)) if affinity is not None else os.cpu_count()
+    return max(1, count or 1)
+
+
+@functools.cache
 def _tree_pool() -> ThreadPoolExecutor:
     """The threads that walk the other chunks of a large batch (made on first use)."""
-    return ThreadPoolExecutor(max_workers=PARALLEL_THREADS - 1, thread_name_prefix="trees")
+    return ThreadPoolExecutor(max_workers=parallel_threads() - 1, thread_name_prefix="trees")
 
 
 class UnsupportedPipelineError(ValueError):
@@ -387,8 +399,9 @@ class _Trees:
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         """Sum of the leaf values plus the baseline, summed in scikit-learn's order."""
         n = matrix.shape[0]
-        if n >= PARALLEL_MIN_ROWS and PARALLEL_THREADS > 1:
-            bounds = np.linspace(0, n, PARALLEL_THREADS + 1).astype(int)
+        threads = parallel_threads() if n >= PARALLEL_MIN_ROWS else 1
+        if threads > 1:
+            bounds = np.linspace(0, n, threads + 1).astype(int)
             chunks = [matrix[a:b] for a, b in itertools.pairwise(bounds)]
             others = [_tree_pool().submit(self._sum_trees, chunk) for chunk in chunks[1:]]
             first = self._sum_trees(chunks[0])

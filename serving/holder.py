@@ -4,7 +4,8 @@ A request reads ``slot.champion`` once and keeps that object to the end, so a sw
 attribute assignment) never changes the model under a request in flight: requests that
 started before it finish on the old version, later ones get the new one. Loading happens
 off the event loop (``serving.watcher``); a version that fails to load is reported and the
-old one keeps serving.
+old one keeps serving. ``ModelHolder.held_models`` publishes what is held as read-only
+``HeldModel`` records: the metrics and the drift monitor read those, never the slots.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import numpy as np
 import pandas as pd
 
 from lakehouse.config import Settings
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.fraud import THRESHOLD
 from lakehouse.ml.preprocessing import FeatureSpec, to_model_frame
 from lakehouse.ml.profile import PROFILE_ARTIFACT
 from lakehouse.ml.registry import CHALLENGER, CHAMPION, LINEAGE_PREFIX, alias_version
 from lakehouse.ml.tasks import ModelTask
-from lakehouse.ml.training import TASKS
+from serving.drift import DriftWindow
 from serving.fastpath import FastPipeline, compile_pipeline, encode_rows, pipeline_output
-from serving.observability import DriftWindow, Metrics
+from serving.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +176,49 @@ def load_version(task: ModelTask, settings: Settings, version: Any) -> LoadedMod
     return model
 
 
+@dataclass(frozen=True)
+class HeldModel:
+    """One loaded model under one alias, as others may read it (a snapshot of the slot).
+
+    Attributes:
+        task: ``delivery`` or ``fraud``.
+        alias: ``champion`` or ``challenger``.
+        name: Registered model name.
+        version: Registered version.
+        lineage_table: The Gold table it was trained on (``layer/name``).
+        lineage_table_version: That table's Delta version.
+        fast_path: Whether the compiled fast path predicts.
+        profile: The training-data profile (None: no drift metric).
+        drift: The model's window of recent inputs (it keeps moving: read it with
+            ``DriftWindow.snapshot``).
+    """
+
+    task: str
+    alias: str
+    name: str
+    version: str
+    lineage_table: str | None
+    lineage_table_version: int | None
+    fast_path: bool
+    profile: dict[str, Any] | None
+    drift: DriftWindow
+
+    @classmethod
+    def of(cls, model: LoadedModel, alias: str) -> HeldModel:
+        """The record of ``model`` held as ``alias``."""
+        return cls(
+            task=model.task,
+            alias=alias,
+            name=model.name,
+            version=model.version,
+            lineage_table=model.lineage_table,
+            lineage_table_version=model.lineage_table_version,
+            fast_path=model.fast is not None,
+            profile=model.profile,
+            drift=model.drift,
+        )
+
+
 @dataclass
 class LoadFailure:
     """A version that could not be loaded."""
@@ -263,13 +308,14 @@ class ModelHolder:
         serve = self.settings.serve
         return serve.canary_share > 0 or serve.shadow
 
-    def loaded_models(self) -> list[LoadedModel]:
-        """Every model answering requests, without repeats."""
-        seen: dict[int, LoadedModel] = {}
-        for slot in self.slots.values():
-            for model in slot.held().values():
-                seen[id(model)] = model
-        return list(seen.values())
+    def held_models(self) -> tuple[HeldModel, ...]:
+        """Every model held, per task and alias (champion first): what metrics and the drift
+        monitor read. Safe from any thread: each slot attribute is read once."""
+        return tuple(
+            HeldModel.of(model, alias)
+            for slot in self.slots.values()
+            for alias, model in slot.held().items()
+        )
 
     def refresh(self, client: Any) -> int:
         """Poll the registry once and load what moved (blocking: run it off the event loop).

@@ -19,10 +19,11 @@ from threadpoolctl import threadpool_limits
 from lakehouse.config import Settings
 from serving.batcher import MicroBatcher
 from serving.deps import ServiceState
+from serving.drift import DriftMonitor
 from serving.errors import install_error_handlers
 from serving.holder import LoadedModel, ModelHolder
+from serving.metrics import Metrics
 from serving.middleware import RequestContextMiddleware
-from serving.observability import Metrics
 from serving.predict import DeliveryService, FraudService
 from serving.routes import ROUTERS
 from serving.settings import ServiceSettings
@@ -39,7 +40,8 @@ def build_state(settings: Settings) -> ServiceState:
     serve = settings.serve
     metrics = Metrics()
     holder = ModelHolder(settings, metrics, list(serve.tasks))
-    metrics.attach(holder)
+    drift = DriftMonitor(holder.held_models, serve.drift_refresh_s)
+    metrics.attach(holder.held_models, drift.latest)
     features = OnlineFeatures(settings, list(serve.tasks))
 
     def on_batch(model: LoadedModel, inputs: Any, outputs: np.ndarray, seconds: float) -> None:
@@ -64,18 +66,21 @@ def build_state(settings: Settings) -> ServiceState:
         delivery=DeliveryService(*services),
         fraud=FraudService(*services),
         watcher=watcher,
+        drift=drift,
     )
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start following the registry and loading data; stop it on shutdown."""
+    """Start following the registry and loading data, and the drift monitor; stop both on
+    shutdown."""
     state: ServiceState = app.state.service
     # the event loop is one thread: OpenMP or BLAS pools only add contention on a small box
     limiter = threadpool_limits(1)
     thresholds = gc.get_threshold()
     gc.set_threshold(state.settings.serve.gc_gen0_threshold, *thresholds[1:])
     state.watcher.start()
+    state.drift.start()
     log.info(
         "serving %s from %s (models load in the background; see /ready)",
         ", ".join(state.holder.slots),
@@ -84,6 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        state.drift.stop()
         state.watcher.stop()
         limiter.restore_original_limits()
         gc.set_threshold(*thresholds)

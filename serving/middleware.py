@@ -13,7 +13,8 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.observability import REQUEST_ID_HEADER, Metrics, new_request_id, request_id_var
+from serving.metrics import Metrics
+from serving.request_log import REQUEST_ID_HEADER, new_request_id, request_id_var
 
 log = logging.getLogger("serving.access")
 

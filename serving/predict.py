@@ -25,7 +25,7 @@ from lakehouse.ml.registry import CHALLENGER, CHAMPION
 from serving.batcher import MicroBatcher
 from serving.errors import NotReadyError, TooManyRecordsError, invalid_records
 from serving.holder import LoadedModel, ModelHolder, ModelSlot
-from serving.observability import Metrics
+from serving.metrics import Metrics
 from serving.state import OnlineFeatures
 
 log = logging.getLogger(__name__)

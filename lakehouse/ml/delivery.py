@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import functions as F
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
@@ -55,6 +54,8 @@ class DeliveryTask(ModelTask):
         return SPEC
 
     def row_filter(self):
+        from pyspark.sql import functions as F
+
         return F.col(LABEL).isNotNull()
 
     def estimators(self, settings: Settings) -> dict[str, Any]:

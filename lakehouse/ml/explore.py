@@ -37,7 +37,7 @@ def training_data(
 
 def runs_table(settings: Settings, task_name: str) -> pd.DataFrame:
     """Every training run of a task, newest first: data version, model, test metrics."""
-    from lakehouse.ml.training import task_named
+    from lakehouse.ml.catalog import task_named
 
     task = task_named(task_name)
     client_for(settings)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import functions as F
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -54,6 +53,8 @@ class FraudTask(ModelTask):
         )
 
     def row_filter(self):
+        from pyspark.sql import functions as F
+
         return F.col("label_is_mature")
 
     def estimators(self, settings: Settings) -> dict[str, Any]:

@@ -8,9 +8,10 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
 from lakehouse.io.delta import has_new_data
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.datasets import InsufficientDataError
 from lakehouse.ml.promotion import PromotionRefusedError, promote
-from lakehouse.ml.training import TASKS, latest_run, train_model
+from lakehouse.ml.training import latest_run, train_model
 
 log = logging.getLogger(__name__)
 

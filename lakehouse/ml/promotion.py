@@ -14,6 +14,7 @@ import mlflow
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.registry import (
     CHALLENGER,
     CHAMPION,
@@ -26,12 +27,7 @@ from lakehouse.ml.registry import (
 )
 from lakehouse.ml.tasks import ModelTask
 from lakehouse.ml.tracking import client_for
-from lakehouse.ml.training import (
-    CONFIG_ARTIFACT,
-    TASKS,
-    load_split,
-    settings_from_run,
-)
+from lakehouse.ml.training import CONFIG_ARTIFACT, load_split, settings_from_run
 
 log = logging.getLogger(__name__)
 

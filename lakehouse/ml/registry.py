@@ -10,13 +10,13 @@ from __future__ import annotations
 import getpass
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
 
-from lakehouse.ml.datasets import DatasetLineage
+    from lakehouse.ml.datasets import DatasetLineage
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -59,6 +59,10 @@ def table_versions_of(version: ModelVersion) -> dict[str, int]:
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     """The version holding ``alias``, or None (also when the model does not exist)."""
+    # imported here: importing mlflow imports pyspark when it is installed, and the service
+    # imports this module at start (it calls this later, on its watcher thread)
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from lakehouse.config import Settings
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.registry import LINEAGE_PREFIX, aliased_versions, champion_stack
 from lakehouse.ml.tracking import client_for
-from lakehouse.ml.training import TASKS
 
 BASELINE_PREFIX = "baseline_test_"
 TEST_PREFIX = "test_"

@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
+from lakehouse.ml.catalog import task_named
 from lakehouse.ml.tracking import client_for, git_commit
 from lakehouse.ml.training import (
     CONFIG_ARTIFACT,
@@ -23,7 +24,6 @@ from lakehouse.ml.training import (
     fit_and_evaluate,
     load_split,
     settings_from_run,
-    task_named,
 )
 
 SOURCE_PARAM_PREFIX = "source."

@@ -27,11 +27,11 @@ from lakehouse.io.delta import (
     overwrite_with_sources,
     read_table,
 )
+from lakehouse.ml.catalog import task_named
 from lakehouse.ml.fraud import THRESHOLD
 from lakehouse.ml.registry import CHAMPION, alias_version, load_model
 from lakehouse.ml.tasks import ModelTask
 from lakehouse.ml.tracking import client_for
-from lakehouse.ml.training import task_named
 from lakehouse.tables import GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES, Table
 
 log = logging.getLogger(__name__)

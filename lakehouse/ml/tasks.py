@@ -7,18 +7,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from pyspark.sql import Column
 from sklearn.pipeline import Pipeline
 
 from lakehouse.config import ModelTaskSettings, Settings
 from lakehouse.ml.datasets import TimeSplit
 from lakehouse.ml.preprocessing import FeatureSpec, build_preprocessor, to_model_frame
 from lakehouse.tables import Table
+
+if TYPE_CHECKING:  # annotations only: the service imports tasks without Spark or matplotlib
+    from matplotlib.figure import Figure
+    from pyspark.sql import Column
 
 
 @dataclass
@@ -59,7 +61,8 @@ class ModelTask(ABC):
 
     @abstractmethod
     def row_filter(self) -> Column:
-        """The Gold rows usable for training and evaluation."""
+        """The Gold rows usable for training and evaluation (a Spark column: import pyspark
+        inside, the service imports tasks without Spark)."""
 
     @abstractmethod
     def estimators(self, settings: Settings) -> dict[str, Any]:

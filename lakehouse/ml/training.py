@@ -9,24 +9,26 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 from mlflow.models import infer_signature
-from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
-from lakehouse.ml import delivery, fraud
-from lakehouse.ml.datasets import DatasetLineage, read_training_table, time_split
+from lakehouse.ml.catalog import task_named
+from lakehouse.ml.datasets import DatasetLineage, time_split
 from lakehouse.ml.profile import PROFILE_ARTIFACT, build_profile
 from lakehouse.ml.registry import CHALLENGER, lineage_tags, set_alias
 from lakehouse.ml.serialization import SERIALIZATION_FORMAT, pip_requirements, trusted_types
+from lakehouse.ml.spark_datasets import read_training_table
 from lakehouse.ml.tasks import Evaluation, ModelTask
 from lakehouse.ml.tracking import client_for, ensure_experiment, git_commit
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 log = logging.getLogger(__name__)
 
-TASKS: dict[str, ModelTask] = {delivery.TASK.name: delivery.TASK, fraud.TASK.name: fraud.TASK}
 TASK_TAG = "lakehouse.task"
 TABLE_TAG = "lakehouse.table"
 TABLE_VERSION_TAG = "lakehouse.table_version"
@@ -34,13 +36,6 @@ CONFIG_ARTIFACT = "config.json"
 LINEAGE_ARTIFACT = "lineage.json"
 MODEL_ARTIFACT = "model"
 INPUT_EXAMPLE_ROWS = 5
-
-
-def task_named(name: str) -> ModelTask:
-    """The task called ``name``; ValueError for an unknown one."""
-    if name not in TASKS:
-        raise ValueError(f"unknown model task {name!r}: expected one of {sorted(TASKS)}")
-    return TASKS[name]
 
 
 @dataclass

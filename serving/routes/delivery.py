@@ -9,12 +9,8 @@ from fastapi import APIRouter, Body, Request
 from serving.deps import DeliveryDep
 from serving.routing import OrjsonResponse, OrjsonRoute
 from serving.schemas.common import ERROR_RESPONSES
-from serving.schemas.delivery import (
-    CHECKOUT_EXAMPLE,
-    CheckoutDocument,
-    DeliveryBatchResponse,
-    DeliveryResponse,
-)
+from serving.schemas.delivery import CheckoutDocument, DeliveryBatchResponse, DeliveryResponse
+from serving.schemas.examples import CHECKOUT_EXAMPLE
 
 router = APIRouter(prefix="/v1/delivery", tags=["delivery"], route_class=OrjsonRoute)
 

@@ -9,12 +9,8 @@ from fastapi import APIRouter, Body, Request
 from serving.deps import FraudDep
 from serving.routing import OrjsonResponse, OrjsonRoute
 from serving.schemas.common import ERROR_RESPONSES
-from serving.schemas.fraud import (
-    TRANSACTION_EXAMPLE,
-    FraudBatchResponse,
-    FraudResponse,
-    Transaction,
-)
+from serving.schemas.examples import TRANSACTION_EXAMPLE
+from serving.schemas.fraud import FraudBatchResponse, FraudResponse, Transaction
 
 router = APIRouter(prefix="/v1/fraud", tags=["fraud"], route_class=OrjsonRoute)
 

@@ -8,45 +8,24 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.schemas.common import ModelRef
-
-CHECKOUT_EXAMPLE = {
-    "id": "0b541211-6f65-4b6e-bb0c-ded5ad3e78c7",
-    "sessionId": "7f0c2a4e-1d7e-4c8e-9d1b-3f1f0e7a2b11",
-    "createdDateTime": 1731880381293,
-    "eventType": "CHECKOUT_COMPLETED",
-    "customer": {"customerId": "C-104233", "loyaltyTier": "GOLD"},
-    "device": {"type": "MOBILE", "os": "iOS", "appVersion": "5.2.1"},
-    "cart": {
-        "currency": "USD",
-        "items": [
-            {
-                "sku": "SKU-000123",
-                "category": "toys",
-                "quantity": 2,
-                "unitPrice": 19.99,
-                "weightKg": 0.4,
-            }
-        ],
-    },
-    "shipping": {
-        "method": "STANDARD",
-        "carrier": "UPS",
-        "warehouseId": "WH-07",
-        "promisedDeliveryDate": "2024-11-21",
-        "address": {"city": "Portland", "state": "OR", "zipCode": "97201", "country": "US"},
-    },
-}
+from serving.schemas.examples import CHECKOUT_EXAMPLE
 
 
 class CheckoutDocument(BaseModel):
     """A checkout as Elasticsearch exports it (CONTRACT 1.1): a bare `_source` document or a
     hit wrapping one (`{"_index", "_id", "_source"}`).
 
-    Fields may be missing and unknown extra fields may appear at any level. Values are checked
-    by the same rules the lake applies (the online twin of Bronze and Silver): a document the
-    lake would quarantine is answered with 422 naming the field and Silver's reason code.
-    Types are loose on purpose: `createdDateTime` may be epoch milliseconds or seconds, a
-    numeric string or ISO-8601; a zip code may be a number that lost its leading zero.
+    Fields may be missing and unknown extra fields may appear at any level.
+
+    The validator is the online twin of Bronze and Silver
+    (`lakehouse.features.delivery_online.checkout_features`), not this model: a document the
+    lake would quarantine is answered with 422 naming the field and Silver's reason code (e.g.
+    `invalid_zip_code`). So every field here is typed `Any` on purpose, and the route hands the
+    twin the JSON as sent: a pydantic type would turn some of those into a pydantic error
+    instead of Silver's code, or refuse what the batch pipeline accepts. `createdDateTime`
+    may be epoch milliseconds or seconds, a numeric string or ISO-8601; a zip code may be a
+    number that lost its leading zero; the objects are checked item by item by the twin. The
+    descriptions say what the lake expects.
     """
 
     model_config = ConfigDict(

@@ -7,26 +7,24 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.schemas.common import ModelRef
-
-TRANSACTION_EXAMPLE = {
-    "transaction_id": "T-000184467",
-    "transaction_ts": "2024-03-02T14:05:09Z",
-    "source_account_id": "A-004211",
-    "destination_account_id": "A-017730",
-    "amount": "129.90",
-    "currency": "USD",
-    "channel": "web",
-    "merchant_category": "electronics",
-}
+from serving.schemas.examples import TRANSACTION_EXAMPLE
 
 
 class Transaction(BaseModel):
     """A payment transaction with the columns of CONTRACT 1.2 (`payment_transactions`).
 
-    Values may come as a CSV would carry them (strings) or typed (numbers); they are checked
-    by Silver's rules (a transaction the lake would quarantine is answered with 422 and
-    Silver's reason code). Extra fields are accepted and ignored. `card_number`, `ip_address`
-    and `device_id` are accepted but never used nor logged (PII).
+    Values may come as a CSV would carry them (strings) or typed (numbers). Extra fields are
+    accepted and ignored. `card_number`, `ip_address` and `device_id` are accepted but never
+    used nor logged (PII).
+
+    The validator is the online twin of Silver
+    (`lakehouse.features.fraud_online.parse_transaction`), not this model: a transaction the
+    lake would quarantine is answered with 422 and Silver's reason code (e.g.
+    `negative_amount`). So every field here is typed `Any` on purpose: the twin reads each
+    value as the CSV feed would carry it (`129.9` and `"129.90"` alike, an amount arrives as
+    text), and a pydantic type would answer a wrong value with a pydantic error instead of
+    Silver's code, or refuse what the batch pipeline accepts. The descriptions say what the
+    lake expects.
     """
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [TRANSACTION_EXAMPLE]})

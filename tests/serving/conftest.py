@@ -40,6 +40,7 @@ from lakehouse.tables import (
     SILVER_ZIP_CODES,
 )
 from serving.main import create_app
+from serving.schemas.examples import example_checkout, example_transaction
 from tests.support.gold import FAST_OVERRIDES, delivery_rows, fraud_rows, write_gold
 
 # batch scoring runs the model in Spark's Python workers: they must use this interpreter
@@ -278,58 +279,46 @@ def running_server(settings: Settings):
 
 
 def checkout(i: int = 0, **changes) -> dict:
-    """A checkout document in the synthetic data's domain (CONTRACT 1.1 shape, PII included)."""
+    """The example checkout (``serving.schemas.examples``) moved into the synthetic data's
+    domain: accounts, warehouses and zip codes of this lake, and PII the logs must not show."""
     created = int(dt.datetime(2024, 3, 4, 10, tzinfo=dt.UTC).timestamp() * 1000) + i * 3_600_000
-    document = {
-        "id": f"rec-{i:05d}",
-        "sessionId": f"s-{i}",
-        "createdDateTime": created,
-        "eventType": "CHECKOUT_COMPLETED",
-        "customer": {
-            "customerId": f"C-{i}",
-            "email": "jane.doe@example.com",
-            "firstName": "Jane",
-            "lastName": "Doe",
-            "phone": "+1-555-0100",
-        },
-        "device": {"type": "MOBILE", "ipAddress": "203.0.113.7"},
-        "cart": {
-            "currency": "USD",
-            "items": [{"sku": "SKU-1", "quantity": 1 + i % 3, "unitPrice": 19.99, "weightKg": 0.4}],
-        },
-        "shipping": {
-            "method": ["STANDARD", "EXPRESS", "OVERNIGHT"][i % 3],
-            "carrier": ["UPS", "FEDEX", "USPS"][i % 3],
-            "warehouseId": WAREHOUSES[i % 5],
-            "promisedDeliveryDate": "2024-03-09",
-            "address": {
-                "line1": "12 Main St",
-                "city": "Portland",
-                "state": "OR",
-                "zipCode": ZIPS[i % len(ZIPS)],
-                "country": "US",
-            },
-        },
-    }
+    document = example_checkout()
+    document.update(id=f"rec-{i:05d}", sessionId=f"s-{i}", createdDateTime=created)
+    document["customer"].update(
+        customerId=f"C-{i}",
+        email="jane.doe@example.com",
+        firstName="Jane",
+        lastName="Doe",
+        phone="+1-555-0100",
+    )
+    document["device"]["ipAddress"] = "203.0.113.7"
+    document["cart"]["items"][0].update(sku="SKU-1", quantity=1 + i % 3)
+    document["shipping"].update(
+        method=["STANDARD", "EXPRESS", "OVERNIGHT"][i % 3],
+        carrier=["UPS", "FEDEX", "USPS"][i % 3],
+        warehouseId=WAREHOUSES[i % 5],
+        promisedDeliveryDate="2024-03-09",
+    )
+    document["shipping"]["address"].update(line1="12 Main St", zipCode=ZIPS[i % len(ZIPS)])
     document.update(changes)
     return document
 
 
 def transaction(i: int = 0, **changes) -> dict:
-    """A payment transaction (CONTRACT 1.2 columns, PII included)."""
-    txn = {
-        "transaction_id": f"T-{i:06d}",
-        "transaction_ts": f"2024-03-02T{10 + i % 10:02d}:{i % 60:02d}:00Z",
-        "source_account_id": ACCOUNTS[i % 10],
-        "destination_account_id": ACCOUNTS[10 + i % 10],
-        "amount": f"{20 + i}.90",
-        "currency": "USD",
-        "channel": ["web", "mobile", "pos", "api"][i % 4],
-        "merchant_category": "electronics",
-        "card_number": "4111111111111111",
-        "ip_address": "198.51.100.23",
-        "device_id": "dev-1",
-    }
+    """The example transaction (``serving.schemas.examples``) between this lake's accounts,
+    PII included."""
+    txn = example_transaction()
+    txn.update(
+        transaction_id=f"T-{i:06d}",
+        transaction_ts=f"2024-03-02T{10 + i % 10:02d}:{i % 60:02d}:00Z",
+        source_account_id=ACCOUNTS[i % 10],
+        destination_account_id=ACCOUNTS[10 + i % 10],
+        amount=f"{20 + i}.90",
+        channel=["web", "mobile", "pos", "api"][i % 4],
+        card_number="4111111111111111",
+        ip_address="198.51.100.23",
+        device_id="dev-1",
+    )
     txn.update(changes)
     return txn
 

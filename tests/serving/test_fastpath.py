@@ -12,8 +12,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lakehouse.config import load_settings
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.preprocessing import to_model_frame
-from lakehouse.ml.training import TASKS
 from serving import fastpath
 from serving.fastpath import (
     PARALLEL_MIN_ROWS,
@@ -174,3 +174,14 @@ def test_classifier_classes_must_be_zero_and_one():
     model = task.pipeline(LogisticRegression(max_iter=200), SETTINGS)
     model.fit(task.inputs(frame, SETTINGS), np.where(task.target(frame) == 1, 2, 5))
     assert compile_pipeline(model, spec, task.kind) is None
+
+
+def test_thread_count_is_asked_at_first_use_with_a_portable_fallback(monkeypatch):
+    import os
+
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # as on macOS
+    fastpath.parallel_threads.cache_clear()
+    try:
+        assert fastpath.parallel_threads() == max(1, os.cpu_count() or 1)
+    finally:
+        fastpath.parallel_threads.cache_clear()

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from benchmarks.loadgen import body, model_version, run_load
 from lakehouse.ml.promotion import rollback
 from lakehouse.ml.registry import CHAMPION, set_alias
 from lakehouse.ml.tracking import client_for
 from serving import holder as holder_module
-from serving.loadgen import body, model_version, run_load
 
 from .conftest import (
     DELIVERY,

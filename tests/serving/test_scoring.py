@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from deltalake import DeltaTable
 
 from lakehouse.cli import cli
+from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.registry import CHAMPION, alias_version
 from lakehouse.ml.scoring import score_table
 from lakehouse.ml.tracking import client_for
-from lakehouse.ml.training import TASKS
 from lakehouse.tables import GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES
 from serving.holder import load_version
 from serving.predict import round_half_up_days

@@ -1,33 +1,21 @@
-"""Request ids in logs, Prometheus metrics and drift (PSI) against the training data.
+"""The service's Prometheus metrics: requests, predictions, model calls, loads and drift.
 
-No request body, feature value or prediction of an identifiable record is ever logged: log
-lines carry the request id, the route, the status, timings, model versions and reason codes.
+The collectors read what other modules publish (``ModelHolder.held_models``, the drift
+monitor's latest readings): nothing is computed at scrape time, so a scrape costs the event
+loop only the exposition itself. This module imports nothing of the service's.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import uuid
-from collections import deque
-from collections.abc import Iterator
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from lakehouse.ml.profile import psi, shares_of
-
-if TYPE_CHECKING:
-    from serving.holder import LoadedModel, ModelHolder
-
-REQUEST_ID_HEADER = "x-request-id"
-# a caller's id is kept when it is short and plain (it ends up in logs and headers)
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+from serving.drift import DriftReading
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -53,92 +41,46 @@ PREDICTION_BUCKETS = {
 }
 
 
-def new_request_id(offered: str | None) -> str:
-    """The caller's ``X-Request-ID`` when it is plain enough to log, else a fresh one."""
-    if offered and _REQUEST_ID.fullmatch(offered):
-        return offered
-    return uuid.uuid4().hex
+class Scored(Protocol):
+    """A model that scored something (``serving.holder.LoadedModel`` is one)."""
+
+    @property
+    def task(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
 
 
-class RequestIdFilter(logging.Filter):
-    """Stamps every log record with the request id of the request being served (or ``-``)."""
+class Held(Protocol):
+    """A model held under an alias (``serving.holder.HeldModel`` is one)."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
-        return True
+    @property
+    def alias(self) -> str: ...
 
+    @property
+    def name(self) -> str: ...
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+    @property
+    def version(self) -> str: ...
 
+    @property
+    def lineage_table(self) -> str | None: ...
 
-def configure_logging(level: str = "INFO") -> None:
-    """Log lines with the request id; uvicorn's access log stays off (the middleware logs)."""
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(level=level)
-    root.setLevel(level)
-    for handler in root.handlers:
-        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
-            handler.addFilter(RequestIdFilter())
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    @property
+    def lineage_table_version(self) -> int | None: ...
 
-
-class DriftWindow:
-    """The most recent model inputs and outputs of one loaded model, for PSI.
-
-    Batches are kept whole (no per-row copy on the hot path) and the oldest dropped once more
-    than ``max_rows`` rows are held beyond the newest batch.
-    """
-
-    def __init__(self, max_rows: int) -> None:
-        self.max_rows = max_rows
-        self.rows = 0
-        self._batches: deque[tuple[Any, np.ndarray]] = deque()
-
-    def add(self, inputs: Any, outputs: np.ndarray) -> None:
-        """Keep one scored batch (a ``ModelInput`` or a model frame) and its outputs."""
-        self._batches.append((inputs, outputs))
-        self.rows += len(outputs)
-        while self._batches and self.rows - len(self._batches[0][1]) >= self.max_rows:
-            self.rows -= len(self._batches.popleft()[1])
-
-    def column(self, name: str) -> list[Any]:
-        """One input column over the window."""
-        values: list[Any] = []
-        for inputs, _ in self._batches:
-            column = inputs.column(name) if hasattr(inputs, "column") else inputs[name]
-            values.extend(column.tolist() if hasattr(column, "tolist") else column)
-        return values
-
-    def outputs(self) -> np.ndarray:
-        """Predictions over the window."""
-        if not self._batches:
-            return np.empty(0)
-        return np.concatenate([outputs for _, outputs in self._batches])
-
-    def psi(self, profile: dict[str, Any]) -> tuple[dict[str, float], float | None]:
-        """PSI of every profiled feature and of the predictions against the training data."""
-        if not self.rows:
-            return {}, None
-        features = {
-            name: psi(feature["shares"], shares_of(feature, self.column(name)))
-            for name, feature in profile.get("features", {}).items()
-        }
-        prediction = profile.get("prediction")
-        predicted = (
-            psi(prediction["shares"], shares_of(prediction, self.outputs().tolist()))
-            if prediction
-            else None
-        )
-        return features, predicted
+    @property
+    def fast_path(self) -> bool: ...
 
 
 class _DriftCollector(Collector):
-    """Computes PSI at scrape time for every model the service holds."""
+    """The PSI gauges, from the drift monitor's latest readings (computed off the loop)."""
 
-    def __init__(self, holder: ModelHolder) -> None:
-        self.holder = holder
+    def __init__(self, readings: Callable[[], Iterable[DriftReading]]) -> None:
+        self.readings = readings
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         feature_psi = GaugeMetricFamily(
@@ -157,16 +99,13 @@ class _DriftCollector(Collector):
             "Recent rows behind the PSI gauges",
             labels=["model", "version"],
         )
-        for model in self.holder.loaded_models():
-            labels = [model.name, model.version]
-            window_rows.add_metric(labels, model.drift.rows)
-            if model.profile is None or not model.drift.rows:
-                continue
-            features, predicted = model.drift.psi(model.profile)
-            for feature, value in features.items():
+        for reading in self.readings():
+            labels = [reading.model, reading.version]
+            window_rows.add_metric(labels, reading.window_rows)
+            for feature, value in reading.features.items():
                 feature_psi.add_metric([*labels, feature], value)
-            if predicted is not None:
-                prediction_psi.add_metric(labels, predicted)
+            if reading.prediction is not None:
+                prediction_psi.add_metric(labels, reading.prediction)
         yield feature_psi
         yield prediction_psi
         yield window_rows
@@ -175,8 +114,8 @@ class _DriftCollector(Collector):
 class _ModelInfoCollector(Collector):
     """One series per model version held, naming its alias and training data."""
 
-    def __init__(self, holder: ModelHolder) -> None:
-        self.holder = holder
+    def __init__(self, models: Callable[[], Iterable[Held]]) -> None:
+        self.models = models
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         info = GaugeMetricFamily(
@@ -184,19 +123,18 @@ class _ModelInfoCollector(Collector):
             "Model versions the service holds (1), with alias and training data",
             labels=["model", "version", "alias", "table", "table_version", "fast_path"],
         )
-        for slot in self.holder.slots.values():
-            for alias, model in slot.held().items():
-                info.add_metric(
-                    [
-                        model.name,
-                        model.version,
-                        alias,
-                        model.lineage_table or "",
-                        str(model.lineage_table_version),
-                        str(model.fast is not None).lower(),
-                    ],
-                    1,
-                )
+        for model in self.models():
+            info.add_metric(
+                [
+                    model.name,
+                    model.version,
+                    model.alias,
+                    model.lineage_table or "",
+                    str(model.lineage_table_version),
+                    str(model.fast_path).lower(),
+                ],
+                1,
+            )
         yield info
 
 
@@ -294,10 +232,19 @@ class Metrics:
         self._route_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
 
-    def attach(self, holder: ModelHolder) -> None:
-        """Add the collectors that read the model holder at scrape time."""
-        self.registry.register(_DriftCollector(holder))
-        self.registry.register(_ModelInfoCollector(holder))
+    def attach(
+        self,
+        models: Callable[[], Iterable[Held]],
+        drift: Callable[[], Iterable[DriftReading]],
+    ) -> None:
+        """Add the collectors read at scrape time.
+
+        Args:
+            models: The models held, one per alias (``ModelHolder.held_models``).
+            drift: The latest drift readings (``DriftMonitor.latest``); never computed here.
+        """
+        self.registry.register(_DriftCollector(drift))
+        self.registry.register(_ModelInfoCollector(models))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one HTTP request (label children are cached: this runs on every request)."""
@@ -311,12 +258,12 @@ class Metrics:
             histogram = self._latency_children[route] = self.latency.labels(route)
         histogram.observe(seconds)
 
-    def observe_batch(self, model: LoadedModel, rows: int, seconds: float) -> None:
+    def observe_batch(self, model: Scored, rows: int, seconds: float) -> None:
         """One model call of ``rows`` rows."""
         self.batch_rows.labels(model.name).observe(rows)
         self.batch_seconds.labels(model.name).observe(seconds)
 
-    def observe_predictions(self, model: LoadedModel, alias: str, values: np.ndarray) -> None:
+    def observe_predictions(self, model: Scored, alias: str, values: np.ndarray) -> None:
         """The outputs a request received."""
         self.predictions.labels(model.name, model.version, alias).inc(len(values))
         histogram = self.prediction_values.get(model.task)
