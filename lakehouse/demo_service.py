@@ -17,12 +17,12 @@ import httpx
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.bronze.payments import FEED_COLUMNS
 from lakehouse.config import Settings
+from lakehouse.contract import CHECKOUT, TRANSACTION_COLUMNS
 from lakehouse.io.delta import read_table
 from lakehouse.tables import BRONZE_SESSIONS, GOLD_DELIVERY_FEATURES, SILVER_TRANSACTIONS, Table
 
-TRANSACTION_FIELDS = FEED_COLUMNS["payment_transactions"]
+TRANSACTION_FIELDS = TRANSACTION_COLUMNS
 READY_TIMEOUT_S = 180
 HOST = "127.0.0.1"
 
@@ -50,7 +50,7 @@ def sample_checkout(spark: SparkSession, settings: Settings) -> dict:
     gold_ids = read_table(spark, settings.table_path(*GOLD_DELIVERY_FEATURES)).select("record_id")
     row = (
         read_table(spark, settings.table_path(*BRONZE_SESSIONS))
-        .where(~F.col("is_malformed") & (F.col("source.eventType") == "CHECKOUT_COMPLETED"))
+        .where(~F.col("is_malformed") & (F.col("source.eventType") == CHECKOUT))
         .join(gold_ids, "record_id", how="left_semi")
         .orderBy(F.col("_ingested_at").desc(), "record_id")
         .select("raw_record")
