@@ -36,9 +36,10 @@ print(sorted(m for m in sys.modules if m == "pyspark" or m.startswith("pyspark."
 """
 
 
-def test_the_online_modules_import_no_pyspark():
+def pyspark_modules_after_importing(modules: list[str]) -> str:
+    """The pyspark modules loaded in a fresh interpreter after importing ``modules``."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, *ONLINE_MODULES],
+        [sys.executable, "-c", PROBE, *modules],
         capture_output=True,
         text=True,
         timeout=120,
@@ -46,18 +47,13 @@ def test_the_online_modules_import_no_pyspark():
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    return result.stdout.strip()
+
+
+def test_the_online_modules_import_no_pyspark():
+    assert pyspark_modules_after_importing(ONLINE_MODULES) == "[]"
 
 
 def test_the_probe_sees_pyspark_when_it_is_loaded():
     """The check itself can fail: a Spark module does load pyspark."""
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, "lakehouse.silver.normalize"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).resolve().parent.parent,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "'pyspark'" in result.stdout
+    assert "'pyspark'" in pyspark_modules_after_importing(["lakehouse.silver.normalize"])
