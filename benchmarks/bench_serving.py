@@ -38,18 +38,15 @@ from deltalake import DeltaTable
 from loadgen import LoadResult, run_load, timed_requests
 
 from lakehouse.config import Settings, load_settings
+from lakehouse.contract import CHECKOUT
 from lakehouse.demo_service import HOST, free_port, stop_process, wait_until_ready
 from lakehouse.features import FeatureError
-from lakehouse.features.delivery_online import (
-    DeliveryRules,
-    checkout_features,
-    load_delivery_reference,
-)
+from lakehouse.features.delivery_online import checkout_features, load_delivery_reference
+from lakehouse.gold.delivery_online import DeliveryRules
 from lakehouse.ml.catalog import task_named
 from lakehouse.ml.registry import CHAMPION, alias_version
 from lakehouse.ml.report import has_champions
 from lakehouse.ml.tracking import client_for, tracking_uri
-from lakehouse.silver.sessions import CHECKOUT
 from lakehouse.tables import (
     BRONZE_SESSIONS,
     GOLD_DELIVERY_FEATURES,

@@ -17,13 +17,12 @@ import httpx
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.bronze.payments import FEED_COLUMNS
 from lakehouse.config import Settings
+from lakehouse.contract import CHECKOUT, TRANSACTION_COLUMNS
 from lakehouse.io.delta import read_table
-from lakehouse.silver.sessions import CHECKOUT
 from lakehouse.tables import BRONZE_SESSIONS, GOLD_DELIVERY_FEATURES, SILVER_TRANSACTIONS, Table
 
-TRANSACTION_FIELDS = FEED_COLUMNS["payment_transactions"]
+TRANSACTION_FIELDS = TRANSACTION_COLUMNS
 READY_TIMEOUT_S = 180
 HOST = "127.0.0.1"
 

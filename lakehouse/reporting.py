@@ -7,6 +7,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
+from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.io.delta import history, latest_version, read_table
 from lakehouse.io.ledger import ledger_totals
 from lakehouse.tables import (
@@ -72,26 +73,19 @@ def print_history(spark: SparkSession, path: str, name: str, limit: int) -> None
 # source -> (bronze, silver, quarantine) tables whose row counts the ledger must explain
 CONSERVED = {
     "sessions": (BRONZE_SESSIONS, SILVER_SESSIONS, QUARANTINE_SESSIONS),
-    "payment_transactions": (
-        Table("bronze", "payment_transactions"),
-        SILVER_TRANSACTIONS,
-        Table("quarantine", "payment_transactions"),
-    ),
-    "account_details": (
-        Table("bronze", "account_details"),
-        SILVER_ACCOUNT_CHANGES,
-        Table("quarantine", "account_details"),
-    ),
-    "external_risk_feed": (
-        Table("bronze", "external_risk_feed"),
-        SILVER_RISK_EVENTS,
-        Table("quarantine", "external_risk_feed"),
-    ),
-    "historical_fraud_cases": (
-        Table("bronze", "historical_fraud_cases"),
-        SILVER_FRAUD_CASE_HISTORY,
-        Table("quarantine", "historical_fraud_cases"),
-    ),
+    **{
+        feed: (Table("bronze", feed), silver, Table("quarantine", feed))
+        for feed, silver in zip(
+            PAYMENT_FEEDS,
+            (
+                SILVER_TRANSACTIONS,
+                SILVER_ACCOUNT_CHANGES,
+                SILVER_RISK_EVENTS,
+                SILVER_FRAUD_CASE_HISTORY,
+            ),
+            strict=True,
+        )
+    },
 }
 
 

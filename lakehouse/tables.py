@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from lakehouse.contract import PAYMENT_FEEDS, TRANSACTIONS
+
 
 class Table(NamedTuple):
     """A table's place in the lake."""
@@ -29,13 +31,7 @@ SILVER_HOLIDAYS = Table("silver", "holidays")
 GOLD_DELIVERY_FEATURES = Table("gold", "delivery_features")
 BATCH_LEDGER = Table("audit", "batch_ledger")
 
-PAYMENT_FEEDS = (
-    "payment_transactions",
-    "account_details",
-    "external_risk_feed",
-    "historical_fraud_cases",
-)
-SILVER_TRANSACTIONS = Table("silver", "payment_transactions")
+SILVER_TRANSACTIONS = Table("silver", TRANSACTIONS)
 SILVER_ACCOUNT_CHANGES = Table("silver", "account_changes")
 SILVER_ACCOUNTS = Table("silver", "accounts")
 SILVER_RISK_EVENTS = Table("silver", "risk_events")

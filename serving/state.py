@@ -15,17 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lakehouse.config import Settings
-from lakehouse.features.delivery_online import (
-    DeliveryReference,
-    DeliveryRules,
-    load_delivery_reference,
-)
-from lakehouse.features.fraud_online import (
-    AccountHistory,
-    VelocityState,
-    load_account_history,
-    load_velocity_state,
-)
+from lakehouse.features.delivery_online import load_delivery_reference
+from lakehouse.features.fraud_online import load_account_history, load_velocity_state
+from lakehouse.gold.delivery_online import DeliveryReference, DeliveryRules
+from lakehouse.gold.payments_online import AccountHistory, VelocityState
+from lakehouse.io.delta_reader import delta_version
 from lakehouse.tables import (
     SILVER_ACCOUNTS,
     SILVER_HOLIDAYS,
@@ -44,13 +38,7 @@ PARTS = {"delivery": ("reference",), "fraud": ("accounts", "velocity")}
 
 def table_version(settings: Settings, table: Any) -> int | None:
     """The latest version of a lake table, None when it does not exist (no data is read)."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        return DeltaTable(settings.table_path(*table)).version()
-    except TableNotFoundError:
-        return None
+    return delta_version(settings.table_path(*table))
 
 
 class OnlineFeatures:

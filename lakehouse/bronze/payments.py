@@ -25,37 +25,10 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-CORRUPT_COLUMN = "_corrupt_record"
-ERROR_MALFORMED_ROW = "malformed_csv_row"
-_BOM = "\ufeff"
+from lakehouse.contract import ERROR_MALFORMED_ROW, FEED_COLUMNS
 
-FEED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "payment_transactions": (
-        "transaction_id",
-        "transaction_ts",
-        "source_account_id",
-        "destination_account_id",
-        "amount",
-        "currency",
-        "channel",
-        "merchant_category",
-        "card_number",
-        "ip_address",
-        "device_id",
-    ),
-    "account_details": (
-        "account_id",
-        "account_type",
-        "holder_name",
-        "email",
-        "country",
-        "kyc_status",
-        "created_date",
-        "updated_at",
-    ),
-    "external_risk_feed": ("account_id", "risk_flag", "risk_score", "reason", "effective_ts"),
-    "historical_fraud_cases": ("transaction_id", "fraud_type", "status", "reported_ts"),
-}
+CORRUPT_COLUMN = "_corrupt_record"
+_BOM = "\ufeff"
 
 LINEAGE_FIELDS = [
     StructField("_extra_columns", MapType(StringType(), StringType())),

@@ -5,9 +5,13 @@ Spark's JSON reader keeps the text of any token in a string field, so nothing is
 Silver decides what each value means.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
+    DataType,
     IntegerType,
     LongType,
     StringType,
@@ -16,51 +20,27 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-
-def _strings(*names: str) -> list[StructField]:
-    return [StructField(n, StringType()) for n in names]
+from lakehouse.contract import CART_ITEM_FIELDS, SESSION_DOCUMENT
 
 
-CART_ITEM_SCHEMA = StructType(
-    _strings("sku", "productName", "category", "quantity", "unitPrice", "weightKg")
-)
+def _struct(fields: Mapping[str, Any]) -> StructType:
+    """The Spark schema of a contract shape (``lakehouse.contract.SESSION_DOCUMENT``)."""
+    return StructType([StructField(name, _data_type(spec)) for name, spec in fields.items()])
+
+
+def _data_type(spec: Any) -> DataType:
+    if spec is None:
+        return StringType()  # any scalar: the JSON reader keeps its text
+    if isinstance(spec, list):
+        return ArrayType(_data_type(spec[0]))
+    return _struct(spec)
+
+
+CART_ITEM_SCHEMA = _struct(CART_ITEM_FIELDS)
 
 # One Elasticsearch `_source` document (CONTRACT 1.1). Unknown extra fields are ignored here
 # and survive in `raw_record`.
-SESSION_SOURCE_SCHEMA = StructType(
-    [
-        *_strings("id", "sessionId", "createdDateTime", "eventType"),
-        StructField(
-            "customer",
-            StructType(
-                _strings("customerId", "email", "firstName", "lastName", "phone", "loyaltyTier")
-            ),
-        ),
-        StructField("device", StructType(_strings("type", "os", "appVersion", "ipAddress"))),
-        StructField(
-            "cart",
-            StructType(
-                [
-                    StructField("currency", StringType()),
-                    StructField("items", ArrayType(CART_ITEM_SCHEMA)),
-                ]
-            ),
-        ),
-        StructField(
-            "shipping",
-            StructType(
-                [
-                    *_strings("method", "carrier", "warehouseId", "promisedDeliveryDate"),
-                    StructField(
-                        "address",
-                        StructType(_strings("line1", "city", "state", "zipCode", "country")),
-                    ),
-                ]
-            ),
-        ),
-        StructField("delivery", StructType(_strings("status", "deliveredDateTime"))),
-    ]
-)
+SESSION_SOURCE_SCHEMA = _struct(SESSION_DOCUMENT)
 
 CORRUPT_RECORD_COLUMN = "_corrupt_record"
 

@@ -16,13 +16,11 @@ from lakehouse.bronze.schemas import (
     SEARCH_RESPONSE_SCHEMA,
     SESSION_SOURCE_SCHEMA,
 )
+from lakehouse.contract import ERROR_MALFORMED_JSON, ERROR_NOT_A_DOCUMENT
 
 SHAPE_HIT = "hit"
 SHAPE_SEARCH_RESPONSE = "search_response"
 SHAPE_SOURCE = "source"
-
-ERROR_MALFORMED_JSON = "malformed_json"
-ERROR_NOT_A_DOCUMENT = "not_a_session_document"
 
 _JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD_COLUMN}
 _LINE_BREAK = r"\r?\n"

@@ -1,7 +1,10 @@
-"""Online features: pure-Python twins of the Gold feature definitions, for the service.
+"""Online features for the service: the Bronze, Silver and Gold twins composed, no JVM.
 
 Spark computes the Gold tables in batch; the prediction service computes the same features
-for one request at a time with these modules. Parity tests prove both agree.
+for one request at a time. Each layer's pure-Python twin lives beside the Spark code it mirrors
+(``lakehouse/{bronze,silver,gold}/*_online.py``); ``delivery_online`` and ``fraud_online`` here
+compose them into the entry points the service calls and load their state from the lake
+(``lakehouse.io.delta_reader``). Parity tests beside each layer's tests prove twin == Spark.
 """
 
 

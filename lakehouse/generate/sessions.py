@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lakehouse.contract import EVENT_TYPES
 from lakehouse.generate.customers import draw_devices, street_lines
 from lakehouse.generate.delivery import (
     CARRIER_SHARES,
@@ -26,7 +27,6 @@ from lakehouse.generate.delivery import (
 )
 from lakehouse.generate.world import World, sample_from_cdf
 
-EVENT_TYPES = ("SESSION_START", "PRODUCT_VIEW", "ADD_TO_CART", "CHECKOUT_COMPLETED")
 SESSION_START, PRODUCT_VIEW, ADD_TO_CART, CHECKOUT_COMPLETED = range(len(EVENT_TYPES))
 CURRENCY = "USD"
 COUNTRY = "US"

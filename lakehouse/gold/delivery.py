@@ -1,9 +1,9 @@
 """Gold: ``delivery_features``, one row per checkout, model-ready (CONTRACT section 2).
 
 Every model feature is computable from one checkout document plus reference data, because the
-prediction service computes the same features online: ``lakehouse.features.delivery_online``
-mirrors these column functions with the constants below, and
-``tests/features/test_delivery_online.py`` proves both agree record for record.
+prediction service computes the same features online: ``lakehouse.gold.delivery_online``
+mirrors these column functions with the constants of ``lakehouse.gold.delivery_rules``, and
+``tests/gold/test_delivery_online.py`` proves both agree record for record.
 Session-history columns are for analysis only and stay out of ``MODEL_FEATURES``.
 """
 
@@ -12,64 +12,14 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.silver.sessions import CHECKOUT
-
-EARTH_RADIUS_KM = 6371.0088
-WEEKEND_FIRST_DAY = 5  # weekday(): 0 = Monday ... 5 = Saturday, 6 = Sunday
-DISTANCE_DECIMALS, WEIGHT_DECIMALS, MONEY_DECIMALS = 3, 3, 2
-
-NUMERIC_FEATURES = [
-    "day_of_year",
-    "day_of_week",
-    "hour_of_day",
-    "distance_km",
-    "item_count",
-    "total_weight_kg",
-    "order_value",
-    "promised_days",
-    "days_to_next_holiday",
-    "holidays_in_window",
-]
-BOOLEAN_FEATURES = ["is_weekend", "is_remote_area", "is_holiday"]
-CATEGORICAL_FEATURES = ["shipping_method", "carrier", "warehouse_id", "ship_state", "zip_code"]
-MODEL_FEATURES = NUMERIC_FEATURES + BOOLEAN_FEATURES + CATEGORICAL_FEATURES
-LABEL = "delivery_days"
-
-DELIVERY_FEATURES_COLUMNS = [
-    "record_id",
-    "session_id",
-    "customer_id",
-    "event_ts",
-    "order_date",
-    "day_of_year",
-    "day_of_week",
-    "hour_of_day",
-    "is_weekend",
-    "zip_code",
-    "ship_state",
-    "shipping_method",
-    "carrier",
-    "warehouse_id",
-    "distance_km",
-    "is_remote_area",
-    "is_known_zip",
-    "item_count",
-    "line_count",
-    "total_weight_kg",
-    "order_value",
-    "promised_days",
-    "is_holiday",
-    "days_to_next_holiday",
-    "holidays_in_window",
-    "session_event_count",
-    "session_product_views",
-    "session_add_to_carts",
-    "session_duration_s",
-    "delivery_status",
-    "delivered_date",
-    "delivery_days",
-    "row_hash",
-]
+from lakehouse.contract import CHECKOUT, DELIVERY_FEATURES_COLUMNS
+from lakehouse.gold.delivery_rules import (
+    DISTANCE_DECIMALS,
+    EARTH_RADIUS_KM,
+    MONEY_DECIMALS,
+    WEEKEND_FIRST_DAY,
+    WEIGHT_DECIMALS,
+)
 
 
 def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:

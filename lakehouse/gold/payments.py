@@ -17,55 +17,15 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.silver.payments import CONFIRMED, latest_case_status
+from lakehouse.contract import (
+    CONFIRMED,
+    payments_unified_columns,
+    velocity_columns,
+)
+from lakehouse.silver.payments import latest_case_status
+from lakehouse.spark_semantics import MICROS_PER_SECOND
 
-MICROS_PER_SECOND = 1_000_000
-SECONDS_PER_DAY = 86_400
 DEFAULT_VELOCITY_WINDOWS_S = {"1h": 3_600, "24h": 86_400, "7d": 604_800}
-
-CONTRACT_COLUMNS = [
-    "transaction_id",
-    "transaction_ts",
-    "source_account_id",
-    "destination_account_id",
-    "amount",
-    "currency",
-    "channel",
-    "src_account_type",
-    "src_country",
-    "src_kyc_status",
-    "src_account_age_days",
-    "dst_account_type",
-    "dst_country",
-    "dst_kyc_status",
-    "dst_account_age_days",
-    "src_risk_flag",
-    "dst_risk_flag",
-    "fraud_flag",
-    "label_is_mature",
-]
-
-
-def velocity_columns(windows: Mapping[str, int]) -> list[str]:
-    """Count and amount of the source account's transactions in each window."""
-    return [f"src_txn_{kind}_{name}" for name in windows for kind in ("count", "amount")]
-
-
-def feature_columns(windows: Mapping[str, int]) -> list[str]:
-    """The feature columns beyond the contract, for the given velocity windows."""
-    velocity = velocity_columns(windows)
-    return [
-        "merchant_category",
-        "hour_of_day",
-        "day_of_week",
-        "is_cross_border",
-        *velocity,
-        "src_prior_txn_count",
-        "is_first_pair",
-        "src_amount_mean_before",
-        "src_amount_zscore",
-        "label_status",
-    ]
 
 
 def _as_of_condition(ts: Column, valid_from: Column, valid_to: Column) -> Column:
@@ -194,7 +154,7 @@ def to_payments_unified(
     velocity_windows: Mapping[str, int] = DEFAULT_VELOCITY_WINDOWS_S,
 ) -> DataFrame:
     """Silver payments -> ``gold/payments_unified``."""
-    columns = CONTRACT_COLUMNS + feature_columns(velocity_windows)
+    columns = payments_unified_columns(velocity_windows)
     unified = (
         transactions_df.transform(enrich_accounts_as_of, account_versions_df, "src")
         .transform(enrich_accounts_as_of, account_versions_df, "dst")

@@ -15,7 +15,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
 from lakehouse.config import Settings
-from lakehouse.gold.delivery import (
+from lakehouse.gold.delivery_rules import (
     BOOLEAN_FEATURES,
     CATEGORICAL_FEATURES,
     LABEL,

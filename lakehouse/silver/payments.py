@@ -13,38 +13,14 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse import contract
 from lakehouse.privacy import hmac_token, normalize_email, normalize_text
 from lakehouse.silver.dedupe import first_per_key
 from lakehouse.silver.normalize import parse_epoch_or_iso, upper_code
+from lakehouse.silver.payments_rules import AMOUNT_PATTERN, AMOUNT_TYPE, NO_EPOCH_SECONDS
 from lakehouse.silver.reasons import reason_codes
 
-CHANNELS = ("web", "mobile", "pos", "api")
-KYC_STATUSES = ("verified", "pending", "failed")
-FRAUD_STATUSES = ("reported", "confirmed", "false_positive")
-CONFIRMED = "confirmed"
-RISK_FLAGS = ("0", "1")
-AMOUNT_PATTERN = r"^-?\d+(\.\d+)?$"
 CARD_LAST_DIGITS = 4
-AMOUNT_TYPE = "decimal(18,2)"
-# Payment timestamps are ISO-8601: no range of numbers is epoch seconds (the plain numbers
-# iso_ts rejects first; what is left, like 1e5, reads as epoch milliseconds).
-NO_EPOCH_SECONDS = 0
-
-REASON_MISSING_TRANSACTION_ID = "missing_transaction_id"
-REASON_INVALID_TRANSACTION_TS = "invalid_transaction_ts"
-REASON_INVALID_AMOUNT = "invalid_amount"
-REASON_NEGATIVE_AMOUNT = "negative_amount"
-REASON_MISSING_SOURCE_ACCOUNT = "missing_source_account"
-REASON_INVALID_CHANNEL = "invalid_channel"
-REASON_MISSING_ACCOUNT_ID = "missing_account_id"
-REASON_INVALID_UPDATED_AT = "invalid_updated_at"
-REASON_INVALID_KYC_STATUS = "invalid_kyc_status"
-REASON_INVALID_CREATED_DATE = "invalid_created_date"
-REASON_INVALID_EFFECTIVE_TS = "invalid_effective_ts"
-REASON_INVALID_RISK_FLAG = "invalid_risk_flag"
-REASON_INVALID_RISK_SCORE = "invalid_risk_score"
-REASON_INVALID_REPORTED_TS = "invalid_reported_ts"
-REASON_INVALID_FRAUD_STATUS = "invalid_fraud_status"
 
 
 def _text(raw: Column) -> Column:
@@ -59,7 +35,7 @@ def _missing(raw: Column) -> Column:
 def iso_ts(raw: Column) -> Column:
     """An ISO-8601 timestamp with ``Z`` or an offset, in UTC; anything else null."""
     text = _text(raw)
-    return F.when(~text.rlike(r"^-?\d+(\.\d+)?$"), parse_epoch_or_iso(text, NO_EPOCH_SECONDS))
+    return F.when(~text.rlike(AMOUNT_PATTERN), parse_epoch_or_iso(text, NO_EPOCH_SECONDS))
 
 
 def amount_of(raw: Column) -> Column:
@@ -112,14 +88,14 @@ def with_transaction_reasons(bronze_df: DataFrame) -> DataFrame:
     return with_reasons(
         bronze_df,
         [
-            (_missing(F.col("transaction_id")), REASON_MISSING_TRANSACTION_ID),
-            (iso_ts(F.col("transaction_ts")).isNull(), REASON_INVALID_TRANSACTION_TS),
-            (amount.isNull(), REASON_INVALID_AMOUNT),
-            (amount < 0, REASON_NEGATIVE_AMOUNT),
-            (_missing(F.col("source_account_id")), REASON_MISSING_SOURCE_ACCOUNT),
+            (_missing(F.col("transaction_id")), contract.REASON_MISSING_TRANSACTION_ID),
+            (iso_ts(F.col("transaction_ts")).isNull(), contract.REASON_INVALID_TRANSACTION_TS),
+            (amount.isNull(), contract.REASON_INVALID_AMOUNT),
+            (amount < 0, contract.REASON_NEGATIVE_AMOUNT),
+            (_missing(F.col("source_account_id")), contract.REASON_MISSING_SOURCE_ACCOUNT),
             (
-                ~F.coalesce(lower_code(F.col("channel")).isin(*CHANNELS), F.lit(False)),
-                REASON_INVALID_CHANNEL,
+                ~F.coalesce(lower_code(F.col("channel")).isin(*contract.CHANNELS), F.lit(False)),
+                contract.REASON_INVALID_CHANNEL,
             ),
         ],
     )
@@ -172,13 +148,18 @@ def with_account_reasons(bronze_df: DataFrame) -> DataFrame:
     return with_reasons(
         bronze_df,
         [
-            (_missing(F.col("account_id")), REASON_MISSING_ACCOUNT_ID),
-            (iso_ts(F.col("updated_at")).isNull(), REASON_INVALID_UPDATED_AT),
+            (_missing(F.col("account_id")), contract.REASON_MISSING_ACCOUNT_ID),
+            (iso_ts(F.col("updated_at")).isNull(), contract.REASON_INVALID_UPDATED_AT),
             (
-                ~F.coalesce(lower_code(F.col("kyc_status")).isin(*KYC_STATUSES), F.lit(False)),
-                REASON_INVALID_KYC_STATUS,
+                ~F.coalesce(
+                    lower_code(F.col("kyc_status")).isin(*contract.KYC_STATUSES), F.lit(False)
+                ),
+                contract.REASON_INVALID_KYC_STATUS,
             ),
-            (created.isNotNull() & F.try_to_date(created).isNull(), REASON_INVALID_CREATED_DATE),
+            (
+                created.isNotNull() & F.try_to_date(created).isNull(),
+                contract.REASON_INVALID_CREATED_DATE,
+            ),
         ],
     )
 
@@ -244,15 +225,15 @@ def with_risk_reasons(bronze_df: DataFrame) -> DataFrame:
     return with_reasons(
         bronze_df,
         [
-            (_missing(F.col("account_id")), REASON_MISSING_ACCOUNT_ID),
-            (iso_ts(F.col("effective_ts")).isNull(), REASON_INVALID_EFFECTIVE_TS),
+            (_missing(F.col("account_id")), contract.REASON_MISSING_ACCOUNT_ID),
+            (iso_ts(F.col("effective_ts")).isNull(), contract.REASON_INVALID_EFFECTIVE_TS),
             (
-                ~F.coalesce(_text(F.col("risk_flag")).isin(*RISK_FLAGS), F.lit(False)),
-                REASON_INVALID_RISK_FLAG,
+                ~F.coalesce(_text(F.col("risk_flag")).isin(*contract.RISK_FLAGS), F.lit(False)),
+                contract.REASON_INVALID_RISK_FLAG,
             ),
             (
                 score.isNotNull() & (score_value.isNull() | (score_value < 0) | (score_value > 1)),
-                REASON_INVALID_RISK_SCORE,
+                contract.REASON_INVALID_RISK_SCORE,
             ),
         ],
     )
@@ -302,11 +283,13 @@ def with_fraud_case_reasons(bronze_df: DataFrame) -> DataFrame:
     return with_reasons(
         bronze_df,
         [
-            (_missing(F.col("transaction_id")), REASON_MISSING_TRANSACTION_ID),
-            (iso_ts(F.col("reported_ts")).isNull(), REASON_INVALID_REPORTED_TS),
+            (_missing(F.col("transaction_id")), contract.REASON_MISSING_TRANSACTION_ID),
+            (iso_ts(F.col("reported_ts")).isNull(), contract.REASON_INVALID_REPORTED_TS),
             (
-                ~F.coalesce(lower_code(F.col("status")).isin(*FRAUD_STATUSES), F.lit(False)),
-                REASON_INVALID_FRAUD_STATUS,
+                ~F.coalesce(
+                    lower_code(F.col("status")).isin(*contract.FRAUD_STATUSES), F.lit(False)
+                ),
+                contract.REASON_INVALID_FRAUD_STATUS,
             ),
         ],
     )
@@ -336,7 +319,7 @@ def latest_case_status(history_df: DataFrame, cutoff: Column | None = None) -> D
     (confirmed, false_positive) beats ``reported``.
     """
     rows = history_df if cutoff is None else history_df.where(F.col("reported_ts") <= cutoff)
-    final_first = F.when(F.col("status") == "reported", 0).otherwise(1)
+    final_first = F.when(F.col("status") == contract.FRAUD_STATUSES[0], 0).otherwise(1)
     latest = Window.partitionBy("transaction_id").orderBy(
         F.col("reported_ts").desc(), final_first.desc(), F.col("status").desc()
     )

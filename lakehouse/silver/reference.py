@@ -10,16 +10,17 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse.contract import (
+    REASON_DUPLICATE_KEY,
+    REASON_INVALID_COORDINATES,
+    REASON_INVALID_DATE,
+    REASON_INVALID_ZIP,
+    REASON_MISSING_KEY,
+)
 from lakehouse.privacy import normalize_text
 from lakehouse.silver.normalize import normalize_zip, upper_code
 from lakehouse.silver.reasons import reason_codes
 from lakehouse.silver.schemas import HOLIDAYS_SCHEMA, WAREHOUSES_SCHEMA, ZIP_CODES_SCHEMA
-
-REASON_INVALID_ZIP = "invalid_zip_code"
-REASON_INVALID_COORDINATES = "invalid_coordinates"
-REASON_MISSING_KEY = "missing_key"
-REASON_INVALID_DATE = "invalid_date"
-REASON_DUPLICATE_KEY = "duplicate_key"
 
 MAX_LATITUDE, MAX_LONGITUDE = 90.0, 180.0
 _TRUE_VALUES = ("true", "t", "yes", "y", "1")

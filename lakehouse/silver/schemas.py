@@ -14,7 +14,9 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-MONEY = DecimalType(12, 2)
+from lakehouse.silver.sessions_rules import MONEY_PRECISION, MONEY_SCALE
+
+MONEY = DecimalType(MONEY_PRECISION, MONEY_SCALE)
 
 SILVER_CART_ITEM_SCHEMA = StructType(
     [

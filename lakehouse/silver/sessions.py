@@ -15,6 +15,19 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, IntegerType
 
 from lakehouse.bronze.schemas import CART_ITEM_SCHEMA
+from lakehouse.contract import (
+    EVENT_TYPES,
+    REASON_CART_QUANTITY_OUT_OF_RANGE,
+    REASON_CREATED_TS_OUT_OF_RANGE,
+    REASON_INVALID_CART_ITEM,
+    REASON_INVALID_CREATED_TS,
+    REASON_INVALID_DELIVERED_TS,
+    REASON_INVALID_EVENT_TYPE,
+    REASON_INVALID_PROMISED_DATE,
+    REASON_INVALID_ZIP,
+    REASON_MISSING_CREATED_TS,
+    REASON_MISSING_RECORD_ID,
+)
 from lakehouse.privacy import hmac_token, normalize_email, normalize_phone, normalize_text
 from lakehouse.silver.dedupe import first_per_key, transform_newest_per_key
 from lakehouse.silver.normalize import (
@@ -27,23 +40,7 @@ from lakehouse.silver.normalize import (
 )
 from lakehouse.silver.reasons import reason_codes
 from lakehouse.silver.schemas import MONEY, SILVER_CART_ITEM_SCHEMA, SILVER_SESSIONS_SCHEMA
-
-EVENT_TYPES = ("SESSION_START", "PRODUCT_VIEW", "ADD_TO_CART", "CHECKOUT_COMPLETED")
-CHECKOUT = "CHECKOUT_COMPLETED"
-
-# Quarantine reason codes, in the order they are checked; a row carries all that apply and
-# `reason` names the first.
-REASON_MISSING_RECORD_ID = "missing_record_id"
-REASON_MISSING_CREATED_TS = "missing_created_ts"
-REASON_INVALID_CREATED_TS = "invalid_created_ts"
-REASON_CREATED_TS_OUT_OF_RANGE = "created_ts_out_of_range"
-REASON_INVALID_EVENT_TYPE = "invalid_event_type"
-REASON_INVALID_ZIP = "invalid_zip_code"
-REASON_INVALID_CART_ITEM = "invalid_cart_item"
-# Units in the cart add up beyond a 32-bit int (Gold's item_count): no real cart does.
-REASON_CART_QUANTITY_OUT_OF_RANGE = "cart_quantity_out_of_range"
-REASON_INVALID_DELIVERED_TS = "invalid_delivered_ts"
-REASON_INVALID_PROMISED_DATE = "invalid_promised_date"
+from lakehouse.silver.sessions_rules import MAX_CART_UNITS
 
 
 @dataclass(frozen=True)
@@ -97,9 +94,6 @@ def has_invalid_cart_item(items: Column) -> Column:
 def _no_huge_price_exponent(items: Column) -> Column:
     """No unit price has a huge exponent, which makes the decimal cast throw (see try_decimal)."""
     return ~F.array_join(items["unitPrice"], _SEP).rlike(HUGE_EXPONENT_PATTERN)
-
-
-MAX_CART_UNITS = 2**31 - 1
 
 
 def cart_units(items: Column) -> Column:

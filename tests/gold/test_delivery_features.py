@@ -5,12 +5,9 @@ import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import Row
 
-from lakehouse.gold.delivery import (
-    DELIVERY_FEATURES_COLUMNS,
-    MODEL_FEATURES,
-    haversine_km,
-    to_delivery_features,
-)
+from lakehouse.contract import DELIVERY_FEATURES_COLUMNS
+from lakehouse.gold.delivery import haversine_km, to_delivery_features
+from lakehouse.gold.delivery_rules import MODEL_FEATURES
 from lakehouse.silver.schemas import (
     HOLIDAYS_SCHEMA,
     SILVER_SESSIONS_SCHEMA,

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from chispa import assert_df_equality
 
-from lakehouse.gold.payments import CONTRACT_COLUMNS, to_payments_unified
+from lakehouse.contract import PAYMENTS_UNIFIED_CONTRACT_COLUMNS as CONTRACT_COLUMNS
+from lakehouse.gold.payments import to_payments_unified
 from lakehouse.silver.payments import to_account_versions, to_risk_intervals
 
 TX_SCHEMA = (

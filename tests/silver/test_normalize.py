@@ -7,14 +7,16 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.silver.normalize import (
-    _epoch_micros,
     epoch_or_iso_format,
-    epoch_or_iso_micros_py,
     normalize_zip,
-    normalize_zip_py,
     parse_epoch_or_iso,
-    parse_epoch_or_iso_py,
     upper_code,
+)
+from lakehouse.silver.normalize_online import (
+    _epoch_micros,
+    epoch_or_iso_micros_py,
+    normalize_zip_py,
+    parse_epoch_or_iso_py,
     upper_code_py,
 )
 

@@ -1,1 +1,1 @@
-"""Helpers shared by several test folders (not fixtures: those live in the conftests)."""
+"""Helpers shared by tests in several folders."""

@@ -1,24 +1,47 @@
 """The payment feeds as the landing zone delivers them (CONTRACT 1.2): folders, names, columns.
 
-Column names, their upstream aliases, and which columns an extract may lose live here once, so
-that the generator, its manifest and the tests agree on them.
+Feed names, columns, channels and statuses come from ``lakehouse.contract`` (the pipeline reads
+the same); the columns' upstream aliases, and which columns an extract may lose, live here
+once, so that the generator, its manifest and the tests agree on them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lakehouse.contract import (
+    ACCOUNTS,
+    CHANNELS,
+    FEED_COLUMNS,
+    FRAUD_CASES,
+    KYC_STATUSES,
+    RISK,
+    TRANSACTIONS,
+)
+from lakehouse.contract import FRAUD_STATUSES as CASE_STATUSES
+from lakehouse.contract import PAYMENT_FEEDS as FEEDS
+
+__all__ = [
+    "ACCOUNTS",
+    "CASE_STATUSES",
+    "CHANNELS",
+    "COLUMN_ALIASES",
+    "CONFIRMED",
+    "FALSE_POSITIVE",
+    "FEEDS",
+    "FEED_SPECS",
+    "FRAUD_CASES",
+    "KYC_STATUSES",
+    "PAYMENTS_DIR",
+    "REPORTED",
+    "RISK",
+    "TRANSACTIONS",
+    "FeedSpec",
+]
+
 PAYMENTS_DIR = "payments"
 
-TRANSACTIONS = "payment_transactions"
-ACCOUNTS = "account_details"
-RISK = "external_risk_feed"
-FRAUD_CASES = "historical_fraud_cases"
-FEEDS = (TRANSACTIONS, ACCOUNTS, RISK, FRAUD_CASES)
-
-CHANNELS = ("web", "mobile", "pos", "api")
-KYC_STATUSES = ("verified", "pending", "failed")
-CASE_STATUSES = ("reported", "confirmed", "false_positive")
+# Case statuses as the indices the generator draws (in CASE_STATUSES order).
 REPORTED, CONFIRMED, FALSE_POSITIVE = range(len(CASE_STATUSES))
 
 # Upstream systems rename these columns now and then (canonical name -> names seen instead).
@@ -61,19 +84,7 @@ FEED_SPECS: dict[str, FeedSpec] = {
     TRANSACTIONS: FeedSpec(
         name=TRANSACTIONS,
         file_prefix="transactions",
-        columns=(
-            "transaction_id",
-            "transaction_ts",
-            "source_account_id",
-            "destination_account_id",
-            "amount",
-            "currency",
-            "channel",
-            "merchant_category",
-            "card_number",
-            "ip_address",
-            "device_id",
-        ),
+        columns=FEED_COLUMNS[TRANSACTIONS],
         droppable=("merchant_category", "card_number", "ip_address", "device_id"),
         typed_column="amount",
         timestamp_column="transaction_ts",
@@ -82,16 +93,7 @@ FEED_SPECS: dict[str, FeedSpec] = {
     ACCOUNTS: FeedSpec(
         name=ACCOUNTS,
         file_prefix="accounts",
-        columns=(
-            "account_id",
-            "account_type",
-            "holder_name",
-            "email",
-            "country",
-            "kyc_status",
-            "created_date",
-            "updated_at",
-        ),
+        columns=FEED_COLUMNS[ACCOUNTS],
         droppable=("holder_name", "email"),
         typed_column="created_date",
         timestamp_column="updated_at",
@@ -100,7 +102,7 @@ FEED_SPECS: dict[str, FeedSpec] = {
     RISK: FeedSpec(
         name=RISK,
         file_prefix="risk",
-        columns=("account_id", "risk_flag", "risk_score", "reason", "effective_ts"),
+        columns=FEED_COLUMNS[RISK],
         droppable=("risk_score", "reason"),
         typed_column="risk_score",
         timestamp_column="effective_ts",
@@ -109,7 +111,7 @@ FEED_SPECS: dict[str, FeedSpec] = {
     FRAUD_CASES: FeedSpec(
         name=FRAUD_CASES,
         file_prefix="fraud-cases",
-        columns=("transaction_id", "fraud_type", "status", "reported_ts"),
+        columns=FEED_COLUMNS[FRAUD_CASES],
         droppable=("fraud_type",),
         typed_column=None,
         timestamp_column="reported_ts",

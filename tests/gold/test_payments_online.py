@@ -1,10 +1,11 @@
 """The online fraud features equal Spark's ``gold/payments_unified``, value for value.
 
+The Gold twin (``lakehouse.gold.payments_online``) with its account history and velocity state.
+
 Unit tests build Gold with Spark from small explicit frames and replay the same transactions
 through the Python state; the replay tests run the real payments pipeline on a generated
 landing zone and replay every Silver transaction, directly and through the API (whose scores
-must equal batch scoring's).
-"""
+must equal batch scoring's)."""
 
 from __future__ import annotations
 
@@ -12,40 +13,31 @@ import json
 import math
 import random
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 import pytest
-from chispa import assert_approx_df_equality
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 import serving.predict
-from lakehouse.bronze.payments import bronze_schema
 from lakehouse.config import load_settings
-from lakehouse.features import FeatureError
-from lakehouse.features.fraud_online import (
-    REASON_WRONG_TYPE,
-    AccountHistory,
+from lakehouse.features.fraud_online import load_account_history, load_velocity_state
+from lakehouse.generate import generate_payments_landing
+from lakehouse.gold.payments import to_payments_unified
+from lakehouse.gold.payments_online import (
     VelocityState,
     frame,
     frame_dtypes,
-    load_account_history,
-    load_velocity_state,
-    online_feature_columns,
-    parse_transaction,
     transaction_features,
 )
-from lakehouse.generate import generate_payments_landing
-from lakehouse.gold.payments import DEFAULT_VELOCITY_WINDOWS_S, to_payments_unified
 from lakehouse.io.delta import read_table
 from lakehouse.ml.promotion import promote
 from lakehouse.ml.scoring import score_table
 from lakehouse.ml.training import train_model
 from lakehouse.pipeline import run_all
-from lakehouse.silver import payments as sp
-from lakehouse.silver.payments import to_account_versions, to_risk_intervals
+from lakehouse.silver.payments_online import parse_transaction
 from lakehouse.tables import (
     GOLD_FRAUD_SCORES,
     GOLD_PAYMENTS_UNIFIED,
@@ -55,118 +47,25 @@ from lakehouse.tables import (
 )
 from tests.serving.conftest import serving_client
 from tests.support.gold import FAST_OVERRIDES, fraud_rows, write_gold
-
-WINDOWS = DEFAULT_VELOCITY_WINDOWS_S
-COLUMNS = online_feature_columns(WINDOWS)
-TX_SCHEMA = (
-    "transaction_id string, transaction_ts timestamp, source_account_id string, "
-    "destination_account_id string, amount decimal(18,2), currency string, channel string, "
-    "merchant_category string"
+from tests.support.payments_twins import (
+    _CENT,
+    CASES_SCHEMA,
+    COLUMNS,
+    DAY,
+    DOUBLE_TOLERANCE,
+    HOUR,
+    MICRO,
+    T0,
+    TX_SCHEMA,
+    WINDOWS,
+    assert_equals_spark,
+    by_id,
+    change,
+    iso,
+    replay,
+    request,
+    spark_gold,
 )
-CHANGES_SCHEMA = (
-    "account_id string, updated_at timestamp, account_type string, holder_name_token string, "
-    "email_token string, country string, kyc_status string, created_date date, "
-    "attributes_hash string"
-)
-RISK_SCHEMA = (
-    "account_id string, effective_ts timestamp, risk_flag int, risk_score double, reason string"
-)
-CASES_SCHEMA = "transaction_id string, status string, reported_ts timestamp, fraud_type string"
-T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
-HOUR, DAY, MICRO = timedelta(hours=1), timedelta(days=1), timedelta(microseconds=1)
-DOUBLE_TOLERANCE = 1e-9
-_CENT = Decimal("0.01")
-
-
-def iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
-
-
-def request(txn_id, ts, src, dst, amount, channel="web", currency="usd", category="toys"):
-    """A transaction as the service receives it: JSON values, CONTRACT 1.2 names."""
-    return {
-        "transaction_id": txn_id,
-        "transaction_ts": iso(ts),
-        "source_account_id": src,
-        "destination_account_id": dst,
-        "amount": amount,
-        "currency": currency,
-        "channel": channel,
-        "merchant_category": category,
-        "card_number": "4111111111111111",  # not a feature: ignored
-    }
-
-
-def change(account, updated, kyc="verified", country="US", created=date(2023, 1, 1)):
-    return (account, updated, "personal", None, None, country, kyc, created, f"{kyc}{country}")
-
-
-def utc_pandas(df):
-    """A Spark frame as pandas with timestamps as ISO strings (independent of the local zone)."""
-    cols = [
-        F.date_format(c, "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX").alias(c)
-        if t == "timestamp"
-        else F.col(c)
-        for c, t in df.dtypes
-    ]
-    return df.select(*cols).toPandas()
-
-
-def spark_gold(spark, requests, changes=(), risk=()):
-    """gold/payments_unified (feature columns) built by Spark, and the history it joined."""
-    tx_df = spark.createDataFrame(
-        [
-            (
-                r["transaction_id"],
-                datetime.fromisoformat(r["transaction_ts"]),
-                r["source_account_id"],
-                r["destination_account_id"],
-                Decimal(str(r["amount"])),
-                r["currency"].upper(),
-                r["channel"],
-                r["merchant_category"],
-            )
-            for r in requests
-        ],
-        TX_SCHEMA,
-    )
-    versions = to_account_versions(spark.createDataFrame(list(changes), CHANGES_SCHEMA))
-    intervals = to_risk_intervals(spark.createDataFrame(list(risk), RISK_SCHEMA))
-    gold = to_payments_unified(
-        tx_df,
-        versions,
-        intervals,
-        spark.createDataFrame([], CASES_SCHEMA),
-        cutoff=datetime(2024, 12, 1),
-        maturity_days=60,
-        velocity_windows=WINDOWS,
-    ).select(*COLUMNS)
-    return gold, AccountHistory(utc_pandas(versions), utc_pandas(intervals))
-
-
-def replay(requests, accounts, state=None):
-    """Each request's features, then observed, in (time, id) order, as Spark orders them."""
-    state = state or VelocityState(WINDOWS)
-    rows = []
-    parsed = sorted(map(parse_transaction, requests), key=lambda p: (p.ts_us, p.transaction_id))
-    for req in parsed:
-        rows.append(transaction_features(req, accounts, state, WINDOWS))
-        state.observe(req)
-    return rows, state
-
-
-def assert_equals_spark(spark, online_rows, gold_df):
-    online_df = spark.createDataFrame([tuple(r.values()) for r in online_rows], gold_df.schema)
-    assert_approx_df_equality(
-        online_df, gold_df, DOUBLE_TOLERANCE, ignore_row_order=True, ignore_nullable=True
-    )
-
-
-def by_id(rows):
-    return {r["transaction_id"]: r for r in rows}
-
-
-# --- unit tests: small frames, Spark as the reference --------------------------------------
 
 
 def test_window_boundaries_and_same_instant_transactions(spark):
@@ -334,197 +233,9 @@ def test_late_arrivals_and_eviction_keep_features_exact(spark):
     assert_equals_spark(spark, in_order, gold_df)
 
 
-def test_json_values_are_read_like_csv_cells():
-    base = request("j", T0, "A", "B", "12.50")
-    as_string = parse_transaction(base)
-    assert parse_transaction({**base, "amount": 12.5}) == as_string
-    assert parse_transaction({**base, "amount": Decimal("12.5")}) == as_string
-    assert parse_transaction({**base, "amount": "12.345"}).amount == Decimal("12.35")
-    assert parse_transaction({**base, "transaction_ts": "2024-03-01T13:00:00+01:00"}) == as_string
-    assert parse_transaction({**base, "transaction_ts": T0}) == as_string
-    assert parse_transaction({**base, "transaction_ts": T0.replace(tzinfo=None)}) == as_string
-    assert parse_transaction({**base, "transaction_id": 17}).transaction_id == "17"
-
-
-@pytest.mark.parametrize(
-    ("change_to", "field", "reason"),
-    [
-        ({"transaction_id": None}, "transaction_id", sp.REASON_MISSING_TRANSACTION_ID),
-        ({"transaction_id": "   "}, "transaction_id", sp.REASON_MISSING_TRANSACTION_ID),
-        (
-            {"transaction_ts": "2024-02-30T10:00:00Z"},
-            "transaction_ts",
-            sp.REASON_INVALID_TRANSACTION_TS,
-        ),
-        ({"transaction_ts": "1709287200"}, "transaction_ts", sp.REASON_INVALID_TRANSACTION_TS),
-        ({"transaction_ts": None}, "transaction_ts", sp.REASON_INVALID_TRANSACTION_TS),
-        ({"amount": "12,50"}, "amount", sp.REASON_INVALID_AMOUNT),
-        ({"amount": None}, "amount", sp.REASON_INVALID_AMOUNT),
-        ({"amount": float("nan")}, "amount", sp.REASON_INVALID_AMOUNT),
-        ({"amount": -5}, "amount", sp.REASON_NEGATIVE_AMOUNT),
-        ({"source_account_id": ""}, "source_account_id", sp.REASON_MISSING_SOURCE_ACCOUNT),
-        ({"channel": "fax"}, "channel", sp.REASON_INVALID_CHANNEL),
-        ({"channel": None}, "channel", sp.REASON_INVALID_CHANNEL),
-        ({"amount": {"value": 1}}, "amount", REASON_WRONG_TYPE),
-        # several rules fail: the first in Silver's order is the reason, all are listed
-        ({"transaction_id": None, "channel": "fax"}, "transaction_id", "missing_transaction_id"),
-    ],
-)
-def test_invalid_requests_raise_silver_reason(change_to, field, reason):
-    state = VelocityState(WINDOWS)
-    with pytest.raises(FeatureError) as raised:
-        transaction_features(
-            {**request("v", T0, "A", "B", "1.00"), **change_to},
-            AccountHistory(None, None),
-            state,
-        )
-    assert (raised.value.field, raised.value.reason) == (field, reason)
-    assert isinstance(raised.value, ValueError)
-    with pytest.raises(FeatureError):
-        frame(
-            [
-                request("ok", T0, "A", "B", "1.00"),
-                {**request("v", T0, "A", "B", "1.00"), **change_to},
-            ],
-            AccountHistory(None, None),
-            state,
-            observe=True,
-        )
-    assert state.held_transactions == 0  # a bad batch changes nothing
-
-
-JAVA_SHORT_ZONE_IDS = (
-    "ACT", "AET", "AGT", "ART", "AST", "BET", "BST", "CAT", "CNT", "CST", "CTT", "EAT", "ECT",
-    "IET", "IST", "JST", "MIT", "NET", "NST", "PLT", "PNT", "PRT", "PST", "SST", "VST", "EST",
-    "MST", "HST",
-)  # fmt: skip
-TS_CASES = [
-    "2024-03-01T10:00:00Z",
-    "2024-03-01T10:00:00+01:00",
-    "2024-03-01T10:00:00.123456789-05:30",
-    "2024-03-01T10:00:00.5+0530",
-    "2024-03-01 10:00:00",
-    "2024-03-01T10:00",
-    " 2024-03-01T10:00:00Z ",
-    "2024-03-01T10:00:00Z\n",
-    "2024-03-01T10:00:00Z\t",
-    "\t2024-03-01T10:00:00Z",
-    "2024-03-01T10:00:00 +01:00",
-    "2024-03-01T10:00:00+1:00",
-    "2024-03-01T10:00:00+01:0",
-    "2024-03-01T10:00:00+1",
-    "2024-03-01T10:00:00+010",
-    "2024-03-01T10:00:00+013000",
-    "2024-03-01T10:00:00-18:00",
-    "2024-03-01T10:00:00+19:00",
-    "2024-03-01T10:00:00+05:60",
-    "2024-03-01T10:00:00,5Z",
-    "2024-03-01T10:00:0Z",
-    "2024-03-01T10:00Z",
-    "2024-03-01T10:00:00.Z",
-    "2024-03-01T10:00:00UTC+1",
-    "2024-03-01T10:00:00GMT",
-    "2024-03-01T10:00:00PST",
-    "2024-03-01T10:00:00EST",
-    "2024-03-01T10:00:00Zulu",
-    # java.time.ZoneId.SHORT_IDS, which Spark resolves
-    *(f"2024-07-01T10:00:00{zone}" for zone in JAVA_SHORT_ZONE_IDS),
-    "2024-03-01T10:00:00utc",
-    "2024-03-01T10:00:00Etc/GMT+1",
-    "2024-03-10T02:30:00America/New_York",  # in the spring-forward gap
-    "2024-11-03T01:30:00America/New_York",  # in the fall-back overlap
-    "2024-03-01T10:00:00\u2028",
-    "2024-03-01t10:00:00z",
-    "2024-02-30T10:00:00Z",
-    "2024-03-01T24:00:00Z",
-    "not-a-time",
-    "",
-    None,
-    "1709287200",
-    "1e5",
-    "-1.5e0",
-]
-AMOUNT_CASES = [
-    "12.50",
-    "12.345",
-    "12.355",
-    "-0.001",
-    "-5.00",
-    "12,50",
-    "N/A",
-    "1e3",
-    ".5",
-    "12.",
-    " 3 ",
-    "\t3",
-    "12.50\r\n",
-    "12.50\u2028",
-    "9999999999999999.99",
-    "9999999999999999.995",
-    "007.10",
-    None,
-]
-
-
-def bronze_rows(records):
-    """Bronze rows of the transactions feed; the record's index is its raw text and file."""
-    names = bronze_schema("payment_transactions").fieldNames()
-    lineage = {"is_malformed": False, "_extra_columns": {}, "_missing_columns": []}
-    return [
-        tuple(
-            {**lineage, "raw_record": str(i), "_source_file": str(i)}.get(n, r.get(n))
-            for n in names
-        )
-        for i, r in enumerate(records)
-    ]
-
-
-def test_validation_and_typing_match_silver(spark):
-    base = request("tx", T0, "A", "B", "1.00")
-    records = (
-        [{**base, "transaction_ts": v} for v in TS_CASES]
-        + [{**base, "amount": v} for v in AMOUNT_CASES]
-        + [{**base, "channel": v} for v in ("WEB", " pos ", "web\t", "Api", "", None)]
-        + [{**base, "transaction_id": v} for v in (" tx ", "  ", None)]
-        + [{**base, "source_account_id": v} for v in (" A ", "", None)]
-        + [{**base, "destination_account_id": v, "currency": v} for v in (" gbp ", "", None)]
-        + [{**base, "merchant_category": " toys ", "amount": "-1", "channel": "fax"}]
-    )
-    checked = sp.with_transaction_reasons(
-        spark.createDataFrame(bronze_rows(records), bronze_schema("payment_transactions"))
-    )
-    reasons = {int(r["raw_record"]): r["reasons"] for r in checked.collect()}
-    typed_df = sp.to_silver_transactions(checked.where(F.size("reasons") == 0), b"key")
-    typed = {}
-    for row in typed_df.select(
-        "_source_file",
-        "transaction_id",
-        F.unix_micros("transaction_ts").alias("ts_us"),
-        "source_account_id",
-        "destination_account_id",
-        "amount",
-        "currency",
-        "channel",
-        "merchant_category",
-    ).collect():
-        values = row.asDict()
-        typed[int(values.pop("_source_file"))] = values
-    assert len(reasons) == len(records) and 0 < len(typed) < len(records)
-    disagreements = []
-    for i, record in enumerate(records):
-        try:
-            parsed = parse_transaction(record)
-            online = ([], {n: getattr(parsed, n) for n in typed.get(i, {})})
-        except FeatureError as error:
-            online = (str(error).split(", "), {})
-        if online != (reasons[i], typed.get(i, {})):
-            disagreements.append((record, online, (reasons[i], typed.get(i))))
-    assert disagreements == []
-
-
-# --- replay: the real pipeline on a generated landing zone ---------------------------------
-
 REPLAY_TRANSACTIONS = 10_000
+
+
 BATCH = 1_000
 
 
