@@ -92,16 +92,55 @@ def test_service_imports_no_pyspark_directly():
     assert offending(modules("serving"), ("pyspark", "delta", "lakehouse.spark")) == {}
 
 
-def loaded_pyspark_modules(*names: str) -> list[str]:
-    """Import ``names`` in a fresh interpreter; return the pyspark modules that got loaded."""
-    code = (
-        "import importlib, sys\n"
-        f"for name in {list(names)!r}:\n"
-        "    importlib.import_module(name)\n"
-        "print(sorted(m for m in sys.modules if m == 'pyspark' or m.startswith('pyspark.')))\n"
-    )
+# pyspark refuses to import, as in the service's image where it is not installed
+PROBE = """
+import importlib, sys
+
+class NoSpark:
+    def find_spec(self, name, path=None, target=None):
+        if {blocked} and name.split(".")[0] in ("pyspark", "py4j"):
+            raise ImportError(f"{{name}} is blocked")
+
+sys.meta_path.insert(0, NoSpark())
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(sorted(m for m in sys.modules if m == "pyspark" or m.startswith("pyspark.")))
+"""
+
+# The online path: the twins, what they read, the JVM-free reader, the composer.
+ONLINE_MODULES = [
+    "lakehouse.contract",
+    "lakehouse.errors",
+    "lakehouse.spark_semantics",
+    "lakehouse.io.delta_reader",
+    "lakehouse.bronze.sessions_online",
+    "lakehouse.silver.normalize_online",
+    "lakehouse.silver.sessions_online",
+    "lakehouse.silver.sessions_rules",
+    "lakehouse.silver.payments_online",
+    "lakehouse.silver.payments_rules",
+    "lakehouse.gold.delivery_online",
+    "lakehouse.gold.delivery_rules",
+    "lakehouse.gold.payments_online",
+    "lakehouse.gold.payments_rules",
+    "lakehouse.features",
+    "lakehouse.features.delivery_online",
+    "lakehouse.features.fraud_online",
+    "lakehouse.generate",
+]
+
+
+def loaded_pyspark_modules(*names: str, blocked: bool = True) -> list[str]:
+    """Import ``names`` in a fresh interpreter; return the pyspark modules that got loaded.
+
+    With ``blocked``, importing pyspark raises, so a module that needs it fails the test.
+    """
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120
+        [sys.executable, "-c", PROBE.format(blocked=blocked), *names],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return ast.literal_eval(result.stdout.strip().splitlines()[-1])
@@ -111,6 +150,17 @@ def test_the_service_runs_without_pyspark():
     """Every serving module, and so the online twins it uses, loads without pyspark."""
     names = [module_name(p) for p in modules("serving")]
     assert loaded_pyspark_modules(*names) == []
+
+
+def test_the_online_path_imports_no_pyspark():
+    assert loaded_pyspark_modules(*ONLINE_MODULES) == []
+
+
+def test_the_probe_sees_pyspark():
+    """The check itself can fail: a Spark module loads pyspark, or fails where it is blocked."""
+    assert "pyspark" in loaded_pyspark_modules("lakehouse.silver.normalize", blocked=False)
+    with pytest.raises(AssertionError, match="pyspark is blocked"):
+        loaded_pyspark_modules("lakehouse.silver.normalize")
 
 
 @pytest.mark.parametrize("package", ["serving"])

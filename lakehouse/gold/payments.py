@@ -20,12 +20,10 @@ from pyspark.sql import functions as F
 from lakehouse.contract import (
     CONFIRMED,
     payments_unified_columns,
-    velocity_columns,
 )
+from lakehouse.gold.payments_rules import DEFAULT_VELOCITY_WINDOWS_S
 from lakehouse.silver.payments import latest_case_status
 from lakehouse.spark_semantics import MICROS_PER_SECOND
-
-DEFAULT_VELOCITY_WINDOWS_S = {"1h": 3_600, "24h": 86_400, "7d": 604_800}
 
 
 def _as_of_condition(ts: Column, valid_from: Column, valid_to: Column) -> Column:
@@ -166,40 +164,3 @@ def to_payments_unified(
     )
     row_hash = F.sha2(F.to_json(F.struct(*columns)), 256)
     return unified.select(*columns, row_hash.alias("row_hash"))
-
-
-FRAUD_LABEL = "fraud_flag"
-FRAUD_CATEGORICAL_FEATURES = [
-    "channel",
-    "currency",
-    "merchant_category",
-    "src_account_type",
-    "src_country",
-    "src_kyc_status",
-    "dst_account_type",
-    "dst_country",
-    "dst_kyc_status",
-]
-FRAUD_BOOLEAN_FEATURES = ["src_risk_flag", "dst_risk_flag", "is_cross_border", "is_first_pair"]
-
-
-def fraud_numeric_features(windows: Mapping[str, int]) -> list[str]:
-    """The numeric model features for the given velocity windows."""
-    velocity = velocity_columns(windows)
-    return [
-        "amount",
-        "src_account_age_days",
-        "dst_account_age_days",
-        "hour_of_day",
-        "day_of_week",
-        *velocity,
-        "src_prior_txn_count",
-        "src_amount_mean_before",
-        "src_amount_zscore",
-    ]
-
-
-def fraud_model_features(windows: Mapping[str, int]) -> list[str]:
-    """Every column the fraud model reads: all computable online from one transaction plus the
-    service's account history and recent-transactions state (never a label column)."""
-    return fraud_numeric_features(windows) + FRAUD_BOOLEAN_FEATURES + FRAUD_CATEGORICAL_FEATURES

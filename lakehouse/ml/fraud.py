@@ -16,7 +16,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from lakehouse.config import Settings
-from lakehouse.gold.payments import (
+from lakehouse.gold.payments_rules import (
     FRAUD_BOOLEAN_FEATURES,
     FRAUD_CATEGORICAL_FEATURES,
     FRAUD_LABEL,

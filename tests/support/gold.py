@@ -11,7 +11,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from lakehouse.gold.payments import fraud_model_features
+from lakehouse.gold.payments_rules import fraud_model_features
 from lakehouse.io.delta import overwrite_with_sources
 
 METHODS = {"STANDARD": 5, "EXPRESS": 2, "OVERNIGHT": 1}

@@ -9,13 +9,14 @@ from decimal import Decimal
 from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.gold.payments import DEFAULT_VELOCITY_WINDOWS_S, to_payments_unified
+from lakehouse.gold.payments import to_payments_unified
 from lakehouse.gold.payments_online import (
     AccountHistory,
     VelocityState,
     online_feature_columns,
     transaction_features,
 )
+from lakehouse.gold.payments_rules import DEFAULT_VELOCITY_WINDOWS_S
 from lakehouse.silver.payments import to_account_versions, to_risk_intervals
 from lakehouse.silver.payments_online import parse_transaction
 
