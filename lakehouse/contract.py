@@ -9,7 +9,9 @@ No pyspark here: the prediction service and the generator import this module wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 # --- 1.1 Session documents (Elasticsearch ``_source``) -------------------------------------
@@ -46,6 +48,88 @@ SESSION_PII_FIELDS = (
     "customer.lastName",
     "shipping.address.line1",
 )
+
+# The example ``_source`` document of CONTRACT section 1.1: a delivered checkout. The service's
+# OpenAPI example, the twins' parity tests and the Silver tests start from it (take a copy with
+# ``example_session_document`` before changing anything).
+EXAMPLE_SESSION_DOCUMENT: Mapping[str, Any] = MappingProxyType(
+    {
+        "id": "0b541211-6f65-4b6e-bb0c-ded5ad3e78c7",
+        "sessionId": "7f0c2a4e-1d7e-4c8e-9d1b-3f1f0e7a2b11",
+        "createdDateTime": 1731880381293,
+        "eventType": "CHECKOUT_COMPLETED",
+        "customer": {
+            "customerId": "C-104233",
+            "email": "jane.doe@example.com",
+            "firstName": "Jane",
+            "lastName": "Doe",
+            "phone": "+1-555-0100",
+            "loyaltyTier": "GOLD",
+        },
+        "device": {
+            "type": "MOBILE",
+            "os": "iOS",
+            "appVersion": "5.2.1",
+            "ipAddress": "203.0.113.7",
+        },
+        "cart": {
+            "currency": "USD",
+            "items": [
+                {
+                    "sku": "SKU-000123",
+                    "productName": "Wooden train",
+                    "category": "toys",
+                    "quantity": 2,
+                    "unitPrice": 19.99,
+                    "weightKg": 0.4,
+                }
+            ],
+        },
+        "shipping": {
+            "method": "STANDARD",
+            "carrier": "UPS",
+            "warehouseId": "WH-07",
+            "promisedDeliveryDate": "2024-11-21",
+            "address": {
+                "line1": "12 Main St",
+                "city": "Portland",
+                "state": "OR",
+                "zipCode": "97201",
+                "country": "US",
+            },
+        },
+        "delivery": {"status": "DELIVERED", "deliveredDateTime": 1732230000000},
+    }
+)
+
+
+def example_session_document(
+    *, without: Iterable[str] = (), changes: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A deep copy of ``EXAMPLE_SESSION_DOCUMENT``, free to change.
+
+    Args:
+        without: Dotted field paths to leave out, e.g. ``SESSION_PII_FIELDS`` or ``"delivery"``.
+        changes: Nested values to set over the copy (mappings merge, other values replace).
+    """
+    document = copy.deepcopy(dict(EXAMPLE_SESSION_DOCUMENT))
+    for path in without:
+        *parents, leaf = path.split(".")
+        node = document
+        for key in parents:
+            node = node.get(key, {})
+        node.pop(leaf, None)
+    return _merged(document, changes or {})
+
+
+def _merged(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            base[key] = _merged(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
 
 EVENT_TYPES = ("SESSION_START", "PRODUCT_VIEW", "ADD_TO_CART", "CHECKOUT_COMPLETED")
 CHECKOUT = "CHECKOUT_COMPLETED"

@@ -10,33 +10,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-CHECKOUT_EXAMPLE: dict[str, Any] = {
-    "id": "0b541211-6f65-4b6e-bb0c-ded5ad3e78c7",
-    "sessionId": "7f0c2a4e-1d7e-4c8e-9d1b-3f1f0e7a2b11",
-    "createdDateTime": 1731880381293,
-    "eventType": "CHECKOUT_COMPLETED",
-    "customer": {"customerId": "C-104233", "loyaltyTier": "GOLD"},
-    "device": {"type": "MOBILE", "os": "iOS", "appVersion": "5.2.1"},
-    "cart": {
-        "currency": "USD",
-        "items": [
-            {
-                "sku": "SKU-000123",
-                "category": "toys",
-                "quantity": 2,
-                "unitPrice": 19.99,
-                "weightKg": 0.4,
-            }
-        ],
-    },
-    "shipping": {
-        "method": "STANDARD",
-        "carrier": "UPS",
-        "warehouseId": "WH-07",
-        "promisedDeliveryDate": "2024-11-21",
-        "address": {"city": "Portland", "state": "OR", "zipCode": "97201", "country": "US"},
-    },
-}
+from lakehouse.contract import SESSION_PII_FIELDS, example_session_document
+
+# The contract's example checkout as a client sends it for a prediction: not delivered yet,
+# and without the PII fields the features never read.
+CHECKOUT_EXAMPLE: dict[str, Any] = example_session_document(
+    without=(*SESSION_PII_FIELDS, "delivery")
+)
 
 TRANSACTION_EXAMPLE: dict[str, Any] = {
     "transaction_id": "T-000184467",

@@ -9,21 +9,8 @@ from chispa import assert_df_equality
 from lakehouse.contract import PAYMENTS_UNIFIED_CONTRACT_COLUMNS as CONTRACT_COLUMNS
 from lakehouse.gold.payments import to_payments_unified
 from lakehouse.silver.payments import to_account_versions, to_risk_intervals
+from tests.support.payments_twins import CASES_SCHEMA, CHANGES_SCHEMA, RISK_SCHEMA, TX_SCHEMA
 
-TX_SCHEMA = (
-    "transaction_id string, transaction_ts timestamp, source_account_id string, "
-    "destination_account_id string, amount decimal(18,2), currency string, channel string, "
-    "merchant_category string"
-)
-CHANGES_SCHEMA = (
-    "account_id string, updated_at timestamp, account_type string, holder_name_token string, "
-    "email_token string, country string, kyc_status string, created_date date, "
-    "attributes_hash string"
-)
-RISK_SCHEMA = (
-    "account_id string, effective_ts timestamp, risk_flag int, risk_score double, reason string"
-)
-CASES_SCHEMA = "transaction_id string, status string, reported_ts timestamp, fraud_type string"
 T0 = datetime(2024, 3, 1, 12, 0, 0)
 CUTOFF = datetime(2024, 6, 1)
 

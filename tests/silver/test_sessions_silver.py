@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.schemas import LANDING_FILE_SCHEMA
 from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadata
+from lakehouse.contract import EXAMPLE_SESSION_DOCUMENT, example_session_document
 from lakehouse.privacy import token_of
 from lakehouse.silver.schemas import SILVER_SESSIONS_SCHEMA
 from lakehouse.silver.sessions import (
@@ -26,48 +27,21 @@ RULES = SessionRules(
     min_event_ts=datetime(2000, 1, 1, tzinfo=UTC),
     max_event_ts=datetime(2100, 1, 1, tzinfo=UTC),
 )
-CHECKOUT = {
-    "id": "rec-1",
-    "sessionId": "s-1",
-    "createdDateTime": 1731880381293,
-    "eventType": "checkout_completed",
-    "customer": {
-        "customerId": "C-104233",
-        "email": " Jane.Doe@Example.com",
-        "firstName": "Jane",
-        "lastName": "Doe",
-        "phone": "+1-555-0100",
-        "loyaltyTier": "GOLD",
-    },
-    "device": {"type": "MOBILE", "os": "iOS", "appVersion": "5.2.1", "ipAddress": "203.0.113.7"},
-    "cart": {
-        "currency": "USD",
-        "items": [
-            {
-                "sku": "SKU-1",
-                "productName": "Wooden train",
-                "category": "Toys",
-                "quantity": 2,
-                "unitPrice": 19.99,
-                "weightKg": 0.4,
-            }
-        ],
-    },
-    "shipping": {
-        "method": "STANDARD",
-        "carrier": "UPS",
-        "warehouseId": "WH-07",
-        "promisedDeliveryDate": "2024-11-21",
-        "address": {
-            "line1": "12 Main St",
-            "city": "Portland",
-            "state": "OR",
-            "zipCode": "97201-1234",
-            "country": "US",
+# The contract's document, with values Silver must normalise (case, spaces, ZIP+4)
+CHECKOUT = example_session_document(
+    changes={
+        "id": "rec-1",
+        "sessionId": "s-1",
+        "eventType": "checkout_completed",
+        "customer": {"email": " Jane.Doe@Example.com"},
+        "cart": {
+            "items": [
+                {**EXAMPLE_SESSION_DOCUMENT["cart"]["items"][0], "sku": "SKU-1", "category": "Toys"}
+            ]
         },
-    },
-    "delivery": {"status": "DELIVERED", "deliveredDateTime": 1732230000000},
-}
+        "shipping": {"address": {"zipCode": "97201-1234"}},
+    }
+)
 PII_VALUES = [
     "Jane.Doe@Example.com",
     "jane.doe@example.com",

@@ -17,6 +17,7 @@ from lakehouse.bronze.sessions import (
     with_ingestion_metadata,
 )
 from lakehouse.config import load_settings
+from lakehouse.contract import example_session_document
 from lakehouse.features import FeatureError
 from lakehouse.features.delivery_online import checkout_features
 from lakehouse.gold.delivery import to_delivery_features
@@ -61,41 +62,7 @@ HOLIDAYS = [
 
 
 # CONTRACT section 1.1, with a warehouse and zip code of the reference data above
-CONTRACT_DOC = {
-    "id": "0b541211-6f65-4b6e-bb0c-ded5ad3e78c7",
-    "sessionId": "7f0c2a4e-session",
-    "createdDateTime": 1731880381293,
-    "eventType": "CHECKOUT_COMPLETED",
-    "customer": {"customerId": "C-104233", "email": "jane.doe@example.com", "loyaltyTier": "GOLD"},
-    "device": {"type": "MOBILE", "os": "iOS", "appVersion": "5.2.1", "ipAddress": "203.0.113.7"},
-    "cart": {
-        "currency": "USD",
-        "items": [
-            {
-                "sku": "SKU-000123",
-                "productName": "Wooden train",
-                "category": "toys",
-                "quantity": 2,
-                "unitPrice": 19.99,
-                "weightKg": 0.4,
-            }
-        ],
-    },
-    "shipping": {
-        "method": "STANDARD",
-        "carrier": "UPS",
-        "warehouseId": "WH-07",
-        "promisedDeliveryDate": "2024-11-21",
-        "address": {
-            "line1": "12 Main St",
-            "city": "Portland",
-            "state": "OR",
-            "zipCode": "97201",
-            "country": "US",
-        },
-    },
-    "delivery": {"status": "DELIVERED", "deliveredDateTime": 1732230000000},
-}
+CONTRACT_DOC = example_session_document()
 
 
 WORKED_TS = datetime(2024, 11, 17, 21, 53, 1, 293000, tzinfo=UTC)
