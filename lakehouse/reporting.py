@@ -95,7 +95,7 @@ def _rows(spark: SparkSession, settings: Settings, table: Table) -> int:
 
 
 def print_conservation(spark: SparkSession, settings: Settings) -> bool:
-    """Check and print the conservation invariant for every source (CONTRACT section 2)."""
+    """Check and print the conservation invariant for every source (CONTRACT section 2.4)."""
     ledger = settings.table_path(*BATCH_LEDGER)
     click.echo("\nConservation: read = bronze = silver + quarantined + duplicates removed")
     ok = True

@@ -30,7 +30,7 @@ LOG_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
 BASE_CONF: dict[str, str] = {
     "spark.sql.extensions": DELTA_EXTENSION,
     "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
-    # Every timestamp in the lake is UTC (CONTRACT: createdDateTime is epoch ms UTC).
+    # Every timestamp in the lake is UTC (CONTRACT section 1.1: createdDateTime is epoch ms UTC).
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG}",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",

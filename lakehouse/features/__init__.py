@@ -14,7 +14,8 @@ class FeatureError(ValueError):
     The service answers such a request with 422 and names the field and the reason.
 
     Attributes:
-        field: The input field at fault (a CONTRACT column name).
+        field: The input field at fault: a column name of CONTRACT section 1.2 for a payment,
+            a path into the document of section 1.1 for a checkout (``shipping.address.zipCode``).
         reason: The Silver quarantine reason code, e.g. ``invalid_amount``.
     """
 

@@ -1,4 +1,4 @@
-"""Gold: ``delivery_features``, one row per checkout, model-ready (CONTRACT section 2).
+"""Gold: ``delivery_features``, one row per checkout, model-ready (CONTRACT section 2.1).
 
 Every model feature is computable from one checkout document plus reference data, because the
 prediction service computes the same features online: ``lakehouse.gold.delivery_online``

@@ -74,7 +74,7 @@ def test_worked_example_and_contract_columns(spark, reference):
     assert gold_df.columns == DELIVERY_FEATURES_COLUMNS
     assert set(MODEL_FEATURES) <= set(gold_df.columns)
     row = gold_df.first()
-    # CONTRACT worked example: 1731880381293 -> 2024-11-17 21:53:01.293 UTC
+    # CONTRACT section 2.1, worked example: 1731880381293 -> 2024-11-17 21:53:01.293 UTC
     assert (row["day_of_year"], row["day_of_week"], row["hour_of_day"]) == (322, 6, 21)
     assert row["is_weekend"] is True
     assert (row["item_count"], row["line_count"], row["total_weight_kg"], row["order_value"]) == (
