@@ -1,4 +1,4 @@
-"""Gold: ``payments_unified``, one row per transaction, point-in-time correct (CONTRACT section 2.1).
+"""Gold: ``payments_unified``, one row per transaction, point in time (CONTRACT section 2.1).
 
 Nothing a row says was unknown at its ``transaction_ts``:
 - account attributes and risk flags come from the version valid at that instant
