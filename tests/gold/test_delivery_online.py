@@ -4,9 +4,10 @@ The Gold twin (``lakehouse.gold.delivery_online``), through the whole composed p
 
 Unit tests check the worked example of CONTRACT section 2.1, every error path and the
 unknowns in plain Python, then replay the same documents through the real Bronze, Silver and
-Gold transforms in memory. The parity test runs the real pipeline on a generated landing zone (plus a file of edge
-cases) and replays every exported record through ``checkout_features``; a model trained on that
-Gold then answers every exported checkout through the API as batch scoring does."""
+Gold transforms in memory. The parity test runs the real pipeline on a generated landing zone
+(plus a file of edge cases) and replays every exported record through ``checkout_features``; a
+model trained on that Gold then answers every exported checkout through the API as batch
+scoring does."""
 
 from __future__ import annotations
 
