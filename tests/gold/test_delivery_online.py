@@ -54,7 +54,6 @@ from lakehouse.tables import (
     SILVER_WAREHOUSES,
     SILVER_ZIP_CODES,
 )
-from tests.serving.conftest import serving_client
 from tests.support.delivery_twins import (
     CONTRACT_DOC,
     DROP,
@@ -73,6 +72,7 @@ from tests.support.delivery_twins import (
     variant,
 )
 from tests.support.gold import FAST_OVERRIDES
+from tests.support.serving import serving_client
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,6 @@ from lakehouse.tables import (
     SILVER_RISK_INTERVALS,
     SILVER_TRANSACTIONS,
 )
-from tests.serving.conftest import serving_client
 from tests.support.gold import FAST_OVERRIDES, fraud_rows, write_gold
 from tests.support.payments_twins import (
     _CENT,
@@ -66,6 +65,7 @@ from tests.support.payments_twins import (
     request,
     spark_gold,
 )
+from tests.support.serving import serving_client
 
 
 def test_window_boundaries_and_same_instant_transactions(spark):

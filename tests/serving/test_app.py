@@ -15,8 +15,7 @@ from lakehouse.features.fraud_online import transaction_features
 from serving.errors import NotReadyError
 from serving.main import create_app
 from serving.predict import round_half_up_days
-
-from .conftest import (
+from tests.support.serving import (
     DELIVERY,
     FRAUD,
     checkout,

@@ -14,8 +14,7 @@ import httpx
 from click.testing import CliRunner
 
 from lakehouse.cli import cli
-
-from .conftest import READY_TIMEOUT_S, checkout
+from tests.support.serving import READY_TIMEOUT_S, checkout
 
 LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 

@@ -14,8 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lakehouse.ml.profile import build_profile, psi, shares_of
 from serving import drift as drift_module
 from serving.drift import DriftMonitor, DriftWindow, read_drift
-
-from .conftest import DELIVERY, FRAUD, checkout, serving_client, transaction
+from tests.support.serving import DELIVERY, FRAUD, checkout, serving_client, transaction
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ from lakehouse.ml.promotion import rollback
 from lakehouse.ml.registry import CHAMPION, set_alias
 from lakehouse.ml.tracking import client_for
 from serving import holder as holder_module
-
-from .conftest import (
+from tests.support.serving import (
     DELIVERY,
     checkout,
     restore_aliases,
