@@ -9,6 +9,8 @@ UV          := $(VENV)/bin/uv
 LAKEHOUSE   := $(VENV)/bin/lakehouse
 JARS_DIR    := .jars
 POM         := infra/jvm/pom.xml
+# extra Maven profiles for `make jars`, e.g. JARS_PROFILES=s3-dynamodb (Delta's DynamoDB log store)
+JARS_PROFILES ?=
 
 DEMO_DIR      ?= data/demo
 DEMO_SESSIONS ?= 100000
@@ -32,10 +34,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 venv: $(VENV)/.installed ## Create .venv and install the pinned Python packages
 
 $(JARS_DIR)/.fetched: $(POM)
-	mvn --batch-mode --quiet -f $(POM) dependency:copy-dependencies
+	mvn --batch-mode --quiet -f $(POM) $(if $(JARS_PROFILES),-P $(JARS_PROFILES)) dependency:copy-dependencies
 	@touch $@
 
-jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta) from Maven Central into .jars/
+jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta, hadoop-aws + AWS SDK) from Maven Central into .jars/
 
 setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
 
