@@ -183,8 +183,9 @@ class Postgres:
 
     @property
     def uri(self) -> str:
-        """The SQLAlchemy URI (psycopg2) of its database."""
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+        """The SQLAlchemy URI of its database, naming the driver: SQLAlchemy 2.1 reads a bare
+        ``postgresql://`` as psycopg 3, the project ships psycopg2."""
+        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
 def _as_postgres_user() -> list[str]:
