@@ -156,3 +156,32 @@ def test_deltalake_reads_gold_from_s3(spark, lakes):
     key = next(f.name for f in expected.schema.fields if isinstance(f.dataType, T.StringType))
     spark_keys = sorted(str(r[0]) for r in expected.select(key).collect())
     assert sorted(frame[key].astype(str)) == spark_keys
+
+
+def test_cli_on_s3_takes_endpoint_and_credentials_from_the_environment(
+    spark, lakes, aws, mlflow_server
+):
+    """``lakehouse run`` in a fresh process: the AWS environment alone reaches its JVM (and
+    a lake on S3 needs a tracking server: the one on PostgreSQL and S3)."""
+    import os
+    import subprocess
+    import sys
+
+    client = lakes["client"]
+    client.create_bucket(Bucket="cli-lake-bucket")
+    lake = "s3a://cli-lake-bucket/lake"
+    sets = [f"--set={item}" for item in [*OVERRIDES, "spark.conf.spark.driver.memory=1g"]]
+    landing = lakes["s3"].landing_root
+    result = subprocess.run(
+        [sys.executable, "-m", "lakehouse", "run", "--landing", landing, "--lake", lake, *sets],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **aws.env, **mlflow_server.env, "LAKEHOUSE_ENV": "local"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    cli = load_settings("local", lake=lake, overrides=OVERRIDES)
+    for table in GOLD:
+        assert comparable(read_table(spark, cli.table_path(*table))) == comparable(
+            read_table(spark, lakes["s3"].table_path(*table))
+        )
