@@ -9,6 +9,8 @@ UV          := $(VENV)/bin/uv
 LAKEHOUSE   := $(VENV)/bin/lakehouse
 JARS_DIR    := .jars
 POM         := infra/jvm/pom.xml
+# extra Maven profiles for `make jars`, e.g. JARS_PROFILES=s3-dynamodb (Delta's DynamoDB log store)
+JARS_PROFILES ?=
 
 DEMO_DIR      ?= data/demo
 DEMO_SESSIONS ?= 100000
@@ -18,7 +20,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars demo serve test lint format bench-sessions bench-payments bench-serving lock clean
+.PHONY: help setup venv jars services-deps services demo serve test lint format bench-sessions bench-payments bench-serving lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -32,12 +34,23 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 venv: $(VENV)/.installed ## Create .venv and install the pinned Python packages
 
 $(JARS_DIR)/.fetched: $(POM)
-	mvn --batch-mode --quiet -f $(POM) dependency:copy-dependencies
+	mvn --batch-mode --quiet -f $(POM) $(if $(JARS_PROFILES),-P $(JARS_PROFILES)) dependency:copy-dependencies
 	@touch $@
 
-jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta) from Maven Central into .jars/
+jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta, hadoop-aws + AWS SDK) from Maven Central into .jars/
 
 setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
+
+# The tests start real servers on loopback (tests/support/servers.py): moto comes with the dev
+# packages, PostgreSQL from Debian (its programs live in /usr/lib/postgresql/<version>/bin).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+services-deps: ## Install what the test servers need (PostgreSQL, from Debian) when missing
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  ( $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql )
+
+services: setup services-deps ## Start moto (S3, DynamoDB, Secrets Manager), PostgreSQL and an mlflow server; print the env
+	$(PY) -m tests.support.servers
 
 demo: setup ## Generate sample data, run the whole pipeline as it arrives, print what it built
 	$(LAKEHOUSE) demo --workdir $(DEMO_DIR) --sessions $(DEMO_SESSIONS) --transactions $(DEMO_TRANSACTIONS)
@@ -53,7 +66,7 @@ format: venv ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup lint ## Set up and run the whole test suite
+test: setup lint services-deps ## Set up and run the whole test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents vs Spark's floor
@@ -66,7 +79,7 @@ bench-serving: setup ## Benchmark the prediction service against `mlflow models 
 	$(PY) benchmarks/bench_serving.py
 
 lock: ## Re-resolve constraints.txt from setup.cfg (needs network)
-	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra dev -o constraints.txt
+	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra dev --extra server -o constraints.txt
 
 clean: ## Remove the virtualenv, jars and generated data
 	rm -rf $(VENV) $(JARS_DIR) data spark-warehouse *.egg-info .pytest_cache .ruff_cache

@@ -65,7 +65,7 @@ def common_options(command: Callable) -> Callable:
 def _spark(settings: Settings):
     from lakehouse.spark import get_spark
 
-    return get_spark(settings.spark)
+    return get_spark(settings.spark, storage=settings.storage)
 
 
 def _print_reports(reports) -> None:

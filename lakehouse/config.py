@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -217,6 +217,26 @@ class ServeSettings(_Section):
     gc_gen0_threshold: int = Field(50_000, ge=100)
 
 
+class StorageSettings(_Section):
+    """Object storage (``s3a://`` landing and lake) and Delta's log store; no credentials here.
+
+    Credentials always come from the standard AWS provider chain (environment, profile, web
+    identity, instance role); see ``lakehouse.storage``.
+    """
+
+    # None: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else AWS's own endpoint
+    s3_endpoint: str | None = None
+    # None: on when the endpoint's host is an IP address or localhost, else virtual-hosted
+    s3_path_style: bool | None = None
+    # None: AWS_REGION, else AWS_DEFAULT_REGION
+    s3_region: str | None = None
+    # "dynamodb": Delta's DynamoDB-backed S3 log store, safe for concurrent writers
+    log_store: Literal["default", "dynamodb"] = "default"
+    dynamodb_table: str = "delta_log"
+    # None: the S3 region
+    dynamodb_region: str | None = None
+
+
 class Settings(_Section):
     """The whole effective configuration of one command."""
 
@@ -231,6 +251,7 @@ class Settings(_Section):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     ml: MlSettings = Field(default_factory=MlSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     def landing_path(self, *parts: str) -> str:
         """A location inside the landing zone."""

@@ -15,14 +15,16 @@ from pathlib import Path
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from lakehouse.config import PROJECT_ROOT, SparkSettings
+from lakehouse.config import PROJECT_ROOT, SparkSettings, StorageSettings
 from lakehouse.errors import LakehouseError
+from lakehouse.storage import hadoop_conf, spark_conf
 
 log = logging.getLogger(__name__)
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 DELTA_JAR_PREFIX = "delta-spark_"
+DYNAMODB_JAR_PREFIX = "delta-storage-s3-dynamodb-"
 
 LOG_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
 
@@ -76,6 +78,14 @@ def local_jars(jars_dir: str | os.PathLike[str]) -> list[str]:
     return jars
 
 
+def _require_dynamodb_log_store(jars: list[str]) -> None:
+    if not any(Path(j).name.startswith(DYNAMODB_JAR_PREFIX) for j in jars):
+        raise JarsMissingError(
+            "storage.log_store is dynamodb but .jars has no Delta DynamoDB log store: run "
+            "`make jars JARS_PROFILES=s3-dynamodb`, or set storage.log_store=default"
+        )
+
+
 def _launched_by_spark_submit() -> bool:
     # spark-submit starts the JVM first and tells the Python driver where its gateway listens.
     return os.environ.get("PYSPARK_GATEWAY_PORT") is not None
@@ -87,9 +97,17 @@ def _submitted_conf() -> SparkConf:
     return SparkConf()
 
 
-def build_conf(settings: SparkSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The Spark settings a session is built with (base, then configuration, then ``extra``)."""
+def build_conf(
+    settings: SparkSettings,
+    extra: dict[str, str] | None = None,
+    *,
+    storage: StorageSettings | None = None,
+) -> dict[str, str]:
+    """The Spark settings a session is built with (base, then object storage (``s3a://``
+    endpoint, region, path style, log store), then configuration, then ``extra``)."""
     conf = dict(BASE_CONF)
+    if storage is not None:
+        conf.update(spark_conf(storage))
     conf.update(settings.conf)
     conf.update(extra or {})
     return conf
@@ -100,6 +118,7 @@ def get_spark(
     *,
     app_name: str | None = None,
     extra_conf: dict[str, str] | None = None,
+    storage: StorageSettings | None = None,
 ) -> SparkSession:
     """Return the active SparkSession, building a Delta-enabled one if there is none.
 
@@ -111,6 +130,8 @@ def get_spark(
         settings: The ``spark`` section of the configuration; defaults when omitted.
         app_name: Overrides ``settings.app_name``.
         extra_conf: Settings applied last (tests use this for small shuffles).
+        storage: The ``storage`` section: S3 endpoint, region and log store for ``s3a://``
+            paths (``lakehouse.storage``); credentials stay with the AWS provider chain.
 
     Returns:
         A SparkSession with Delta's SQL extension and catalog configured.
@@ -123,7 +144,10 @@ def get_spark(
     if not _launched_by_spark_submit():
         master = settings.master or "local[*]"
         builder = builder.master(master)
-        builder = builder.config("spark.jars", ",".join(local_jars(settings.jars_dir)))
+        jars = local_jars(settings.jars_dir)
+        if storage is not None and storage.log_store == "dynamodb":
+            _require_dynamodb_log_store(jars)
+        builder = builder.config("spark.jars", ",".join(jars))
         if master.startswith("local"):
             # Python workers (mapInPandas scoring) must run this interpreter, the one with the
             # project's packages, not whatever `python3` is first on PATH.
@@ -133,7 +157,7 @@ def get_spark(
             "spark-submit was started without the Delta jars: use infra/spark-submit.sh, or pass "
             "--jars with the files in .jars/ (make jars)"
         )
-    conf = build_conf(settings, extra_conf)
+    conf = build_conf(settings, extra_conf, storage=storage)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -142,3 +166,14 @@ def get_spark(
     spark.sparkContext.setLogLevel(settings.log_level)
     log.info("spark session ready: master=%s version=%s", spark.sparkContext.master, spark.version)
     return spark
+
+
+def apply_storage(spark: SparkSession, storage: StorageSettings) -> None:
+    """Point a running session's ``s3a://`` file systems at the configured S3 endpoint.
+
+    Takes effect for buckets not yet opened in this JVM (Hadoop caches one file system per
+    bucket). The log store (``storage.log_store``) is chosen when a session starts only.
+    """
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in hadoop_conf(storage).items():
+        hadoop.set(key, value)

@@ -26,3 +26,35 @@ def spark():
     session = get_spark(settings.spark, app_name="lakehouse-tests", extra_conf=TEST_SPARK_CONF)
     yield session
     session.stop()
+
+
+# Real servers on loopback (tests/support/servers.py), each started on first use by a test that
+# asks for it and stopped when the session ends; tests that don't ask never start one.
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory):
+    """A moto server (S3, DynamoDB, Secrets Manager): ``.endpoint``, ``.env``, ``.client()``."""
+    from tests.support.servers import moto_server
+
+    with moto_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster with an empty database: ``.uri``."""
+    from tests.support.servers import postgres_server
+
+    # its own temporary folder: pytest's are private to root, the server runs as postgres
+    with postgres_server(database="mlflow") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres, moto, tmp_path_factory):
+    """``mlflow server`` on PostgreSQL with S3 (moto) artifacts: ``.uri``."""
+    from tests.support.servers import mlflow_server as start
+
+    with start(postgres, moto, workdir=tmp_path_factory.mktemp("mlflow")) as server:
+        yield server

@@ -1,0 +1,336 @@
+"""Real servers on loopback for tests: moto (S3, DynamoDB, Secrets Manager), a throwaway
+PostgreSQL cluster, and an ``mlflow server`` on both.
+
+Each is a context manager that starts the server on a free 127.0.0.1 port as a separate
+process, waits until it answers, yields where it listens, and stops it on exit. Nothing here
+mocks a client in-process: tests talk HTTP (or the PostgreSQL protocol) to a real server.
+
+The same functions back ``make services`` (``python -m tests.support.servers``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+# moto accepts any credentials; these are fake and only ever sent to the loopback server
+FAKE_AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+REGION = "us-east-1"
+
+
+class ServerError(RuntimeError):
+    """A server did not start (its log's tail is in the message)."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"{url}: exited with {process.returncode}\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise ServerError(f"{url}: no answer after {timeout:.0f}s\n{_tail(log)}")
+
+
+def _stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    if process.poll() is not None:
+        return
+    # each server runs in its own process group: its workers go with it
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
+
+
+def _start(command: list[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+
+
+# --- moto ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Moto:
+    """A moto server: S3, DynamoDB and Secrets Manager on one endpoint."""
+
+    endpoint: str
+    region: str = REGION
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The AWS environment that points every SDK (boto3, AWS SDK v1/v2, delta-rs) here."""
+        return {
+            **FAKE_AWS_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            # MLflow's S3 artifact client reads this one
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint,
+            # no instance-metadata lookups on a developer machine or CI
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def client(self, service: str):
+        """A boto3 client for ``service`` on this server."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=FAKE_AWS_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_AWS_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def create_bucket(self, name: str) -> None:
+        """Create ``name`` (no error when it exists)."""
+        s3 = self.client("s3")
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=name)
+
+
+def moto_command() -> list[str]:
+    """The ``moto_server`` of this interpreter's environment."""
+    script = Path(sys.executable).with_name("moto_server")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "moto.server"]
+
+
+@contextlib.contextmanager
+def moto_server(workdir: Path | None = None, timeout: float = 60) -> Iterator[Moto]:
+    """Run ``moto_server`` on a free loopback port."""
+    with contextlib.ExitStack() as stack:
+        folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="moto-")))
+        port = free_port()
+        log = folder / "moto.log"
+        process = _start([*moto_command(), "-H", LOOPBACK, "-p", str(port)], log)
+        stack.callback(_stop, process)
+        endpoint = f"http://{LOOPBACK}:{port}"
+        _wait_http(f"{endpoint}/moto-api/", process, log, timeout)
+        yield Moto(endpoint=endpoint)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+def postgres_bin(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, else Debian's /usr/lib/postgresql/<ver>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = glob.glob(f"/usr/lib/postgresql/*/bin/{name}")
+    candidates.sort(key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    return candidates[-1] if candidates else None
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A running throwaway PostgreSQL cluster (trust authentication, loopback only)."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+
+    @property
+    def uri(self) -> str:
+        """The SQLAlchemy URI of its database, naming the driver: SQLAlchemy 2.1 reads a bare
+        ``postgresql://`` as psycopg 3, the project ships psycopg2."""
+        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def _as_postgres_user() -> list[str]:
+    # initdb and postgres refuse to run as root
+    if os.geteuid() != 0:
+        return []
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        raise ServerError("running as root without runuser: cannot start PostgreSQL")
+    return [runuser, "-u", "postgres", "--"]
+
+
+@contextlib.contextmanager
+def postgres_server(
+    database: str = "lakehouse", workdir: Path | None = None, timeout: float = 60
+) -> Iterator[Postgres]:
+    """Create a cluster in a temporary folder, start it on a free loopback port."""
+    initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        raise ServerError("PostgreSQL is not installed: run `make services-deps`")
+    prefix = _as_postgres_user()
+    user = "postgres" if prefix else (os.environ.get("USER") or "postgres")
+    with contextlib.ExitStack() as stack:
+        folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pg-")))
+        data, sockets, log = folder / "data", folder / "sockets", folder / "postgres.log"
+        sockets.mkdir(parents=True, exist_ok=True)
+        if prefix:
+            shutil.chown(folder, "postgres")
+            shutil.chown(sockets, "postgres")
+        subprocess.run(
+            [*prefix, initdb, "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
+        port = free_port()
+        options = f"-h {LOOPBACK} -p {port} -k {sockets} -c fsync=off"
+        wait = ["-w", "-t", str(int(timeout))]
+        started = subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(log), *wait, "start"],
+            capture_output=True,
+            text=True,
+        )
+        if started.returncode != 0:
+            raise ServerError(f"pg_ctl start failed: {started.stderr}\n{_tail(log)}")
+        stack.callback(
+            subprocess.run,
+            [*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+        )
+        server = Postgres(host=LOOPBACK, port=port, user=user, database=database)
+        _create_database(server)
+        yield server
+
+
+def _create_database(server: Postgres) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(
+        host=server.host, port=server.port, user=server.user, dbname="postgres"
+    )
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{server.database}"')
+    finally:
+        connection.close()
+
+
+# --- mlflow server ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    """A tracking server: runs and registry in PostgreSQL, artifacts in S3 (moto)."""
+
+    uri: str
+    backend_store_uri: str
+    artifacts_destination: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def mlflow_server(
+    postgres: Postgres,
+    moto: Moto,
+    bucket: str = "mlflow-artifacts",
+    workdir: Path | None = None,
+    timeout: float = 180,
+) -> Iterator[MlflowServer]:
+    """Run ``mlflow server`` with a PostgreSQL backend store and proxied S3 artifacts.
+
+    Clients only need the tracking URI: the server stores artifacts in ``s3://<bucket>/``
+    itself (``--artifacts-destination``), reaching moto through ``MLFLOW_S3_ENDPOINT_URL``.
+    """
+    moto.create_bucket(bucket)
+    with contextlib.ExitStack() as stack:
+        folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlf-")))
+        port = free_port()
+        log = folder / "mlflow.log"
+        destination = f"s3://{bucket}/artifacts"
+        env = {**os.environ, **moto.env}
+        command = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            postgres.uri,
+            "--artifacts-destination",
+            destination,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
+        process = _start(command, log, env)
+        stack.callback(_stop, process)
+        uri = f"http://{LOOPBACK}:{port}"
+        _wait_http(f"{uri}/health", process, log, timeout)
+        yield MlflowServer(
+            uri=uri,
+            backend_store_uri=postgres.uri,
+            artifacts_destination=destination,
+            env={"MLFLOW_TRACKING_URI": uri},
+        )
+
+
+def _main() -> None:
+    """``make services``: start all three, print the environment to export, wait for Ctrl-C."""
+    with (
+        moto_server() as moto,
+        postgres_server(database="mlflow") as postgres,
+        mlflow_server(postgres, moto) as mlflow,
+    ):
+        exports = {**moto.env, **mlflow.env}
+        print("# services are up; in another shell:", flush=True)
+        for key, value in exports.items():
+            print(f"export {key}={value}", flush=True)
+        print(f"# PostgreSQL: {postgres.uri}", flush=True)
+        print("# Ctrl-C stops them all", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+
+
+if __name__ == "__main__":
+    _main()
