@@ -184,3 +184,10 @@ def test_anomalous_documents_fail_with_the_contracts_reasons(anomalous_sessions)
         contract.ERROR_NOT_A_DOCUMENT,
     }
     assert failed <= allowed
+
+
+def test_the_service_takes_the_contracts_transaction_columns():
+    """The fraud request schema names exactly the columns of a transactions feed."""
+    from serving.schemas.fraud import Transaction
+
+    assert tuple(Transaction.model_fields) == contract.TRANSACTION_COLUMNS

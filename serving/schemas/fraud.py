@@ -6,19 +6,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lakehouse.contract import CHANNELS
 from serving.schemas.common import ModelRef
 from serving.schemas.examples import TRANSACTION_EXAMPLE
 
 
 class Transaction(BaseModel):
-    """A payment transaction with the columns of CONTRACT 1.2 (`payment_transactions`).
+    """A payment transaction with the columns of CONTRACT section 1.2 (`payment_transactions`).
+
+    Its fields are ``lakehouse.contract.TRANSACTION_COLUMNS`` (``tests/test_contract.py``).
 
     Values may come as a CSV would carry them (strings) or typed (numbers). Extra fields are
     accepted and ignored. `card_number`, `ip_address` and `device_id` are accepted but never
     used nor logged (PII).
 
     The validator is the online twin of Silver
-    (`lakehouse.features.fraud_online.parse_transaction`), not this model: a transaction the
+    (`lakehouse.silver.payments_online.parse_transaction`), not this model: a transaction the
     lake would quarantine is answered with 422 and Silver's reason code (e.g.
     `negative_amount`). So every field here is typed `Any` on purpose: the twin reads each
     value as the CSV feed would carry it (`129.9` and `"129.90"` alike, an amount arrives as
@@ -35,7 +38,7 @@ class Transaction(BaseModel):
     destination_account_id: Any = None
     amount: Any = Field(None, description="Decimal with `.`; required, not negative")
     currency: Any = None
-    channel: Any = Field(None, description="web, mobile, pos or api; required")
+    channel: Any = Field(None, description=f"One of {', '.join(CHANNELS)}; required")
     merchant_category: Any = None
     card_number: Any = Field(None, description="PII: ignored")
     ip_address: Any = Field(None, description="PII: ignored")
