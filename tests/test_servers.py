@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
 
 def test_moto_serves_s3_dynamodb_and_secrets(moto):
@@ -42,8 +42,7 @@ def test_postgres_accepts_connections(postgres):
         connection.close()
 
 
-def test_mlflow_server_tracks_in_postgres_and_stores_artifacts_in_s3(mlflow_server, moto):
-    import mlflow
+def test_mlflow_server_tracks_in_postgres_and_stores_artifacts_in_s3(mlflow_server, moto, tmp_path):
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=mlflow_server.uri)
@@ -56,10 +55,9 @@ def test_mlflow_server_tracks_in_postgres_and_stores_artifacts_in_s3(mlflow_serv
     assert client.get_run(run.info.run_id).data.metrics == {"m": 1.5}
     # clients only know the server: artifacts are proxied (mlflow-artifacts:/)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
-        text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/notes/hello.txt")
-    assert text == "hello"
+    # (through this client: another test may have set mlflow's process-wide tracking URI)
+    local = client.download_artifacts(run.info.run_id, "notes/hello.txt", dst_path=str(tmp_path))
+    assert Path(local).read_text() == "hello"
     # ... and the server wrote them to the S3 bucket
     bucket, _, prefix = mlflow_server.artifacts_destination.removeprefix("s3://").partition("/")
     keys = [o["Key"] for o in moto.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
