@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from lakehouse.config import deep_merge
+
 # --- 1.1 Session documents (Elasticsearch ``_source``) -------------------------------------
 
 # The shape of one ``_source`` document: a field maps to None (a scalar, which Bronze keeps as
@@ -119,16 +121,7 @@ def example_session_document(
         for key in parents:
             node = node.get(key, {})
         node.pop(leaf, None)
-    return _merged(document, changes or {})
-
-
-def _merged(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            base[key] = _merged(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
+    return deep_merge(document, changes or {})
 
 
 EVENT_TYPES = ("SESSION_START", "PRODUCT_VIEW", "ADD_TO_CART", "CHECKOUT_COMPLETED")
