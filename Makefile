@@ -9,8 +9,9 @@ UV          := $(VENV)/bin/uv
 LAKEHOUSE   := $(VENV)/bin/lakehouse
 JARS_DIR    := .jars
 POM         := infra/jvm/pom.xml
-# extra Maven profiles for `make jars`, e.g. JARS_PROFILES=s3-dynamodb (Delta's DynamoDB log store)
-JARS_PROFILES ?=
+# Delta's DynamoDB log store, compiled from Delta's source (its README says why)
+DDB_POM     := infra/jvm/delta-storage-s3-dynamodb/pom.xml
+DDB_SOURCES := $(shell find infra/jvm/delta-storage-s3-dynamodb/src -name '*.java')
 
 DEMO_DIR      ?= data/demo
 DEMO_SESSIONS ?= 100000
@@ -33,11 +34,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed ## Create .venv and install the pinned Python packages
 
-$(JARS_DIR)/.fetched: $(POM)
-	mvn --batch-mode --quiet -f $(POM) $(if $(JARS_PROFILES),-P $(JARS_PROFILES)) dependency:copy-dependencies
+$(JARS_DIR)/.fetched: $(POM) $(DDB_POM) $(DDB_SOURCES)
+	mvn --batch-mode --quiet -f $(POM) dependency:copy-dependencies
+	mvn --batch-mode --quiet -f $(DDB_POM) package
 	@touch $@
 
-jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta, hadoop-aws + AWS SDK) from Maven Central into .jars/
+jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta, hadoop-aws + AWS SDK) into .jars/; build Delta's DynamoDB log store
 
 setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
 

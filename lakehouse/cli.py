@@ -62,6 +62,26 @@ def common_options(command: Callable) -> Callable:
     return wrapper
 
 
+def writes_lake(command: Callable) -> Callable:
+    """Marks a command that writes the lake: it runs holding the lake's writer lock
+    (``lakehouse.io.lake_lock``), so a second writer waits ``lock.wait_s`` and then exits
+    with ``EXIT_LAKE_LOCKED``. Goes below ``common_options``."""
+
+    @functools.wraps(command)
+    def wrapper(settings: Settings, **kwargs):
+        with _lake_lock(settings):
+            return command(settings=settings, **kwargs)
+
+    return wrapper
+
+
+def _lake_lock(settings: Settings):
+    from lakehouse.io.lake_lock import lake_lock
+
+    name = click.get_current_context().info_name or "lakehouse"
+    return lake_lock(settings.lake_root, name, settings.lock, settings.storage)
+
+
 def _spark(settings: Settings):
     from lakehouse.spark import get_spark
 
@@ -153,6 +173,7 @@ _source_option = click.option(
 def _layer_command(layer: str, doc: str) -> click.Command:
     @common_options
     @_source_option
+    @writes_lake
     def command(settings, source):
         from lakehouse.pipeline import run_layer
 
@@ -170,6 +191,7 @@ _layer_command("gold", "Silver -> Gold feature tables (only when a source change
 @cli.command()
 @common_options
 @_source_option
+@writes_lake
 def run(settings, source):
     """Every step in order, on one Spark session; then retrain models whose Gold changed."""
     from lakehouse.pipeline import run_all
@@ -266,6 +288,7 @@ def reproduce(settings, run_id):
 @cli.command()
 @common_options
 @click.option("--dry-run", is_flag=True, help="Only say what would be compacted and deleted.")
+@writes_lake
 def maintain(settings, dry_run):
     """OPTIMIZE and VACUUM every table, keeping the versions aliased models need."""
     from lakehouse.maintenance import maintain as maintain_lake
@@ -280,6 +303,7 @@ def maintain(settings, dry_run):
 @click.option("--model-version", default=None, help="Registered version (default: --alias).")
 @click.option("--alias", default="champion", show_default=True, help="Alias to score with.")
 @click.option("--version", "table_version", type=int, default=None, help="Gold version to score.")
+@writes_lake
 def score(settings, task, model_version, alias, table_version):
     """Batch predictions for every Gold row with the model the service uses.
 
@@ -378,9 +402,9 @@ def report(settings, rows):
 @click.option("--seed", default=7, show_default=True)
 def demo(settings, workdir, documents, transactions, seed):
     """Generate data, run the pipeline as it arrives in two waves, print the lake."""
-    import shutil
-
     from lakehouse.demo import run_demo
+    from lakehouse.io.files import empty_folder
+    from lakehouse.io.lake_lock import LOCK_FILE
 
     # the demo owns its folders unless --landing / --lake say otherwise
     defaults = load_settings(settings.env)
@@ -388,16 +412,18 @@ def demo(settings, workdir, documents, transactions, seed):
         settings = settings.model_copy(update={"landing_root": str(workdir / "landing")})
     if settings.lake_root == defaults.lake_root:
         settings = settings.model_copy(update={"lake_root": str(workdir / "lake")})
-    for root in (settings.landing_root, settings.lake_root):
-        shutil.rmtree(root, ignore_errors=True)
-    ok = run_demo(
-        _spark(settings),
-        settings,
-        workdir,
-        documents=documents,
-        transactions=transactions,
-        seed=seed,
-    )
+    with _lake_lock(settings):
+        for root in (settings.landing_root, settings.lake_root):
+            # (the lock file stays: another demo must not take a fresh one meanwhile)
+            empty_folder(root, settings.storage, keep=[LOCK_FILE])
+        ok = run_demo(
+            _spark(settings),
+            settings,
+            workdir,
+            documents=documents,
+            transactions=transactions,
+            seed=seed,
+        )
     if not ok:
         sys.exit(1)
 

@@ -235,6 +235,20 @@ class StorageSettings(_Section):
     dynamodb_table: str = "delta_log"
     # None: the S3 region
     dynamodb_region: str | None = None
+    # None: AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL, else AWS's own endpoint
+    dynamodb_endpoint: str | None = None
+
+
+class LockSettings(_Section):
+    """The lake's writer lock (``lakehouse.io.lake_lock``): one writing command at a time."""
+
+    # seconds a writing command waits for a lake another command holds; 0: refuse at once
+    wait_s: float = Field(default=0.0, ge=0)
+    # S3 lakes: the DynamoDB lease, renewed every third of it; a dead run's lock expires
+    lease_s: float = Field(default=60.0, ge=3)
+    # S3 lakes: the DynamoDB table of locks (created on first use), at the log store's
+    # endpoint and region (storage.dynamodb_*)
+    table: str = "lakehouse_locks"
 
 
 class Settings(_Section):
@@ -252,6 +266,7 @@ class Settings(_Section):
     ml: MlSettings = Field(default_factory=MlSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    lock: LockSettings = Field(default_factory=LockSettings)
 
     def landing_path(self, *parts: str) -> str:
         """A location inside the landing zone."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 # Exit codes of the `lakehouse` command.
 EXIT_FAILED = 1  # a step or command failed for a reason it names
 EXIT_USAGE = 2  # bad command line or configuration (click uses 2 for usage errors too)
+# another command holds the lake's writer lock: try again later (sysexits' EX_TEMPFAIL)
+EXIT_LAKE_LOCKED = 75
 
 
 class LakehouseError(Exception):

@@ -82,7 +82,8 @@ def _require_dynamodb_log_store(jars: list[str]) -> None:
     if not any(Path(j).name.startswith(DYNAMODB_JAR_PREFIX) for j in jars):
         raise JarsMissingError(
             "storage.log_store is dynamodb but .jars has no Delta DynamoDB log store: run "
-            "`make jars JARS_PROFILES=s3-dynamodb`, or set storage.log_store=default"
+            "`make jars` (it builds infra/jvm/delta-storage-s3-dynamodb), or set "
+            "storage.log_store=default"
         )
 
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from lakehouse.config import StorageSettings
 
 ENV_ENDPOINT_S3 = "AWS_ENDPOINT_URL_S3"
+ENV_ENDPOINT_DYNAMODB = "AWS_ENDPOINT_URL_DYNAMODB"
 ENV_ENDPOINT = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_REGION"
 ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
@@ -50,16 +51,31 @@ class S3Target:
         return self.endpoint is None or urlsplit(self.endpoint).scheme != "http"
 
 
-def resolve_endpoint(settings: StorageSettings, env: Mapping[str, str] | None = None) -> str | None:
-    """The S3 endpoint: the configuration key, else ``AWS_ENDPOINT_URL_S3``, else
-    ``AWS_ENDPOINT_URL``; None means AWS's own regional endpoint."""
-    env = os.environ if env is None else env
-    for value in (settings.s3_endpoint, env.get(ENV_ENDPOINT_S3), env.get(ENV_ENDPOINT)):
+def _first_endpoint(*values: str | None) -> str | None:
+    for value in values:
         if value and value.strip():
             endpoint = value.strip().rstrip("/")
             # a bare host[:port] means HTTPS, as the AWS SDKs read it
             return endpoint if "://" in endpoint else f"https://{endpoint}"
     return None
+
+
+def resolve_endpoint(settings: StorageSettings, env: Mapping[str, str] | None = None) -> str | None:
+    """The S3 endpoint: the configuration key, else ``AWS_ENDPOINT_URL_S3``, else
+    ``AWS_ENDPOINT_URL``; None means AWS's own regional endpoint."""
+    env = os.environ if env is None else env
+    return _first_endpoint(settings.s3_endpoint, env.get(ENV_ENDPOINT_S3), env.get(ENV_ENDPOINT))
+
+
+def dynamodb_endpoint(
+    settings: StorageSettings, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The log store's DynamoDB endpoint: the configuration key, else
+    ``AWS_ENDPOINT_URL_DYNAMODB``, else ``AWS_ENDPOINT_URL``; None means AWS's own."""
+    env = os.environ if env is None else env
+    return _first_endpoint(
+        settings.dynamodb_endpoint, env.get(ENV_ENDPOINT_DYNAMODB), env.get(ENV_ENDPOINT)
+    )
 
 
 def resolve_region(settings: StorageSettings, env: Mapping[str, str] | None = None) -> str | None:
@@ -133,6 +149,10 @@ def spark_conf(settings: StorageSettings, env: Mapping[str, str] | None = None) 
         conf["spark.delta.logStore.s3.impl"] = DYNAMODB_LOG_STORE
         conf[f"{DYNAMODB_CONF_PREFIX}ddb.tableName"] = settings.dynamodb_table
         conf[f"{DYNAMODB_CONF_PREFIX}ddb.region"] = dynamodb_region(settings, env)
+        endpoint = dynamodb_endpoint(settings, env)
+        if endpoint:
+            # the project's build of the log store reads it (infra/jvm/delta-storage-s3-dynamodb)
+            conf[f"{DYNAMODB_CONF_PREFIX}ddb.endpoint"] = endpoint
     return conf
 
 
@@ -179,6 +199,9 @@ def delta_storage_options(
         options["AWS_S3_LOCKING_PROVIDER"] = "dynamodb"
         options["DELTA_DYNAMO_TABLE_NAME"] = settings.dynamodb_table
         options["AWS_REGION_DYNAMODB"] = dynamodb_region(settings, env)
+        endpoint = dynamodb_endpoint(settings, env)
+        if endpoint:
+            options["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
     return options
 
 

@@ -99,6 +99,19 @@ def test_spark_conf_dynamodb_log_store():
     own = StorageSettings(log_store="dynamodb", dynamodb_region="ap-south-1")
     assert spark_conf(own, {})[prefix + "ddb.region"] == "ap-south-1"
     assert "spark.delta.logStore.s3a.impl" not in spark_conf(StorageSettings(), {})
+    assert prefix + "ddb.endpoint" not in conf
+
+
+def test_dynamodb_endpoint_follows_the_aws_variables():
+    prefix = "spark.io.delta.storage.S3DynamoDBLogStore."
+    settings = StorageSettings(log_store="dynamodb")
+    shared = {"AWS_ENDPOINT_URL": MOTO}
+    assert spark_conf(settings, shared)[prefix + "ddb.endpoint"] == MOTO
+    own = {**shared, "AWS_ENDPOINT_URL_DYNAMODB": "localhost:8000"}
+    assert spark_conf(settings, own)[prefix + "ddb.endpoint"] == "https://localhost:8000"
+    configured = StorageSettings(log_store="dynamodb", dynamodb_endpoint="http://ddb:8000/")
+    assert spark_conf(configured, own)[prefix + "ddb.endpoint"] == "http://ddb:8000"
+    assert delta_storage_options(configured, own)["AWS_ENDPOINT_URL_DYNAMODB"] == "http://ddb:8000"
 
 
 def test_no_credentials_in_any_rendering():
@@ -224,6 +237,6 @@ def test_session_conf_has_storage_under_configuration():
 def test_dynamodb_log_store_needs_its_jar():
     from lakehouse.spark import JarsMissingError, _require_dynamodb_log_store
 
-    with pytest.raises(JarsMissingError, match="JARS_PROFILES=s3-dynamodb"):
+    with pytest.raises(JarsMissingError, match="delta-storage-s3-dynamodb"):
         _require_dynamodb_log_store(["/x/delta-spark_4.2_2.13-4.4.0.jar"])
     _require_dynamodb_log_store(["/x/delta-storage-s3-dynamodb-4.4.0.jar"])

@@ -1,0 +1,60 @@
+"""Whole folders of the landing zone or the lake, on a local disk or S3 (boto3).
+
+Used by the demo, which owns its folders and starts each run from empty ones. Credentials
+stay with the standard AWS chain; the endpoint and addressing come from ``lakehouse.storage``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from lakehouse.config import StorageSettings
+from lakehouse.storage import boto3_client_kwargs, is_s3_uri, split_s3_uri
+
+
+def s3_client(storage: StorageSettings):
+    """boto3's S3 client at the configured endpoint, region and addressing style."""
+    import boto3
+
+    return boto3.client("s3", **boto3_client_kwargs(storage))
+
+
+def empty_folder(root: str, storage: StorageSettings, keep: Iterable[str] = ()) -> int:
+    """Delete everything under ``root`` except the top-level names in ``keep``; returns
+    how many files (or objects) went. A missing folder is already empty."""
+    keep = set(keep)
+    if is_s3_uri(root):
+        return _empty_prefix(root, storage, keep)
+    folder = Path(root)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for child in folder.iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            removed += sum(1 for p in child.rglob("*") if not p.is_dir())
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+            removed += 1
+    return removed
+
+
+def _empty_prefix(root: str, storage: StorageSettings, keep: set[str]) -> int:
+    bucket, prefix = split_s3_uri(root)
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    client = s3_client(storage)
+    removed = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [
+            {"Key": item["Key"]}
+            for item in page.get("Contents", [])
+            if item["Key"][len(prefix) :].split("/", 1)[0] not in keep
+        ]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            removed += len(keys)
+    return removed
