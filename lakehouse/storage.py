@@ -180,7 +180,8 @@ def is_s3_uri(uri: str) -> bool:
 def delta_storage_options(
     settings: StorageSettings, env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """``storage_options`` for the ``deltalake`` package (delta-rs) on S3; no credentials.
+    """``storage_options`` for the ``deltalake`` package (delta-rs) on S3, for reading;
+    no credentials.
 
     delta-rs reads credentials from the same environment (and profile) by itself.
     """
@@ -195,13 +196,9 @@ def delta_storage_options(
             options["AWS_ALLOW_HTTP"] = "true"
     elif target.region:
         options["AWS_REGION"] = target.region
-    if settings.log_store == "dynamodb":
-        options["AWS_S3_LOCKING_PROVIDER"] = "dynamodb"
-        options["DELTA_DYNAMO_TABLE_NAME"] = settings.dynamodb_table
-        options["AWS_REGION_DYNAMODB"] = dynamodb_region(settings, env)
-        endpoint = dynamodb_endpoint(settings, env)
-        if endpoint:
-            options["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+    # No locking provider even with storage.log_store=dynamodb: the service only reads, a
+    # reader needs no lock (a commit not yet copied from DynamoDB to S3 is simply not seen
+    # yet), and delta-rs no longer implements Delta's S3DynamoDBLogStore protocol anyway.
     return options
 
 

@@ -38,7 +38,7 @@ PARTS = {"delivery": ("reference",), "fraud": ("accounts", "velocity")}
 
 def table_version(settings: Settings, table: Any) -> int | None:
     """The latest version of a lake table, None when it does not exist (no data is read)."""
-    return delta_version(settings.table_path(*table))
+    return delta_version(settings.table_path(*table), settings.storage)
 
 
 class OnlineFeatures:

@@ -81,9 +81,12 @@ def test_a_killed_holder_leaves_no_stale_folder_lock(tmp_path):
 
 def test_one_process_cannot_take_its_own_lake_twice(tmp_path):
     lake = str(tmp_path / "lake")
-    with lake_lock(lake, "run", NO_WAIT, STORAGE):
-        with pytest.raises(LakeLockedError), lake_lock(lake, "ingest", NO_WAIT, STORAGE):
-            pass
+    with (
+        lake_lock(lake, "run", NO_WAIT, STORAGE),
+        pytest.raises(LakeLockedError),
+        lake_lock(lake, "ingest", NO_WAIT, STORAGE),
+    ):
+        pass
     with lake_lock(lake, "ingest", NO_WAIT, STORAGE):
         pass
 
@@ -109,9 +112,11 @@ def test_s3_lake_lock_is_a_dynamodb_item_held_and_released(aws):
     with lake_lock(lake, "run", settings, STORAGE) as me:
         item = lock_item(aws, "locks_held", "s3://bucket/held/lake")
         assert item["owner_id"]["S"] == me.owner_id
-        with pytest.raises(LakeLockedError, match=f"pid {me.pid}"):
-            with lake_lock(lake, "ingest", settings, STORAGE):
-                pass
+        with (
+            pytest.raises(LakeLockedError, match=f"pid {me.pid}"),
+            lake_lock(lake, "ingest", settings, STORAGE),
+        ):
+            pass
     assert lock_item(aws, "locks_held", "s3://bucket/held/lake") is None
     # another lake is another lock
     with (
@@ -136,9 +141,11 @@ def test_a_killed_holder_s_s3_lock_expires_and_exactly_one_taker_wins(aws):
     holder = hold(lake, 60, env=aws.env, lease_s=3, table="locks_stale")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    with pytest.raises(LakeLockedError, match=f"pid {holder.pid}"):
-        with lake_lock(lake, "run", settings, STORAGE):
-            pass
+    with (
+        pytest.raises(LakeLockedError, match=f"pid {holder.pid}"),
+        lake_lock(lake, "run", settings, STORAGE),
+    ):
+        pass
     time.sleep(3.5)  # the dead run's lease runs out
 
     won, lost = [], []

@@ -111,7 +111,6 @@ def test_dynamodb_endpoint_follows_the_aws_variables():
     assert spark_conf(settings, own)[prefix + "ddb.endpoint"] == "https://localhost:8000"
     configured = StorageSettings(log_store="dynamodb", dynamodb_endpoint="http://ddb:8000/")
     assert spark_conf(configured, own)[prefix + "ddb.endpoint"] == "http://ddb:8000"
-    assert delta_storage_options(configured, own)["AWS_ENDPOINT_URL_DYNAMODB"] == "http://ddb:8000"
 
 
 def test_no_credentials_in_any_rendering():
@@ -144,16 +143,10 @@ def test_deltalake_options_for_local_http_endpoint():
     }
 
 
-def test_deltalake_options_on_aws_with_dynamodb_locking():
+def test_deltalake_reads_without_a_locking_provider_even_with_the_dynamodb_log_store():
     settings = StorageSettings(log_store="dynamodb", dynamodb_table="locks")
     options = delta_storage_options(settings, {"AWS_REGION": "eu-west-1"})
-    assert options == {
-        "AWS_REGION": "eu-west-1",
-        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "true",
-        "AWS_S3_LOCKING_PROVIDER": "dynamodb",
-        "DELTA_DYNAMO_TABLE_NAME": "locks",
-        "AWS_REGION_DYNAMODB": "eu-west-1",
-    }
+    assert options == {"AWS_REGION": "eu-west-1", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "true"}
 
 
 def test_uri_conversion():

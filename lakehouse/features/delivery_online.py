@@ -129,7 +129,7 @@ def load_delivery_reference(
     frames, read_versions = {}, {}
     for table, columns in REFERENCE_COLUMNS.items():
         path = settings.table_path(*table)
-        snapshot = read_delta(path, columns, versions.get(table.key))
+        snapshot = read_delta(path, columns, versions.get(table.key), settings.storage)
         if snapshot is None:
             raise FileNotFoundError(
                 f"{table.key} does not exist at {path}: run `lakehouse silver --source reference`"
