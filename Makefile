@@ -21,7 +21,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars services-deps services demo serve test lint format bench-sessions bench-payments bench-serving lock clean
+.PHONY: help setup venv jars services-deps services demo serve test lint format bench-sessions bench-payments bench-s3 bench-serving lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -76,6 +76,10 @@ bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents
 
 bench-payments: setup ## Benchmark payments Bronze->Gold and point-in-time vs naive Gold
 	$(PY) benchmarks/bench_payments.py --transactions $(BENCH_TRANSACTIONS) --accounts $(BENCH_ACCOUNTS)
+
+BENCH_S3_DOCS ?= 200000
+bench-s3: setup ## Benchmark the sessions pipeline on a local S3 server (moto) vs the local file system
+	$(PY) benchmarks/bench_s3.py --documents $(BENCH_S3_DOCS)
 
 bench-serving: setup ## Benchmark the prediction service against `mlflow models serve` (same model versions)
 	$(PY) benchmarks/bench_serving.py

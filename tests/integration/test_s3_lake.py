@@ -158,30 +158,167 @@ def test_deltalake_reads_gold_from_s3(spark, lakes):
     assert sorted(frame[key].astype(str)) == spark_keys
 
 
-def test_cli_on_s3_takes_endpoint_and_credentials_from_the_environment(
-    spark, lakes, aws, mlflow_server
-):
-    """``lakehouse run`` in a fresh process: the AWS environment alone reaches its JVM (and
-    a lake on S3 needs a tracking server: the one on PostgreSQL and S3)."""
-    import os
+# --- a team's setup: fresh processes, the DynamoDB log store, the tracking server ---------
+
+CLI_BUCKET = "cli-lake-bucket"
+CLI_LAKE = f"s3a://{CLI_BUCKET}/lake"
+CLI_LOG_TABLE = "cli_delta_log"
+CLI_SETS = [
+    *OVERRIDES,
+    "spark.conf.spark.driver.memory=1g",
+    # staging and prod's log store: concurrent commits are claimed in DynamoDB first
+    "storage.log_store=dynamodb",
+    f"storage.dynamodb_table={CLI_LOG_TABLE}",
+]
+
+
+def lakehouse(*args: str, env: dict[str, str], sets=CLI_SETS, wait: bool = True):
+    """``lakehouse ARGS --lake CLI_LAKE --set ...`` in a fresh process, as a user runs it."""
     import subprocess
     import sys
 
-    client = lakes["client"]
-    client.create_bucket(Bucket="cli-lake-bucket")
-    lake = "s3a://cli-lake-bucket/lake"
-    sets = [f"--set={item}" for item in [*OVERRIDES, "spark.conf.spark.driver.memory=1g"]]
-    landing = lakes["s3"].landing_root
-    result = subprocess.run(
-        [sys.executable, "-m", "lakehouse", "run", "--landing", landing, "--lake", lake, *sets],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, **aws.env, **mlflow_server.env, "LAKEHOUSE_ENV": "local"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    cli = load_settings("local", lake=lake, overrides=OVERRIDES)
+    command = [sys.executable, "-m", "lakehouse", *args, "--lake", CLI_LAKE]
+    command += [f"--set={item}" for item in sets]
+    if not wait:
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+
+
+@pytest.fixture(scope="module")
+def team(lakes, aws, mlflow_server):
+    """Two ``lakehouse run`` started together on one S3 lake (endpoint and credentials from
+    the AWS environment only, tracking on the PostgreSQL/S3 mlflow server), and a third that
+    will not wait: the first holds the lake's lock, the second waits for it and then finds
+    nothing new, the third is refused at once."""
+    import os
+    import time
+
+    lakes["client"].create_bucket(Bucket=CLI_BUCKET)
+    env = {**os.environ, **aws.env, **mlflow_server.env, "LAKEHOUSE_ENV": "local"}
+    run = ["run", "--landing", lakes["s3"].landing_root]
+    dynamodb = aws.client("dynamodb")
+
+    first = lakehouse(*run, env=env, sets=[*CLI_SETS, "lock.wait_s=900"], wait=False)
+    deadline = time.monotonic() + 120
+    while True:  # the first one holds the lake before the others start
+        held = dynamodb.list_tables()["TableNames"]
+        if "lakehouse_locks" in held and dynamodb.scan(TableName="lakehouse_locks")["Items"]:
+            break
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.2)
+    second = lakehouse(*run, env=env, sets=[*CLI_SETS, "lock.wait_s=900"], wait=False)
+    refused = lakehouse(*run, env=env, sets=[*CLI_SETS, "lock.wait_s=0"])
+    outcomes = {}
+    for name, process in (("first", first), ("second", second)):
+        out, err = process.communicate(timeout=1200)
+        outcomes[name] = (process.returncode, out, err, process.pid)
+    yield {"env": env, "outcomes": outcomes, "refused": refused, "first_pid": first.pid}
+
+
+def test_two_runs_at_once_one_waits_one_is_refused(team):
+    from lakehouse.errors import EXIT_LAKE_LOCKED
+
+    for name in ("first", "second"):
+        code, _, err, _ = team["outcomes"][name]
+        assert code == 0, f"{name}: {err[-3000:]}"
+    refused = team["refused"]
+    assert refused.returncode == EXIT_LAKE_LOCKED, refused.stderr[-3000:]
+    assert "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("lakehouse: error: the lake")
+    assert f"pid {team['first_pid']}" in refused.stderr
+    # the second found the lake up to date: nothing new to ingest, no model to retrain
+    second_out = team["outcomes"]["second"][1]
+    assert "skipped" in second_out and "train" in second_out, second_out
+
+
+def test_concurrent_runs_lose_and_duplicate_nothing(spark, lakes, team):
+    cli = load_settings("local", lake=CLI_LAKE, overrides=OVERRIDES)
     for table in GOLD:
         assert comparable(read_table(spark, cli.table_path(*table))) == comparable(
             read_table(spark, lakes["s3"].table_path(*table))
         )
+    # every table holds exactly the rows one run gives
+    counts = {}
+    for table in ALL_TABLES:
+        path = lakes["s3"].table_path(*table)
+        if latest_version(spark, path) is not None:
+            counts[table.key] = (
+                read_table(spark, cli.table_path(*table)).count(),
+                read_table(spark, path).count(),
+            )
+    assert counts and all(mine == once for mine, once in counts.values()), counts
+
+
+def test_every_commit_went_through_the_dynamodb_log_store(spark, aws, team):
+    cli = load_settings("local", lake=CLI_LAKE, overrides=OVERRIDES)
+    items = aws.client("dynamodb").scan(TableName=CLI_LOG_TABLE)["Items"]
+    claimed: dict[str, set[str]] = {}
+    for item in items:
+        claimed.setdefault(item["tablePath"]["S"], set()).add(item["fileName"]["S"])
+    for table in GOLD:
+        path = cli.table_path(*table)
+        versions = {f"{v:020d}.json" for v in range(latest_version(spark, path) + 1)}
+        assert claimed.get(path) == versions, (path, sorted(claimed))
+
+
+def test_train_promote_reproduce_and_serve_through_the_tracking_server(aws, team, mlflow_server):
+    import httpx
+    from mlflow import MlflowClient
+
+    from serving.schemas.examples import example_checkout
+    from tests.support.serving import serve_process
+
+    env = team["env"]
+    # the suite's small lake has a few dozen delivered checkouts
+    sets = [*CLI_SETS, "ml.delivery.min_training_rows=10"]
+    trained = lakehouse("train", "delivery", env=env, sets=sets)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    promoted = lakehouse("promote", "delivery", env=env, sets=sets)
+    assert promoted.returncode == 0, promoted.stderr[-3000:]
+
+    registry = MlflowClient(tracking_uri=mlflow_server.uri)
+    champion = registry.get_model_version_by_alias("delivery_date", "champion")
+    # the run, its lineage and the model live on the server; the artifacts in its S3 bucket
+    lineage = registry.get_run(champion.run_id).data.params
+    assert lineage["table_version"] is not None
+    artifacts = aws.client("s3").list_objects_v2(Bucket="mlflow-artifacts", Prefix="artifacts/")
+    assert any(champion.run_id in item["Key"] for item in artifacts.get("Contents", []))
+
+    reproduced = lakehouse("reproduce", champion.run_id, env=env, sets=sets)
+    assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr[-3000:]
+
+    args = ["--lake", CLI_LAKE, "--set", "serve.tasks=[delivery]"]
+    with serve_process(args, env) as service, httpx.Client(base_url=service.url) as client:
+        models = client.get("/v1/models").json()
+        answer = client.post("/v1/delivery/predict", json=example_checkout())
+    assert answer.status_code == 200, answer.text
+    assert str(champion.version) in repr(models)
+
+
+def test_score_maintain_report_and_history_on_s3(spark, lakes, aws, team, mlflow_server):
+    """The other commands on the suite's S3 lake, in this process (its session already
+    reaches moto), with the champion from the tracking server."""
+    from click.testing import CliRunner
+
+    from lakehouse.cli import cli
+    from lakehouse.tables import GOLD_DELIVERY_PREDICTIONS
+
+    lake = lakes["s3"].lake_root
+    sets = [f"--set={item}" for item in OVERRIDES]
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+        for args in (
+            ["score", "delivery"],
+            ["maintain"],
+            ["report", "--rows", "2"],
+            ["history", GOLD_DELIVERY_FEATURES.key, "--limit", "3"],
+        ):
+            result = runner.invoke(cli, [*args, "--lake", lake, *sets])
+            assert result.exit_code == 0, (args, result.output, result.exception)
+    scores = read_table(spark, lakes["s3"].table_path(*GOLD_DELIVERY_PREDICTIONS))
+    assert (
+        scores.count() == read_table(spark, lakes["s3"].table_path(*GOLD_DELIVERY_FEATURES)).count()
+    )

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
 
 from lakehouse.cli import cli
-from tests.support.serving import READY_TIMEOUT_S, checkout
-
-LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+from tests.support.serving import checkout, serve_process
 
 
 def test_serve_and_score_are_commands():
@@ -45,26 +38,11 @@ def _children(pid: int) -> list[str]:
 
 def test_serve_process_answers_without_a_jvm_and_logs_request_ids(serving_lake):
     lake = serving_lake.settings.lake_root
-    command = [sys.executable, "-m", "lakehouse", "serve", "--lake", lake, "--port", "0"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = dict(os.environ)
     # mlflow.set_tracking_uri exported this process's last store: the child must use the lake's
     env.pop("MLFLOW_TRACKING_URI", None)
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
-    reader.start()
-    try:
-        port = None
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while port is None and time.monotonic() < deadline and process.poll() is None:
-            port = next((m.group(1) for m in map(LISTENING.search, list(lines)) if m), None)
-            time.sleep(0.1)
-        assert port, "".join(lines)
-        url = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=url, timeout=10) as client:
-            while client.get("/ready").status_code != 200:
-                assert time.monotonic() < deadline, client.get("/ready").text
-                time.sleep(0.2)
+    with serve_process(["--lake", lake], env) as service:
+        with httpx.Client(base_url=service.url, timeout=10) as client:
             answer = client.post("/v1/delivery/predict", json=checkout(1))
             assert answer.status_code == 200 and answer.headers["x-request-id"]
             bad = checkout(2, createdDateTime="never")
@@ -72,11 +50,7 @@ def test_serve_process_answers_without_a_jvm_and_logs_request_ids(serving_lake):
                 "/v1/delivery/predict", json=bad, headers={"X-Request-ID": "cli-req-7"}
             )
             assert refused.status_code == 422
-        assert not [c for c in _children(process.pid) if "java" in c], _children(process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        reader.join(timeout=5)
-    log = "".join(lines)
+        assert not [c for c in _children(service.pid) if "java" in c], _children(service.pid)
+    log = service.log
     assert "[cli-req-7]" in log and "invalid_created_ts" in log
     assert "jane.doe@example.com" not in log

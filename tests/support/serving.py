@@ -12,12 +12,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import re
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+import httpx
 import pandas as pd
 import pyarrow as pa
 from deltalake import write_deltalake
@@ -252,6 +255,52 @@ def running_server(settings: Settings):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@dataclass
+class ServeProcess:
+    """A ``lakehouse serve`` process: its URL and the log lines it wrote so far."""
+
+    url: str
+    pid: int
+    lines: list[str]
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+@contextlib.contextmanager
+def serve_process(args: list[str], env: dict[str, str], timeout: float = READY_TIMEOUT_S):
+    """Run ``lakehouse serve ARGS --port 0`` as a user would, wait until ``/ready`` is 200,
+    yield where it listens; terminate it on exit."""
+    command = [sys.executable, "-m", "lakehouse", "serve", *args, "--port", "0"]
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**env, "PYTHONUNBUFFERED": "1"}
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
+    try:
+        port = None
+        deadline = time.monotonic() + timeout
+        while port is None and time.monotonic() < deadline and process.poll() is None:
+            port = next((m.group(1) for m in map(LISTENING.search, list(lines)) if m), None)
+            time.sleep(0.1)
+        assert port, "".join(lines)
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline, client.get("/ready").text + "".join(lines)
+                time.sleep(0.2)
+        yield ServeProcess(url=url, pid=process.pid, lines=lines)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        reader.join(timeout=5)
 
 
 def checkout(i: int = 0, **changes) -> dict:
