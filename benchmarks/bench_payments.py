@@ -13,12 +13,11 @@ naive one simply sees each account's current version as valid forever. Prints th
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import PeakMemory, largest_shuffle_mib, timed
+from common import PeakMemory, largest_shuffle_mib, timed, write_results
 from pyspark.sql import functions as F
 
 from lakehouse.config import load_settings
@@ -130,10 +129,7 @@ def main() -> None:
     )
     results["account_versions"] = accounts.count()
     results["silver_transactions"] = transactions.count()
-    print(json.dumps(results, indent=2))
-    out = Path("bench-results")
-    out.mkdir(exist_ok=True)
-    (out / f"payments-{args.transactions}.json").write_text(json.dumps(results, indent=2))
+    write_results(f"payments-{args.transactions}", results)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ storage itself; a real bucket adds network latency.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
 from datetime import date
 from pathlib import Path
 
-from common import timed
+from common import timed, write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,7 +29,7 @@ from lakehouse.generate import (
     holiday_years,
     write_reference_data,
 )
-from lakehouse.io.files import s3_client
+from lakehouse.io.files import s3_client, upload_folder
 from lakehouse.pipeline.reference import load_reference_data
 from lakehouse.pipeline.sessions import (
     build_delivery_features,
@@ -41,14 +40,6 @@ from lakehouse.spark import get_spark
 from tests.support.servers import moto_server
 
 STEPS = ("bronze", "reference", "silver", "gold")
-
-
-def upload(folder: Path, bucket: str, client) -> int:
-    count = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        client.upload_file(str(path), bucket, f"landing/{path.relative_to(folder).as_posix()}")
-        count += 1
-    return count
 
 
 def run_pipeline(spark, settings, label: str, results: dict) -> None:
@@ -88,7 +79,7 @@ def main() -> None:
         client = s3_client(s3.storage)
         client.create_bucket(Bucket="bench")
         results["files_uploaded"] = timed(
-            "upload (not measured)", {}, lambda: upload(landing, "bench", client)
+            "upload (not measured)", {}, lambda: upload_folder(client, landing, "bench", "landing")
         )
         spark = get_spark(local.spark, app_name="bench-s3", storage=s3.storage)
         # warm the JVM (class loading, Delta, the s3a client) so neither side pays for it
@@ -100,10 +91,7 @@ def main() -> None:
         for step in (*STEPS, "total"):
             results[f"ratio {step}"] = round(results[f"s3 {step}"] / results[f"local {step}"], 2)
         spark.stop()
-    print(json.dumps(results, indent=2))
-    out = Path("bench-results")
-    out.mkdir(exist_ok=True)
-    (out / f"s3-{args.documents}.json").write_text(json.dumps(results, indent=2))
+    write_results(f"s3-{args.documents}", results)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,12 @@ ratio is meaningful on a noisy machine. Prints the figures (and writes them as J
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 from datetime import date
 from pathlib import Path
 
-from common import PeakMemory, largest_shuffle_mib, timed
+from common import PeakMemory, largest_shuffle_mib, timed, write_results
 
 from lakehouse.bronze.schemas import HIT_OR_SOURCE_SCHEMA
 from lakehouse.config import load_settings
@@ -113,10 +112,7 @@ def main() -> None:
         python_peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         driver_memory=args.driver_memory,
     )
-    print(json.dumps(results, indent=2))
-    out = Path("bench-results")
-    out.mkdir(exist_ok=True)
-    (out / f"sessions-{args.documents}.json").write_text(json.dumps(results, indent=2))
+    write_results(f"sessions-{args.documents}", results)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -38,6 +39,15 @@ class PeakMemory:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+
+def write_results(name: str, results: dict) -> None:
+    """Print the figures as JSON and keep them in ``bench-results/<name>.json``."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    out = Path("bench-results")
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(text)
 
 
 def timed(label: str, results: dict, fn):

@@ -34,7 +34,7 @@ from lakehouse.gold.delivery_online import (
     checkout_row,
     rows_frame,
 )
-from lakehouse.io.delta_reader import read_delta
+from lakehouse.io.delta_reader import read_lake_table
 from lakehouse.silver.sessions_online import silver_session
 from lakehouse.tables import SILVER_HOLIDAYS, SILVER_WAREHOUSES, SILVER_ZIP_CODES
 
@@ -129,7 +129,7 @@ def load_delivery_reference(
     frames, read_versions = {}, {}
     for table, columns in REFERENCE_COLUMNS.items():
         path = settings.table_path(*table)
-        snapshot = read_delta(path, columns, versions.get(table.key), settings.storage)
+        snapshot = read_lake_table(settings, table, columns, versions.get(table.key))
         if snapshot is None:
             raise FileNotFoundError(
                 f"{table.key} does not exist at {path}: run `lakehouse silver --source reference`"

@@ -25,7 +25,7 @@ from lakehouse.gold.payments_online import (
     frame,
     transaction_features,
 )
-from lakehouse.io.delta_reader import read_delta
+from lakehouse.io.delta_reader import read_lake_table
 from lakehouse.silver.payments_online import parse_transaction
 from lakehouse.tables import SILVER_ACCOUNTS, SILVER_RISK_INTERVALS, SILVER_TRANSACTIONS
 
@@ -47,19 +47,10 @@ def load_account_history(settings: Settings) -> AccountHistory:
     A table that does not exist yet reads as empty, as in the Gold build.
     """
     versions, versions_version = (
-        read_delta(
-            settings.table_path(*SILVER_ACCOUNTS), ACCOUNT_VERSION_COLUMNS, None, settings.storage
-        )
-        or _ABSENT
+        read_lake_table(settings, SILVER_ACCOUNTS, ACCOUNT_VERSION_COLUMNS) or _ABSENT
     )
     risk, risk_version = (
-        read_delta(
-            settings.table_path(*SILVER_RISK_INTERVALS),
-            RISK_INTERVAL_COLUMNS,
-            None,
-            settings.storage,
-        )
-        or _ABSENT
+        read_lake_table(settings, SILVER_RISK_INTERVALS, RISK_INTERVAL_COLUMNS) or _ABSENT
     )
     return AccountHistory(
         versions,
@@ -74,10 +65,7 @@ def load_velocity_state(
     """A state warm-started from ``silver/payment_transactions`` (latest version, no Spark)."""
     state = VelocityState(settings.payments.velocity_windows_s, max_lateness_s=max_lateness_s)
     transactions, version = (
-        read_delta(
-            settings.table_path(*SILVER_TRANSACTIONS), VELOCITY_COLUMNS, None, settings.storage
-        )
-        or _ABSENT
+        read_lake_table(settings, SILVER_TRANSACTIONS, VELOCITY_COLUMNS) or _ABSENT
     )
     state.warm_start(transactions)
     state.source_version = version

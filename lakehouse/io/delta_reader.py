@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from lakehouse.config import StorageSettings
+from lakehouse.config import Settings, StorageSettings
 from lakehouse.storage import delta_table_args
 
 
@@ -59,6 +59,14 @@ def read_delta(
         return None
     frame = table.to_pandas(columns=None if columns is None else list(columns))
     return DeltaSnapshot(frame, table.version())
+
+
+def read_lake_table(
+    settings: Settings, table, columns: Sequence[str] | None = None, version: int | None = None
+) -> DeltaSnapshot | None:
+    """``read_delta`` of one of the lake's tables (``lakehouse.tables``), at its configured
+    path, with the configured object storage."""
+    return read_delta(settings.table_path(*table), columns, version, settings.storage)
 
 
 def delta_version(path: str, storage: StorageSettings | None = None) -> int | None:

@@ -1,6 +1,7 @@
 """Whole folders of the landing zone or the lake, on a local disk or S3 (boto3).
 
-Used by the demo, which owns its folders and starts each run from empty ones. Credentials
+Used by the demo, which owns its folders and starts each run from empty ones, and to put a
+local landing zone into a bucket. Credentials
 stay with the standard AWS chain; the endpoint and addressing come from ``lakehouse.storage``.
 """
 
@@ -19,6 +20,16 @@ def s3_client(storage: StorageSettings):
     import boto3
 
     return boto3.client("s3", **boto3_client_kwargs(storage))
+
+
+def upload_folder(client, folder: Path, bucket: str, prefix: str) -> int:
+    """Copy every file under ``folder`` to ``s3://bucket/prefix/...`` (same relative keys);
+    returns how many went."""
+    count = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
+        count += 1
+    return count
 
 
 def empty_folder(root: str, storage: StorageSettings, keep: Iterable[str] = ()) -> int:

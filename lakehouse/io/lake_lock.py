@@ -187,13 +187,11 @@ class _Lease(threading.Thread):
 
     def __init__(self, client, table: str, lake: str, me: Holder, lease_s: float) -> None:
         super().__init__(name="lake-lock-lease", daemon=True)
-        self.client, self.table, self.lake, self.me, self.lease_s = (
-            client,
-            table,
-            lake,
-            me,
-            lease_s,
-        )
+        self.client = client
+        self.table = table
+        self.lake = lake
+        self.me = me
+        self.lease_s = lease_s
         self.stopped = threading.Event()
 
     def run(self) -> None:

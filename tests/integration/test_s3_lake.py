@@ -9,7 +9,6 @@ S3 with the storage options ``lakehouse.storage`` renders.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame
@@ -23,6 +22,7 @@ from lakehouse.generate import (
     write_reference_data,
 )
 from lakehouse.io.delta import latest_version, read_table
+from lakehouse.io.files import upload_folder
 from lakehouse.pipeline import run_all
 from lakehouse.spark import apply_storage
 from lakehouse.storage import boto3_client_kwargs, delta_table_args
@@ -44,14 +44,6 @@ JVM_CREDENTIALS = {
     "aws.accessKeyId": "AWS_ACCESS_KEY_ID",
     "aws.secretAccessKey": "AWS_SECRET_ACCESS_KEY",
 }
-
-
-def upload(folder: Path, bucket: str, prefix: str, client) -> int:
-    count = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
-        count += 1
-    return count
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +74,7 @@ def lakes(spark, aws, tmp_path_factory):
     client = __import__("boto3").client("s3", **boto3_client_kwargs(s3.storage))
     for bucket in (LANDING_BUCKET, LAKE_BUCKET):
         client.create_bucket(Bucket=bucket)
-    uploaded = upload(landing, LANDING_BUCKET, "landing", client)
+    uploaded = upload_folder(client, landing, LANDING_BUCKET, "landing")
 
     # The suite has one Spark session, started before this module: point its s3a:// file
     # systems at moto (endpoint and path style from AWS_ENDPOINT_URL, as in production from
