@@ -18,6 +18,7 @@ import click
 from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, load_settings
 from lakehouse.errors import LakehouseError
+from lakehouse.secrets import keep_secrets_out_of_logs
 from lakehouse.tables import SOURCES
 
 # The models, as every command names them (`train`, `promote`, `rollback`, `score`); the
@@ -27,6 +28,11 @@ MODELS = ("delivery", "fraud")
 log = logging.getLogger("lakehouse")
 
 PAYMENT_DAYS = 90
+# Every command reads its secrets before it touches data (``lakehouse.secrets.check``), but
+# `generate` writes made-up data and needs none, and these tokenize nothing and read no raw
+# PII, so they never hold the PII key: the service, the registry's listing and rollback.
+NO_SECRETS = frozenset({"generate"})
+NO_PII_KEY = frozenset({"serve", "models", "rollback"})
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -34,6 +40,7 @@ def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
     # py4j logs every JVM call at INFO
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    keep_secrets_out_of_logs()
 
 
 def common_options(command: Callable) -> Callable:
@@ -57,6 +64,11 @@ def common_options(command: Callable) -> Callable:
             settings = load_settings(env, landing=landing, lake=lake, overrides=overrides)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
+        name = click.get_current_context().info_name
+        if name not in NO_SECRETS:
+            from lakehouse.secrets import check
+
+            check(settings, pii=name not in NO_PII_KEY)
         return command(settings=settings, **kwargs)
 
     return wrapper

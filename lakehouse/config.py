@@ -60,11 +60,28 @@ class SparkSettings(_Section):
 
 
 class PrivacySettings(_Section):
-    """Where the PII tokenization key comes from."""
+    """Where the PII tokenization key comes from in ``local`` (``lakehouse.secrets``).
+
+    Outside ``local`` none of these is read: the key comes from ``secrets.hmac_key`` only.
+    """
 
     hmac_key: str | None = None
     hmac_key_env: str = "LAKEHOUSE_HMAC_KEY"
     require_key: bool = False
+
+
+class SecretsSettings(_Section):
+    """AWS Secrets Manager ids of the project's secrets (``lakehouse.secrets``); never values.
+
+    An id is a secret's name or ARN; ``id#field`` takes one field of a JSON secret.
+    """
+
+    hmac_key: str | None = None  # the PII tokenization key (required outside local)
+    # the password of a postgresql:// ml.tracking_uri, put into that URI at connect time
+    tracking_db_password: str | None = None
+    region: str | None = None  # None: AWS_REGION, else AWS_DEFAULT_REGION, else storage.s3_region
+    # None: AWS_ENDPOINT_URL_SECRETS_MANAGER, else AWS_ENDPOINT_URL, else AWS's own
+    endpoint: str | None = None
 
 
 class IngestSettings(_Section):
@@ -259,6 +276,7 @@ class Settings(_Section):
     lake_root: str = "data/lake"
     spark: SparkSettings = Field(default_factory=SparkSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     sessions: SessionsSettings = Field(default_factory=SessionsSettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)

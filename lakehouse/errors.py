@@ -15,6 +15,8 @@ EXIT_FAILED = 1  # a step or command failed for a reason it names
 EXIT_USAGE = 2  # bad command line or configuration (click uses 2 for usage errors too)
 # another command holds the lake's writer lock: try again later (sysexits' EX_TEMPFAIL)
 EXIT_LAKE_LOCKED = 75
+# a secret is missing, unreadable or not allowed in this environment (sysexits' EX_CONFIG)
+EXIT_SECRET = 78
 
 
 class LakehouseError(Exception):

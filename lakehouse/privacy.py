@@ -10,49 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import os
 import re
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from lakehouse.config import PrivacySettings
-from lakehouse.errors import LakehouseError
+from lakehouse.config import Settings
+from lakehouse.secrets import hmac_key
 
-log = logging.getLogger(__name__)
-
-# Public on purpose: it only exists so that a laptop demo runs without setup.
-DEVELOPMENT_KEY = b"lakehouse-development-key-not-for-production"
 _BLOCK_SIZE = 64  # SHA-256 block size in bytes
 _IPAD, _OPAD = 0x36, 0x5C
 
 
-class MissingKeyError(LakehouseError, RuntimeError):
-    """No HMAC key is configured where one is required."""
-
-
-def resolve_key(settings: PrivacySettings) -> bytes:
-    """The HMAC key: configuration, then the environment, then the development key.
-
-    Raises:
-        MissingKeyError: When no key is configured and ``require_key`` is set.
-    """
-    key = settings.hmac_key or os.environ.get(settings.hmac_key_env)
-    if key:
-        return key.encode()
-    if settings.require_key:
-        raise MissingKeyError(
-            f"no PII tokenization key: set the {settings.hmac_key_env} environment variable"
-        )
-    log.warning(
-        "\n%s\nUSING THE BUILT-IN DEVELOPMENT HMAC KEY: PII tokens are NOT protected.\n"
-        "Set %s to a secret key before processing real data.\n%s",
-        "!" * 78,
-        settings.hmac_key_env,
-        "!" * 78,
-    )
-    return DEVELOPMENT_KEY
+def resolve_key(settings: Settings) -> bytes:
+    """The HMAC key of this configuration: Secrets Manager, or in ``local`` a setting, the
+    environment or the development key (``lakehouse.secrets.hmac_key`` has the rules)."""
+    return hmac_key(settings)
 
 
 def _padded_keys(key: bytes) -> tuple[bytes, bytes]:

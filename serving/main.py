@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
 from lakehouse.config import Settings
+from lakehouse.secrets import check as check_secrets
 from serving.batcher import MicroBatcher
 from serving.deps import ServiceState
 from serving.drift import DriftMonitor
@@ -107,6 +108,9 @@ def create_app(
     """
     if settings is None:
         settings = (service or ServiceSettings()).lakehouse()
+    # the tracking database's password, when configured, before anything is served; the
+    # service tokenizes nothing, so it never holds the PII key
+    check_secrets(settings, pii=False)
     app = FastAPI(
         title="lakehouse prediction service",
         summary="Delivery-date prediction and fraud scoring from the lakehouse's models",

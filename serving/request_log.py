@@ -12,6 +12,8 @@ import re
 import uuid
 from contextvars import ContextVar
 
+from lakehouse.secrets import keep_secrets_out_of_logs
+
 REQUEST_ID_HEADER = "x-request-id"
 # a caller's id is kept when it is short and plain (it ends up in logs and headers)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -46,3 +48,4 @@ def configure_logging(level: str = "INFO") -> None:
             handler.addFilter(RequestIdFilter())
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    keep_secrets_out_of_logs()

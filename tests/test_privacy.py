@@ -1,19 +1,14 @@
 import hashlib
 import hmac
-import logging
 
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from lakehouse.config import PrivacySettings
 from lakehouse.privacy import (
-    DEVELOPMENT_KEY,
-    MissingKeyError,
     hmac_token,
     normalize_email,
     normalize_email_py,
-    resolve_key,
     token_of,
 )
 
@@ -45,22 +40,3 @@ def test_email_normalisation_twins(spark):
     spark_values = [r[0] for r in df.select(normalize_email(F.col("v"))).collect()]
     assert spark_values == ["jane.doe@example.com", None, None]
     assert [normalize_email_py(v) for v in raw] == spark_values
-
-
-def test_key_from_environment(monkeypatch):
-    monkeypatch.setenv("MY_KEY", "s3cret")
-    assert resolve_key(PrivacySettings(hmac_key_env="MY_KEY")) == b"s3cret"
-
-
-def test_development_key_warns_loudly(monkeypatch, caplog):
-    monkeypatch.delenv("LAKEHOUSE_HMAC_KEY", raising=False)
-    with caplog.at_level(logging.WARNING):
-        assert resolve_key(PrivacySettings()) == DEVELOPMENT_KEY
-    assert "DEVELOPMENT HMAC KEY" in caplog.text
-    assert DEVELOPMENT_KEY.decode() not in caplog.text
-
-
-def test_required_key_missing_is_an_error(monkeypatch):
-    monkeypatch.delenv("LAKEHOUSE_HMAC_KEY", raising=False)
-    with pytest.raises(MissingKeyError, match="LAKEHOUSE_HMAC_KEY"):
-        resolve_key(PrivacySettings(require_key=True))

@@ -43,9 +43,7 @@ def test_postgres_accepts_connections(postgres):
 
 
 def test_mlflow_server_tracks_in_postgres_and_stores_artifacts_in_s3(mlflow_server, moto, tmp_path):
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=mlflow_server.uri)
+    client = mlflow_server.client()
     experiment = client.create_experiment("servers-test")
     run = client.create_run(experiment)
     client.log_metric(run.info.run_id, "m", 1.5)
@@ -55,7 +53,6 @@ def test_mlflow_server_tracks_in_postgres_and_stores_artifacts_in_s3(mlflow_serv
     assert client.get_run(run.info.run_id).data.metrics == {"m": 1.5}
     # clients only know the server: artifacts are proxied (mlflow-artifacts:/)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")
-    # (through this client: another test may have set mlflow's process-wide tracking URI)
     local = client.download_artifacts(run.info.run_id, "notes/hello.txt", dst_path=str(tmp_path))
     assert Path(local).read_text() == "hello"
     # ... and the server wrote them to the S3 bucket

@@ -25,6 +25,7 @@ from lakehouse.ml.training import (
     load_split,
     settings_from_run,
 )
+from lakehouse.secrets import redact_uri
 
 SOURCE_PARAM_PREFIX = "source."
 REL_TOLERANCE = 1e-9
@@ -84,7 +85,7 @@ def reproduce(spark: SparkSession, settings: Settings, run_id: str) -> Reproduct
     try:
         run = client.get_run(run_id)
     except MlflowException as exc:
-        raise ReproductionError(f"no run {run_id!r} in {client.tracking_uri}") from exc
+        raise ReproductionError(f"no run {run_id!r} in {redact_uri(client.tracking_uri)}") from exc
     if TASK_TAG not in run.data.tags:
         raise ReproductionError(f"run {run_id} is not a lakehouse training run")
     task = task_named(run.data.tags[TASK_TAG])

@@ -10,6 +10,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from lakehouse.config import PROJECT_ROOT, ConfigError, Settings, join_uri
+from lakehouse.secrets import tracking_db_password, with_password
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +21,15 @@ MLFLOW_FOLDER = "_mlflow"
 
 def tracking_uri(settings: Settings) -> str:
     """``MLFLOW_TRACKING_URI`` when set (CONTRACT 3), else ``ml.tracking_uri``, else a SQLite
-    store beside the lake, so that one lake carries its own runs and registry."""
+    store beside the lake, so that one lake carries its own runs and registry.
+
+    A database URI (``postgresql://user@host/db``) gets the password of
+    ``secrets.tracking_db_password`` here, at connect time: the URI with it is never logged
+    (``lakehouse.secrets.redact_uri`` for messages).
+    """
     uri = os.environ.get(TRACKING_URI_ENV) or settings.ml.tracking_uri
     if uri:
-        return uri
+        return with_password(uri, tracking_db_password(settings))
     if "://" in settings.lake_root:
         raise ConfigError(
             f"the lake {settings.lake_root} is not a local folder: set {TRACKING_URI_ENV} "

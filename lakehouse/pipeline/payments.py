@@ -147,7 +147,7 @@ def _schema_of(spark: SparkSession, transform, feed: str):
 
 
 def _specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
-    key = resolve_key(settings.privacy)
+    key = resolve_key(settings)
     to_transactions = partial(sp.to_silver_transactions, hmac_key=key)
     to_changes = partial(sp.to_account_changes, hmac_key=key)
     feeds = [
@@ -249,7 +249,7 @@ GOLD_SOURCES = (
 
 def _empty_like(spark: SparkSession, settings: Settings, table: Table) -> DataFrame:
     """No rows, with the columns ``table`` gets from its transforms (a feed not delivered yet)."""
-    key = resolve_key(settings.privacy)
+    key = resolve_key(settings)
     chains = {
         SILVER_ACCOUNTS.key: (
             "account_details",

@@ -107,7 +107,7 @@ def build_silver_sessions(spark: SparkSession, settings: Settings) -> StepReport
         min_event_ts=settings.sessions.min_event_ts,
         max_event_ts=settings.sessions.max_event_ts,
     )
-    hmac_key = resolve_key(settings.privacy)
+    hmac_key = resolve_key(settings)
     spec = SilverSpec(
         source=SOURCE,
         bronze=BRONZE_SESSIONS,

@@ -257,7 +257,6 @@ def test_every_commit_went_through_the_dynamodb_log_store(spark, aws, team):
 
 def test_train_promote_reproduce_and_serve_through_the_tracking_server(aws, team, mlflow_server):
     import httpx
-    from mlflow import MlflowClient
 
     from serving.schemas.examples import example_checkout
     from tests.support.serving import serve_process
@@ -270,7 +269,7 @@ def test_train_promote_reproduce_and_serve_through_the_tracking_server(aws, team
     promoted = lakehouse("promote", "delivery", env=env, sets=sets)
     assert promoted.returncode == 0, promoted.stderr[-3000:]
 
-    registry = MlflowClient(tracking_uri=mlflow_server.uri)
+    registry = mlflow_server.client()
     champion = registry.get_model_version_by_alias("delivery_date", "champion")
     # the run, its lineage and the model live on the server; the artifacts in its S3 bucket
     lineage = registry.get_run(champion.run_id).data.params

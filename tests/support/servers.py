@@ -180,12 +180,48 @@ class Postgres:
     port: int
     user: str
     database: str
+    data: Path | None = None
 
     @property
     def uri(self) -> str:
         """The SQLAlchemy URI of its database, naming the driver: SQLAlchemy 2.1 reads a bare
         ``postgresql://`` as psycopg 3, the project ships psycopg2."""
-        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.database}"
+        return self.uri_for(self.user)
+
+    def uri_for(self, user: str) -> str:
+        """The URI of its database for ``user``, without a password."""
+        return f"postgresql+psycopg2://{user}@{self.host}:{self.port}/{self.database}"
+
+    def add_password_user(self, name: str, password: str) -> None:
+        """A superuser ``name`` who must log in over TCP with ``password`` (SCRAM), while
+        every other user keeps trust authentication."""
+        import psycopg2
+
+        connection = psycopg2.connect(
+            host=self.host, port=self.port, user=self.user, dbname="postgres"
+        )
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("SET password_encryption = 'scram-sha-256'")
+                cursor.execute(f'CREATE ROLE "{name}" LOGIN SUPERUSER PASSWORD %s', (password,))
+                hba = self.data / "pg_hba.conf"
+                rule = f"host all {name} {LOOPBACK}/32 scram-sha-256\n"
+                hba.write_text(rule + hba.read_text())  # the first matching line wins
+                cursor.execute("SELECT pg_reload_conf()")
+        finally:
+            connection.close()
+        # the postmaster rereads pg_hba.conf on its own time: wait until it asks for the password
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                psycopg2.connect(
+                    host=self.host, port=self.port, user=name, dbname="postgres"
+                ).close()
+            except psycopg2.OperationalError:
+                return
+            time.sleep(0.1)
+        raise ServerError(f"PostgreSQL did not start asking {name} for a password")
 
 
 def _as_postgres_user() -> list[str]:
@@ -235,7 +271,7 @@ def postgres_server(
             [*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
             capture_output=True,
         )
-        server = Postgres(host=LOOPBACK, port=port, user=user, database=database)
+        server = Postgres(host=LOOPBACK, port=port, user=user, database=database, data=data)
         _create_database(server)
         yield server
 
@@ -265,6 +301,14 @@ class MlflowServer:
     backend_store_uri: str
     artifacts_destination: str
     env: dict[str, str] = field(default_factory=dict)
+
+    def client(self):
+        """A client of this server for runs and the registry alike. Both URIs are given:
+        otherwise mlflow takes the registry from its process-wide setting, which another
+        test (or ``lakehouse.ml.tracking.client_for``) may have pointed elsewhere."""
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
 
 
 @contextlib.contextmanager
