@@ -33,6 +33,8 @@ PAYMENT_DAYS = 90
 # PII, so they never hold the PII key: the service, the registry's listing and rollback.
 NO_SECRETS = frozenset({"generate"})
 NO_PII_KEY = frozenset({"serve", "models", "rollback"})
+# what `lakehouse demo` leaves in the folders it owns, so that it empties no one else's
+DEMO_MARKER = "_lakehouse_demo"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -415,19 +417,38 @@ def report(settings, rows):
 def demo(settings, workdir, documents, transactions, seed):
     """Generate data, run the pipeline as it arrives in two waves, print the lake."""
     from lakehouse.demo import run_demo
-    from lakehouse.io.files import empty_folder
+    from lakehouse.io.files import empty_folder, top_level_names, write_marker
     from lakehouse.io.lake_lock import LOCK_FILE
+    from lakehouse.storage import is_s3_uri
 
-    # the demo owns its folders unless --landing / --lake say otherwise
+    # the demo owns its folders (it empties them) unless --landing / --lake say otherwise:
+    # then it takes only an empty folder, or one an earlier demo marked as its own
     defaults = load_settings(settings.env)
+    given = {settings.landing_root, settings.lake_root} - {
+        defaults.landing_root,
+        defaults.lake_root,
+    }
     if settings.landing_root == defaults.landing_root:
         settings = settings.model_copy(update={"landing_root": str(workdir / "landing")})
+    elif is_s3_uri(settings.landing_root):
+        raise click.UsageError(
+            "the demo generates its landing zone on this machine: --landing "
+            "must be a local folder (the lake may be on S3)"
+        )
     if settings.lake_root == defaults.lake_root:
         settings = settings.model_copy(update={"lake_root": str(workdir / "lake")})
     with _lake_lock(settings):
         for root in (settings.landing_root, settings.lake_root):
+            names = top_level_names(root, settings.storage) - {LOCK_FILE}
+            if root in given and names and DEMO_MARKER not in names:
+                raise click.UsageError(
+                    f"{root} holds data the demo did not write ({len(names)} entries): the "
+                    "demo empties its folders, so give it an empty folder or an earlier demo's"
+                )
+        for root in (settings.landing_root, settings.lake_root):
             # (the lock file stays: another demo must not take a fresh one meanwhile)
             empty_folder(root, settings.storage, keep=[LOCK_FILE])
+            write_marker(root, DEMO_MARKER, "written by `lakehouse demo`\n", settings.storage)
         ok = run_demo(
             _spark(settings),
             settings,

@@ -191,3 +191,30 @@ def test_demo_runs_both_waves(spark, tmp_path):
     # too few labelled rows for a model in this small demo: said, not failed
     assert "train   delivery  skipped:" in result.output
     assert "== Models ==" in result.output
+
+
+def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
+    """The demo empties its folders: a --lake or --landing holding anyone else's data is
+    refused before anything is deleted."""
+    lake, landing = tmp_path / "lake", tmp_path / "landing"
+    (lake / "gold").mkdir(parents=True)
+    (lake / "gold" / "part-0.parquet").write_bytes(b"team data")
+    (landing / "sessions").mkdir(parents=True)
+    (landing / "sessions" / "export.ndjson").write_text("{}\n")
+    for option, root in (("--lake", lake), ("--landing", landing)):
+        result = invoke(
+            "demo",
+            "--workdir",
+            str(tmp_path / "w"),
+            option,
+            str(root),
+            "--set",
+            "privacy.hmac_key=t",
+        )
+        assert result.exit_code == 2, result.output
+        assert f"{root} holds data the demo did not write" in result.output
+    assert (lake / "gold" / "part-0.parquet").read_bytes() == b"team data"
+    assert (landing / "sessions" / "export.ndjson").exists()
+    # nothing generated either (the lock of the demo's own lake aside)
+    made = {p.name for p in (tmp_path / "w").rglob("*") if p.is_file()}
+    assert made <= {"_lakehouse.lock"}, made

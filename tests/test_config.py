@@ -93,4 +93,6 @@ def test_repository_configuration_loads_for_every_environment():
     for env in ("local", "staging", "prod"):
         settings = load_settings(env)
         assert settings.env == env
-    assert load_settings("prod").privacy.require_key is True
+    # outside local the PII key comes from Secrets Manager
+    for env in ("staging", "prod"):
+        assert load_settings(env).secrets.hmac_key == f"lakehouse/{env}#hmac_key"

@@ -54,6 +54,35 @@ def empty_folder(root: str, storage: StorageSettings, keep: Iterable[str] = ()) 
     return removed
 
 
+def top_level_names(root: str, storage: StorageSettings) -> set[str]:
+    """The names of the files and folders right under ``root`` (none for a missing one)."""
+    if is_s3_uri(root):
+        bucket, prefix = split_s3_uri(root)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        names: set[str] = set()
+        pages = s3_client(storage).get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            names.update(
+                p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
+            )
+            names.update(item["Key"][len(prefix) :] for item in page.get("Contents", []))
+        return names
+    folder = Path(root)
+    return {child.name for child in folder.iterdir()} if folder.is_dir() else set()
+
+
+def write_marker(root: str, name: str, text: str, storage: StorageSettings) -> None:
+    """A small text file ``name`` right under ``root``."""
+    if is_s3_uri(root):
+        bucket, prefix = split_s3_uri(root)
+        key = f"{prefix.rstrip('/')}/{name}" if prefix else name
+        s3_client(storage).put_object(Bucket=bucket, Key=key, Body=text.encode())
+        return
+    folder = Path(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
 def _empty_prefix(root: str, storage: StorageSettings, keep: set[str]) -> int:
     bucket, prefix = split_s3_uri(root)
     prefix = prefix.rstrip("/") + "/" if prefix else ""

@@ -313,3 +313,52 @@ def test_score_maintain_report_and_history_on_s3(spark, lakes, aws, team, mlflow
     assert (
         scores.count() == read_table(spark, lakes["s3"].table_path(*GOLD_DELIVERY_FEATURES)).count()
     )
+
+
+DEMO_BUCKET = "demo-bucket"
+
+
+def test_demo_on_an_s3_lake_and_never_on_someone_elses(spark, lakes, aws, mlflow_server, tmp_path):
+    """`lakehouse demo --lake s3a://...` fills an empty prefix (and reruns on its own), but
+    refuses a prefix that holds data it did not write, deleting nothing."""
+    from click.testing import CliRunner
+
+    from lakehouse.cli import DEMO_MARKER, cli
+
+    client = lakes["client"]
+    client.create_bucket(Bucket=DEMO_BUCKET)
+    client.put_object(Bucket=DEMO_BUCKET, Key="team-lake/gold/x/part-0.parquet", Body=b"data")
+    sets = [f"--set={item}" for item in OVERRIDES]
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+        refused = runner.invoke(
+            cli,
+            [
+                "demo",
+                "--workdir",
+                str(tmp_path / "a"),
+                "--lake",
+                f"s3a://{DEMO_BUCKET}/team-lake",
+                *sets,
+            ],
+        )
+        demo = ["demo", "--workdir", str(tmp_path / "b"), "--sessions", "1500"]
+        demo += ["--transactions", "600", "--lake", f"s3a://{DEMO_BUCKET}/demo-lake", *sets]
+        ran = runner.invoke(cli, demo)
+    assert refused.exit_code == 2, refused.output
+    assert "holds data the demo did not write" in refused.output
+    kept = client.list_objects_v2(Bucket=DEMO_BUCKET, Prefix="team-lake/")["Contents"]
+    assert [item["Key"] for item in kept] == ["team-lake/gold/x/part-0.parquet"]
+
+    assert ran.exit_code == 0, (ran.output, ran.exception)
+    assert "== second wave:" in ran.output and "OK   sessions" in ran.output
+    keys = [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=DEMO_BUCKET, Prefix="demo-lake/"
+        )
+        for item in page.get("Contents", [])
+    ]
+    assert f"demo-lake/{DEMO_MARKER}" in keys
+    assert any(k.startswith("demo-lake/gold/delivery_features/_delta_log/") for k in keys)
