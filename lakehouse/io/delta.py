@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import shutil
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
+
+from lakehouse.io.faults import failpoint, table_name
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +37,26 @@ class TableVersion:
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
-    """Whether ``path`` holds a Delta table."""
+    """Whether ``path`` holds a Delta table: one with at least one commit.
+
+    A local table is looked up on disk, not through Spark's cache of Delta logs, which can
+    remember a folder as empty after its first commit was renamed into place.
+    """
+    folder = _local_folder(path)
+    if folder is not None:
+        log_dir = folder / "_delta_log"
+        return log_dir.is_dir() and any(
+            p.name.endswith((".json", ".checkpoint.parquet")) for p in log_dir.iterdir()
+        )
     return DeltaTable.isDeltaTable(spark, path)
+
+
+def _forget_cached_log(spark: SparkSession, path: str) -> None:
+    """Drop Spark's cached Delta log of ``path`` (it may hold the table as not existing)."""
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.spark.sql.delta.DeltaLog.invalidateCache(
+        spark._jsparkSession, jvm.org.apache.hadoop.fs.Path(path)
+    )
 
 
 def latest_version(spark: SparkSession, path: str) -> int | None:
@@ -121,25 +143,81 @@ def read_table(
     return reader.load(path)
 
 
+def _local_folder(path: str) -> Path | None:
+    """The folder of a table on a local (or mounted) file system; None for object storage."""
+    if path.startswith("file:"):
+        return Path(path.removeprefix("file:").removeprefix("//"))
+    return None if "://" in path else Path(path)
+
+
+def creating_folder(path: str) -> Path | None:
+    """Where a new local table's first commit is written before it is renamed into place."""
+    folder = _local_folder(path)
+    return None if folder is None else folder.with_name(f".{folder.name}.creating")
+
+
+def _write_table(
+    spark: SparkSession, path: str, write: Callable[[str], None], *, new: bool
+) -> None:
+    """Run ``write(location)`` for the table at ``path``, so that a crash at any instant
+    leaves either no table or a readable one.
+
+    A write to an existing table is one atomic commit. A new table on object storage exists
+    only once its first commit object does, so it is written in place. But on a file system
+    Delta makes ``_delta_log/`` before the first commit, and a crash in between would leave a
+    folder that no reader can open: there the first write goes to a hidden sibling folder,
+    renamed into place once committed (a rename within a folder is atomic).
+    """
+    name = table_name(path)
+    failpoint(f"write:{name}")
+    staging = creating_folder(path) if new else None
+    if staging is None:
+        write(path)
+        return
+    target = Path(path)
+    shutil.rmtree(staging, ignore_errors=True)  # a crashed first write's
+    write(str(staging))
+    failpoint(f"commit:{name}")
+    if target.exists():
+        # under the lake's lock nobody else creates it: what is there has no commit (a crash
+        # before this writer existed), so no reader could open it and nothing refers to it
+        if is_delta_table(spark, path):
+            raise RuntimeError(f"{path} appeared while its first commit was being written")
+        shutil.rmtree(target)
+    staging.rename(target)
+    _forget_cached_log(spark, path)
+    _forget_cached_log(spark, str(staging))
+
+
 def append_once(df: DataFrame, path: str, *, app_id: str, batch_id: int) -> None:
     """Append ``df`` exactly once per ``(app_id, batch_id)``.
 
     Delta's idempotent writes record the pair in the commit, so a streaming micro-batch that is
     replayed after a crash (the sink committed, the checkpoint did not) writes nothing twice.
     """
-    (
-        df.write.format("delta")
-        .mode("append")
-        .option("txnAppId", app_id)
-        .option("txnVersion", batch_id)
-        .save(path)
-    )
+    spark = df.sparkSession
+
+    def write(location: str) -> None:
+        (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", app_id)
+            .option("txnVersion", batch_id)
+            .save(location)
+        )
+
+    _write_table(spark, path, write, new=not is_delta_table(spark, path))
 
 
 def ensure_table(spark: SparkSession, path: str, schema_df: DataFrame) -> DeltaTable:
     """Create an empty table with ``schema_df``'s schema when none exists, and return it."""
     if not is_delta_table(spark, path):
-        schema_df.limit(0).write.format("delta").mode("append").save(path)
+        _write_table(
+            spark,
+            path,
+            lambda location: schema_df.limit(0).write.format("delta").mode("append").save(location),
+            new=True,
+        )
     return DeltaTable.forPath(spark, path)
 
 
@@ -197,13 +275,18 @@ def overwrite_with_sources(
 ) -> None:
     """Overwrite a table and stamp the commit with the source versions it was built from."""
     metadata = {SOURCE_VERSIONS_KEY: dict(source_versions), **dict(extra)}
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .option("userMetadata", json.dumps(metadata, sort_keys=True))
-        .save(path)
-    )
+
+    def write(location: str) -> None:
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .option("userMetadata", json.dumps(metadata, sort_keys=True))
+            .save(location)
+        )
+
+    spark = df.sparkSession
+    _write_table(spark, path, write, new=not is_delta_table(spark, path))
 
 
 def merge_with_sources(
@@ -228,6 +311,7 @@ def merge_with_sources(
     if not is_delta_table(spark, path):
         overwrite_with_sources(source_df, path, source_versions, extra)
         return
+    failpoint(f"write:{table_name(path)}")
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", metadata)
     try:
@@ -264,8 +348,14 @@ def merge_into(
     if table.detail().first()["numFiles"] == 0:
         # Nothing to match against (the first load): a plain append does the same, minus
         # the join and the source materialisation a MERGE costs.
-        rows_df.write.format("delta").mode("append").save(path)
+        _write_table(
+            spark,
+            path,
+            lambda location: rows_df.write.format("delta").mode("append").save(location),
+            new=False,
+        )
         return int(_last_operation_metrics(spark, path).get("numOutputRows", 0)), 0
+    failpoint(f"write:{table_name(path)}")
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     merge = table.alias("t").merge(rows_df.alias("s"), condition)
     if update_condition is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from lakehouse.config import load_settings
@@ -27,6 +26,7 @@ from lakehouse.pipeline import run_all
 from lakehouse.spark import apply_storage
 from lakehouse.storage import boto3_client_kwargs, delta_table_args
 from lakehouse.tables import ALL_TABLES, GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED
+from tests.support.lake import comparable
 
 pytestmark = pytest.mark.integration
 
@@ -94,18 +94,6 @@ def lakes(spark, aws, tmp_path_factory):
     finally:
         for prop in JVM_CREDENTIALS:
             system.clearProperty(prop)
-
-
-def run_specific(name: str) -> bool:
-    """Columns recording when, from which file (local path or s3a:// key) or in which batch."""
-    return name.endswith("_at") or "source_file" in name or name.startswith("_batch")
-
-
-def comparable(df: DataFrame) -> list[str]:
-    """Rows (as their reprs, which order nulls and nested values too) sorted, run-time
-    columns left out."""
-    keep = [f.name for f in df.schema.fields if not run_specific(f.name)]
-    return sorted(repr(tuple(r)) for r in df.select(*keep).collect())
 
 
 def test_landing_and_lake_are_on_s3(lakes):
