@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from lakehouse import __version__
-from lakehouse.config import ConfigError, Settings, load_settings
+from lakehouse.config import ConfigError, Settings, join_uri, load_settings
 from lakehouse.errors import LakehouseError
 from lakehouse.secrets import keep_secrets_out_of_logs
 from lakehouse.tables import SOURCES
@@ -424,10 +424,7 @@ def demo(settings, workdir, documents, transactions, seed):
     # the demo owns its folders (it empties them) unless --landing / --lake say otherwise:
     # then it takes only an empty folder, or one an earlier demo marked as its own
     defaults = load_settings(settings.env)
-    given = {settings.landing_root, settings.lake_root} - {
-        defaults.landing_root,
-        defaults.lake_root,
-    }
+    given = []
     if settings.landing_root == defaults.landing_root:
         settings = settings.model_copy(update={"landing_root": str(workdir / "landing")})
     elif is_s3_uri(settings.landing_root):
@@ -435,12 +432,19 @@ def demo(settings, workdir, documents, transactions, seed):
             "the demo generates its landing zone on this machine: --landing "
             "must be a local folder (the lake may be on S3)"
         )
+    else:
+        given.append(settings.landing_root)
     if settings.lake_root == defaults.lake_root:
         settings = settings.model_copy(update={"lake_root": str(workdir / "lake")})
+    else:
+        given.append(settings.lake_root)
+    # a --workdir whose folders are the configured landing zone or lake is not the demo's
+    real = {join_uri(defaults.landing_root), join_uri(defaults.lake_root)}
+    given += [r for r in (settings.landing_root, settings.lake_root) if join_uri(r) in real]
     with _lake_lock(settings):
-        for root in (settings.landing_root, settings.lake_root):
+        for root in given:
             names = top_level_names(root, settings.storage) - {LOCK_FILE}
-            if root in given and names and DEMO_MARKER not in names:
+            if names and DEMO_MARKER not in names:
                 raise click.UsageError(
                     f"{root} holds data the demo did not write ({len(names)} entries): the "
                     "demo empties its folders, so give it an empty folder or an earlier demo's"

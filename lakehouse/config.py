@@ -79,7 +79,7 @@ class SecretsSettings(_Section):
     hmac_key: str | None = None  # the PII tokenization key (required outside local)
     # the password of a postgresql:// ml.tracking_uri, put into that URI at connect time
     tracking_db_password: str | None = None
-    region: str | None = None  # None: AWS_REGION, else AWS_DEFAULT_REGION, else storage.s3_region
+    region: str | None = None  # None: the S3 region (storage.s3_region, AWS_REGION, ...)
     # None: AWS_ENDPOINT_URL_SECRETS_MANAGER, else AWS_ENDPOINT_URL, else AWS's own
     endpoint: str | None = None
 

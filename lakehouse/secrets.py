@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import threading
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from lakehouse.config import DEFAULT_ENV, Settings
 from lakehouse.errors import EXIT_SECRET, LakehouseError
@@ -223,7 +223,7 @@ def with_password(uri: str, password: str | None) -> str:
         host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
-    netloc = f"{quote(parts.username, safe='')}:{quote(password, safe='')}@{host}"
+    netloc = f"{quote(unquote(parts.username), safe='')}:{quote(password, safe='')}@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 

@@ -193,7 +193,7 @@ def test_demo_runs_both_waves(spark, tmp_path):
     assert "== Models ==" in result.output
 
 
-def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
+def test_demo_refuses_a_folder_it_did_not_write(tmp_path, monkeypatch):
     """The demo empties its folders: a --lake or --landing holding anyone else's data is
     refused before anything is deleted."""
     lake, landing = tmp_path / "lake", tmp_path / "landing"
@@ -218,3 +218,11 @@ def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
     # nothing generated either (the lock of the demo's own lake aside)
     made = {p.name for p in (tmp_path / "w").rglob("*") if p.is_file()}
     assert made <= {"_lakehouse.lock"}, made
+    # nor through a --workdir whose lake is the configured one (data/lake, seen from here)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    lake.rename(tmp_path / "data" / "lake")
+    result = invoke("demo", "--workdir", "data", "--set", "privacy.hmac_key=t")
+    assert result.exit_code == 2, result.output
+    assert "holds data the demo did not write" in result.output
+    assert (tmp_path / "data" / "lake" / "gold" / "part-0.parquet").read_bytes() == b"team data"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -19,6 +20,10 @@ from pyspark.sql.types import StructType
 from lakehouse.io.faults import failpoint, table_name
 
 log = logging.getLogger(__name__)
+
+# A commit or checkpoint of the Delta log (``00000000000000000003.json``,
+# ``...003.checkpoint.parquet``, ``...003.checkpoint.0000000001.0000000002.parquet``)
+COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint\.)")
 
 # Commit metadata key under which a derived table records the versions it was built from.
 SOURCE_VERSIONS_KEY = "source_versions"
@@ -45,9 +50,7 @@ def is_delta_table(spark: SparkSession, path: str) -> bool:
     folder = _local_folder(path)
     if folder is not None:
         log_dir = folder / "_delta_log"
-        return log_dir.is_dir() and any(
-            p.name.endswith((".json", ".checkpoint.parquet")) for p in log_dir.iterdir()
-        )
+        return log_dir.is_dir() and any(COMMIT_FILE.match(p.name) for p in log_dir.iterdir())
     return DeltaTable.isDeltaTable(spark, path)
 
 
@@ -174,7 +177,7 @@ def _write_table(
     if staging is None:
         write(path)
         return
-    target = Path(path)
+    target = _local_folder(path)
     shutil.rmtree(staging, ignore_errors=True)  # a crashed first write's
     write(str(staging))
     failpoint(f"commit:{name}")

@@ -276,6 +276,30 @@ def test_train_promote_reproduce_and_serve_through_the_tracking_server(aws, team
     assert str(champion.version) in repr(models)
 
 
+def test_rollback_through_the_tracking_server(lakes, aws, team, mlflow_server):
+    """A second champion (forced), then ``rollback``: the registry on the server moves back."""
+    from click.testing import CliRunner
+
+    from lakehouse.cli import cli
+
+    registry = mlflow_server.client()
+    first = registry.get_model_version_by_alias("delivery_date", "champion").version
+    lake = lakes["s3"].lake_root
+    sets = [f"--set={item}" for item in [*OVERRIDES, "ml.delivery.min_training_rows=10"]]
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+        for args in (["train", "delivery"], ["promote", "delivery", "--force"]):
+            result = runner.invoke(cli, [*args, "--lake", lake, *sets])
+            assert result.exit_code == 0, (args, result.output, result.exception)
+        second = registry.get_model_version_by_alias("delivery_date", "champion").version
+        rolled = runner.invoke(cli, ["rollback", "delivery", "--lake", lake, *sets])
+    assert rolled.exit_code == 0, (rolled.output, rolled.exception)
+    assert second != first
+    assert registry.get_model_version_by_alias("delivery_date", "champion").version == first
+    assert f"v{second} -> v{first}" in rolled.output
+
+
 def test_score_maintain_report_and_history_on_s3(spark, lakes, aws, team, mlflow_server):
     """The other commands on the suite's S3 lake, in this process (its session already
     reaches moto), with the champion from the tracking server."""
