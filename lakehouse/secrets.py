@@ -74,13 +74,12 @@ def is_local(settings: Settings) -> bool:
 
 
 def _client_target(settings: Settings) -> tuple[str | None, str | None]:
-    from lakehouse.storage import ENV_ENDPOINT, resolve_region
+    from lakehouse.storage import ENV_ENDPOINT, first_endpoint, resolve_region
 
-    endpoint = (
-        settings.secrets.endpoint
-        or os.environ.get(ENV_ENDPOINT_SECRETS)
-        or os.environ.get(ENV_ENDPOINT)
-        or None
+    endpoint = first_endpoint(
+        settings.secrets.endpoint,
+        os.environ.get(ENV_ENDPOINT_SECRETS),
+        os.environ.get(ENV_ENDPOINT),
     )
     region = settings.secrets.region or resolve_region(settings.storage)
     return endpoint, region

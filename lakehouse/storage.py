@@ -51,7 +51,8 @@ class S3Target:
         return self.endpoint is None or urlsplit(self.endpoint).scheme != "http"
 
 
-def _first_endpoint(*values: str | None) -> str | None:
+def first_endpoint(*values: str | None) -> str | None:
+    """The first non-blank endpoint, as a URL (a bare ``host[:port]`` means HTTPS)."""
     for value in values:
         if value and value.strip():
             endpoint = value.strip().rstrip("/")
@@ -64,7 +65,7 @@ def resolve_endpoint(settings: StorageSettings, env: Mapping[str, str] | None = 
     """The S3 endpoint: the configuration key, else ``AWS_ENDPOINT_URL_S3``, else
     ``AWS_ENDPOINT_URL``; None means AWS's own regional endpoint."""
     env = os.environ if env is None else env
-    return _first_endpoint(settings.s3_endpoint, env.get(ENV_ENDPOINT_S3), env.get(ENV_ENDPOINT))
+    return first_endpoint(settings.s3_endpoint, env.get(ENV_ENDPOINT_S3), env.get(ENV_ENDPOINT))
 
 
 def dynamodb_endpoint(
@@ -73,7 +74,7 @@ def dynamodb_endpoint(
     """The log store's DynamoDB endpoint: the configuration key, else
     ``AWS_ENDPOINT_URL_DYNAMODB``, else ``AWS_ENDPOINT_URL``; None means AWS's own."""
     env = os.environ if env is None else env
-    return _first_endpoint(
+    return first_endpoint(
         settings.dynamodb_endpoint, env.get(ENV_ENDPOINT_DYNAMODB), env.get(ENV_ENDPOINT)
     )
 

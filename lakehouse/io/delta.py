@@ -160,7 +160,7 @@ def creating_folder(path: str) -> Path | None:
 
 
 def _write_table(
-    spark: SparkSession, path: str, write: Callable[[str], None], *, new: bool
+    spark: SparkSession, path: str, write: Callable[[str], None], *, new: bool | None = None
 ) -> None:
     """Run ``write(location)`` for the table at ``path``, so that a crash at any instant
     leaves either no table or a readable one.
@@ -169,10 +169,13 @@ def _write_table(
     only once its first commit object does, so it is written in place. But on a file system
     Delta makes ``_delta_log/`` before the first commit, and a crash in between would leave a
     folder that no reader can open: there the first write goes to a hidden sibling folder,
-    renamed into place once committed (a rename within a folder is atomic).
+    renamed into place once committed (a rename within a folder is atomic). ``new`` says
+    whether the table is yet to be created; None looks it up.
     """
     name = table_name(path)
     failpoint(f"write:{name}")
+    if new is None:
+        new = not is_delta_table(spark, path)
     staging = creating_folder(path) if new else None
     if staging is None:
         write(path)
@@ -198,7 +201,6 @@ def append_once(df: DataFrame, path: str, *, app_id: str, batch_id: int) -> None
     Delta's idempotent writes record the pair in the commit, so a streaming micro-batch that is
     replayed after a crash (the sink committed, the checkpoint did not) writes nothing twice.
     """
-    spark = df.sparkSession
 
     def write(location: str) -> None:
         (
@@ -209,7 +211,7 @@ def append_once(df: DataFrame, path: str, *, app_id: str, batch_id: int) -> None
             .save(location)
         )
 
-    _write_table(spark, path, write, new=not is_delta_table(spark, path))
+    _write_table(df.sparkSession, path, write)
 
 
 def ensure_table(spark: SparkSession, path: str, schema_df: DataFrame) -> DeltaTable:
@@ -288,8 +290,7 @@ def overwrite_with_sources(
             .save(location)
         )
 
-    spark = df.sparkSession
-    _write_table(spark, path, write, new=not is_delta_table(spark, path))
+    _write_table(df.sparkSession, path, write)
 
 
 def merge_with_sources(
