@@ -176,10 +176,29 @@ RISK_FLAGS = ("0", "1")
 
 # --- 3 Quarantine reason codes --------------------------------------------------------------
 
+# Files refused whole (audit/refused_files), CONTRACT section 2.5. The complete records read
+# before the damage are kept and carry the file's reason in Bronze's ``_file_error``.
+FILE_TRUNCATED_GZIP = "truncated_gzip"
+FILE_CORRUPT_GZIP = "corrupt_gzip"
+FILE_NOT_GZIP = "not_gzip"
+FILE_UNDECODABLE_TEXT = "undecodable_text"
+FILE_UNKNOWN_CSV_DIALECT = "unknown_csv_dialect"
+FILE_UNKNOWN_CSV_HEADER = "unknown_csv_header"
+FILE_REASONS = (
+    FILE_TRUNCATED_GZIP,
+    FILE_CORRUPT_GZIP,
+    FILE_NOT_GZIP,
+    FILE_UNDECODABLE_TEXT,
+    FILE_UNKNOWN_CSV_DIALECT,
+    FILE_UNKNOWN_CSV_HEADER,
+)
+
 # Bronze: a record that cannot be parsed at all.
 ERROR_MALFORMED_JSON = "malformed_json"
 ERROR_NOT_A_DOCUMENT = "not_a_session_document"
 ERROR_MALFORMED_ROW = "malformed_csv_row"
+# A CSV header names one column twice and a row gives the two different values.
+ERROR_AMBIGUOUS_COLUMN = "ambiguous_column"
 
 # Silver sessions, in the order they are checked; a row carries all that apply and ``reason``
 # names the first.

@@ -17,6 +17,8 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.secrets import hmac_key
+from lakehouse.silver.normalize import strip_control
+from lakehouse.silver.normalize_online import strip_control_py
 
 _BLOCK_SIZE = 64  # SHA-256 block size in bytes
 _IPAD, _OPAD = 0x36, 0x5C
@@ -51,8 +53,8 @@ def token_of(value: str | None, key: bytes) -> str | None:
 
 # Normalisation before hashing, so that " Jane@Example.com" and "jane@example.com" match.
 def normalize_email(value: Column) -> Column:
-    """Trimmed, lower-cased e-mail; empty becomes null."""
-    cleaned = F.lower(F.trim(value))
+    """Trimmed, lower-cased e-mail without control characters; empty becomes null."""
+    cleaned = F.lower(F.trim(strip_control(value)))
     return F.when(cleaned != "", cleaned)
 
 
@@ -63,14 +65,14 @@ def normalize_phone(value: Column) -> Column:
 
 
 def normalize_text(value: Column) -> Column:
-    """Trimmed value; empty becomes null."""
-    cleaned = F.trim(value)
+    """Trimmed value without control characters; empty becomes null."""
+    cleaned = F.trim(strip_control(value))
     return F.when(cleaned != "", cleaned)
 
 
 def normalize_email_py(value: str | None) -> str | None:
     """Python twin of ``normalize_email``."""
-    cleaned = (value or "").strip().lower()
+    cleaned = strip_control_py(value or "").strip().lower()
     return cleaned or None
 
 

@@ -10,6 +10,7 @@ from lakehouse.config import Settings
 from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.io.delta import history, latest_version, read_table
 from lakehouse.io.ledger import ledger_totals
+from lakehouse.io.refused import read_refused
 from lakehouse.tables import (
     ALL_TABLES,
     BATCH_LEDGER,
@@ -17,6 +18,7 @@ from lakehouse.tables import (
     GOLD_DELIVERY_FEATURES,
     GOLD_PAYMENTS_UNIFIED,
     QUARANTINE_SESSIONS,
+    REFUSED_FILES,
     SILVER_ACCOUNT_CHANGES,
     SILVER_FRAUD_CASE_HISTORY,
     SILVER_RISK_EVENTS,
@@ -102,7 +104,8 @@ def print_conservation(spark: SparkSession, settings: Settings) -> bool:
     for source, (bronze_t, silver_t, quarantine_t) in CONSERVED.items():
         if latest_version(spark, settings.table_path(*bronze_t)) is None:
             continue
-        read = ledger_totals(spark, ledger, "bronze", source).get("records_read", 0)
+        ingested = ledger_totals(spark, ledger, "bronze", source)
+        read = ingested.get("records_read", 0)
         duplicates = ledger_totals(spark, ledger, "silver", source).get("duplicates_removed", 0)
         bronze = _rows(spark, settings, bronze_t)
         silver = _rows(spark, settings, silver_t)
@@ -113,7 +116,31 @@ def print_conservation(spark: SparkSession, settings: Settings) -> bool:
             f"  {'OK  ' if holds else 'FAIL'} {source:<24} {read} = {bronze} = "
             f"{silver} + {quarantined} + {duplicates}"
         )
+        files = [ingested.get(k, 0) for k in ("files_read", "files_ingested", "files_refused")]
+        files_hold = files[0] == files[1] + files[2]
+        ok &= files_hold
+        click.echo(
+            f"  {'OK  ' if files_hold else 'FAIL'} {'':<24} files: {files[0]} = "
+            f"{files[1]} ingested + {files[2]} refused"
+        )
     return ok
+
+
+def print_refused_files(spark: SparkSession, settings: Settings, limit: int = 20) -> None:
+    """List the files refused whole (CONTRACT section 2.5), newest first."""
+    refused = read_refused(spark, settings.table_path(*REFUSED_FILES))
+    rows = refused.orderBy(F.desc("refused_at"), "path").limit(limit + 1).collect()
+    if not rows:
+        return
+    total = refused.count()
+    click.echo(f"\nRefused files ({total}; the records before the damage are kept):")
+    for row in rows[:limit]:
+        click.echo(
+            f"  {row['source']:<24} {row['reason']:<20} {row['records_kept']:>6} kept  "
+            f"{row['path']}"
+        )
+    if total > limit:
+        click.echo(f"  ... and {total - limit} more (audit/refused_files)")
 
 
 def _time_travel(spark: SparkSession, path: str, label: str, measure: str) -> None:
@@ -139,6 +166,7 @@ def print_lake_report(spark: SparkSession, settings: Settings, sample_rows: int 
         rows = read_table(spark, path).count() if version is not None else "-"
         click.echo(f"  {table.key:<28} {version if version is not None else '-':>7} {rows:>10}")
     ok = print_conservation(spark, settings)
+    print_refused_files(spark, settings)
     quarantine_tables = [t for t in ALL_TABLES if t.layer == "quarantine"]
     click.echo("\nQuarantine reasons:")
     for table in quarantine_tables:

@@ -30,6 +30,7 @@ SILVER_WAREHOUSES = Table("silver", "warehouses")
 SILVER_HOLIDAYS = Table("silver", "holidays")
 GOLD_DELIVERY_FEATURES = Table("gold", "delivery_features")
 BATCH_LEDGER = Table("audit", "batch_ledger")
+REFUSED_FILES = Table("audit", "refused_files")
 
 SILVER_TRANSACTIONS = Table("silver", TRANSACTIONS)
 SILVER_ACCOUNT_CHANGES = Table("silver", "account_changes")
@@ -64,6 +65,7 @@ ALL_TABLES = (
     *(Table("quarantine", feed) for feed in PAYMENT_FEEDS),
     GOLD_PAYMENTS_UNIFIED,
     BATCH_LEDGER,
+    REFUSED_FILES,
     *PREDICTION_TABLES,
 )
 

@@ -25,7 +25,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from lakehouse.contract import ERROR_MALFORMED_ROW, FEED_COLUMNS
+from lakehouse.contract import ERROR_AMBIGUOUS_COLUMN, ERROR_MALFORMED_ROW, FEED_COLUMNS
 
 CORRUPT_COLUMN = "_corrupt_record"
 _BOM = "\ufeff"
@@ -36,6 +36,7 @@ LINEAGE_FIELDS = [
     StructField("raw_record", StringType()),
     StructField("is_malformed", BooleanType(), False),
     StructField("parse_error", StringType()),
+    StructField("_file_error", StringType()),
     StructField("_source_file", StringType()),
     StructField("_source_modified_at", TimestampType()),
     StructField("_batch_id", LongType()),
@@ -56,18 +57,42 @@ def normalize_header_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class HeaderMapping:
-    """How one file's header maps onto a feed's canonical columns."""
+    """How one file's header maps onto a feed's canonical columns, by position."""
 
     raw_header: tuple[str, ...]
-    canonical: dict[str, str]  # raw column name -> canonical column name
-    extra: tuple[str, ...]  # raw column names no alias knows
+    positions: dict[str, int]  # canonical column -> the first header position that means it
+    # canonical column -> later positions that mean it too (a duplicated column)
+    duplicates: dict[str, tuple[int, ...]]
     missing: tuple[str, ...]  # canonical columns the file lacks
+
+    @property
+    def canonical(self) -> dict[str, str]:
+        """Raw column name -> canonical column name, for the mapped columns."""
+        return {self.raw_header[p]: c for c, p in sorted(self.positions.items(), key=_second)}
+
+    @property
+    def extra_positions(self) -> tuple[int, ...]:
+        """Positions no canonical column takes (unknown names, and later duplicates)."""
+        taken = set(self.positions.values())
+        return tuple(p for p in range(len(self.raw_header)) if p not in taken)
+
+    @property
+    def extra(self) -> tuple[str, ...]:
+        """The raw names at ``extra_positions``."""
+        return tuple(self.raw_header[p] for p in self.extra_positions)
+
+
+def _second(pair: tuple[str, int]) -> int:
+    return pair[1]
 
 
 def map_header(
     feed: str, raw_header: Sequence[str], aliases: Mapping[str, Sequence[str]]
 ) -> HeaderMapping:
     """Match a file's header to the canonical columns by name, through ``aliases``.
+
+    The first column that means a canonical column supplies it; a later one meaning the same
+    (a repeated name, or a name and its alias) is kept aside and compared row by row.
 
     Args:
         feed: The feed name (a key of ``FEED_COLUMNS``).
@@ -79,16 +104,23 @@ def map_header(
         if canonical in FEED_COLUMNS[feed]:
             for name in names:
                 lookup.setdefault(normalize_header_name(name), canonical)
-    canonical: dict[str, str] = {}
-    extra: list[str] = []
-    for raw in raw_header:
+    positions: dict[str, int] = {}
+    duplicates: dict[str, list[int]] = {}
+    for position, raw in enumerate(raw_header):
         target = lookup.get(normalize_header_name(raw))
-        if target is not None and target not in canonical.values():
-            canonical[raw] = target
+        if target is None:
+            continue
+        if target in positions:
+            duplicates.setdefault(target, []).append(position)
         else:
-            extra.append(raw)
-    missing = tuple(c for c in FEED_COLUMNS[feed] if c not in canonical.values())
-    return HeaderMapping(tuple(raw_header), canonical, tuple(extra), missing)
+            positions[target] = position
+    missing = tuple(c for c in FEED_COLUMNS[feed] if c not in positions)
+    return HeaderMapping(
+        tuple(raw_header),
+        positions,
+        {c: tuple(p) for c, p in duplicates.items()},
+        missing,
+    )
 
 
 def positional_names(raw_header: Sequence[str]) -> list[str]:
@@ -97,44 +129,76 @@ def positional_names(raw_header: Sequence[str]) -> list[str]:
     return [f"c{i}" for i in range(len(raw_header))]
 
 
+def _extra_keys(names: Sequence[str]) -> list[str]:
+    """Map keys for the extra columns: a name given twice gets ``#<position>`` appended from
+    its second use, so no value is dropped and the map has no duplicate key."""
+    seen: set[str] = set()
+    keys = []
+    for position, name in enumerate(names):
+        keys.append(name if name not in seen else f"{name}#{position}")
+        seen.add(name)
+    return keys
+
+
 def to_bronze_payments(
     rows_df: DataFrame, feed: str, mapping: HeaderMapping, batch_id: int
 ) -> DataFrame:
     """Rows read positionally (columns ``c0..cN`` plus ``_corrupt_record``) to Bronze rows.
 
+    A row whose duplicated columns disagree (two ``amount`` columns, ``12.00`` and ``21.00``)
+    is flagged ``ambiguous_column``: nobody can tell which value is meant. Equal values are
+    fine.
+
     Args:
-        rows_df: One file group's rows with ``_source_file`` and ``_source_modified_at``.
+        rows_df: One file group's rows with ``_source_file``, ``_source_modified_at`` and
+            optionally ``_file_error``.
         feed: The feed.
         mapping: The group's header mapping.
         batch_id: The ingest micro-batch.
     """
-    positional = dict(zip(mapping.raw_header, positional_names(mapping.raw_header), strict=True))
-    by_canonical = {target: positional[raw] for raw, target in mapping.canonical.items()}
+    names = positional_names(mapping.raw_header)
     canonical_cols = [
-        (F.col(by_canonical[c]) if c in by_canonical else F.lit(None).cast("string")).alias(c)
+        (
+            F.col(names[mapping.positions[c]])
+            if c in mapping.positions
+            else F.lit(None).cast("string")
+        ).alias(c)
         for c in FEED_COLUMNS[feed]
     ]
+    extra_positions = mapping.extra_positions
     extra = (
         F.map_from_arrays(
-            F.array(*[F.lit(raw) for raw in mapping.extra]),
-            F.array(*[F.col(positional[raw]) for raw in mapping.extra]),
+            F.array(*[F.lit(k) for k in _extra_keys(mapping.extra)]),
+            F.array(*[F.col(names[p]) for p in extra_positions]),
         )
-        if mapping.extra
+        if extra_positions
         else F.lit(None).cast("map<string,string>")
     )
     raw_record = F.to_json(
-        F.struct(*[F.col(positional[raw]).alias(raw) for raw in mapping.raw_header])
+        F.struct(*[F.col(names[p]).alias(raw) for p, raw in enumerate(mapping.raw_header)])
     )
-    is_malformed = F.col(CORRUPT_COLUMN).isNotNull()
+    is_corrupt = F.col(CORRUPT_COLUMN).isNotNull()
+    is_ambiguous = F.lit(False)
+    for canonical, positions in mapping.duplicates.items():
+        first = F.col(names[mapping.positions[canonical]])
+        for p in positions:
+            is_ambiguous = is_ambiguous | ~first.eqNullSafe(F.col(names[p]))
+    parse_error = F.when(is_corrupt, F.lit(ERROR_MALFORMED_ROW)).when(
+        is_ambiguous, F.lit(ERROR_AMBIGUOUS_COLUMN)
+    )
+    file_error = (
+        F.col("_file_error") if "_file_error" in rows_df.columns else F.lit(None).cast("string")
+    )
     return rows_df.select(
         *canonical_cols,
         extra.alias("_extra_columns"),
         F.array(*[F.lit(c) for c in mapping.missing])
         .cast("array<string>")
         .alias("_missing_columns"),
-        F.when(is_malformed, F.col(CORRUPT_COLUMN)).otherwise(raw_record).alias("raw_record"),
-        is_malformed.alias("is_malformed"),
-        F.when(is_malformed, F.lit(ERROR_MALFORMED_ROW)).alias("parse_error"),
+        F.when(is_corrupt, F.col(CORRUPT_COLUMN)).otherwise(raw_record).alias("raw_record"),
+        parse_error.isNotNull().alias("is_malformed"),
+        parse_error.alias("parse_error"),
+        file_error.alias("_file_error"),
         "_source_file",
         "_source_modified_at",
         F.lit(batch_id).cast("long").alias("_batch_id"),

@@ -35,11 +35,13 @@ def explode_export_records(files_df: DataFrame) -> DataFrame:
     """Split whole export files into records.
 
     Args:
-        files_df: One row per file: ``value`` (the text), ``source_file``, ``source_modified_at``.
+        files_df: One row per file: ``value`` (the text), ``source_file``, ``source_modified_at``
+            and optionally ``file_error`` (the reason of a refused file whose records are kept).
 
     Returns:
         One row per non-blank NDJSON line or per search-response hit, with ``raw_record``,
-        ``_record_index`` (1-based line or hit number) and ``is_search_response``.
+        ``_record_index`` (1-based line or hit number), ``is_search_response`` and
+        ``_file_error``.
     """
     hits = F.from_json("value", SEARCH_RESPONSE_SCHEMA).getField("hits").getField("hits")
     lines = F.split("value", _LINE_BREAK)
@@ -55,10 +57,14 @@ def explode_export_records(files_df: DataFrame) -> DataFrame:
             lines, lambda line: F.struct(line.alias("text"), F.lit(False).alias("in_response"))
         )
     )
+    file_error = (
+        F.col("file_error") if "file_error" in files_df.columns else F.lit(None).cast("string")
+    )
     return (
         files_df.select(
             "source_file",
             "source_modified_at",
+            file_error.alias("file_error"),
             F.posexplode(records).alias("position", "record"),
         )
         .where(F.trim("record.text") != "")
@@ -68,6 +74,7 @@ def explode_export_records(files_df: DataFrame) -> DataFrame:
             (F.col("position") + 1).cast("int").alias("_record_index"),
             F.col("source_file").alias("_source_file"),
             F.col("source_modified_at").alias("_source_modified_at"),
+            F.col("file_error").alias("_file_error"),
         )
     )
 
@@ -132,6 +139,7 @@ def with_ingestion_metadata(records_df: DataFrame, batch_id: int) -> DataFrame:
         "_source_file",
         "_source_modified_at",
         "_record_index",
+        "_file_error",
         F.lit(batch_id).cast("long").alias("_batch_id"),
         F.current_timestamp().alias("_ingested_at"),
     )

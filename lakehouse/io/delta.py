@@ -195,21 +195,22 @@ def _write_table(
     _forget_cached_log(spark, str(staging))
 
 
-def append_once(df: DataFrame, path: str, *, app_id: str, batch_id: int) -> None:
+def append_once(
+    df: DataFrame, path: str, *, app_id: str, batch_id: int, merge_schema: bool = False
+) -> None:
     """Append ``df`` exactly once per ``(app_id, batch_id)``.
 
     Delta's idempotent writes record the pair in the commit, so a streaming micro-batch that is
     replayed after a crash (the sink committed, the checkpoint did not) writes nothing twice.
+    ``merge_schema`` lets the append add new (nullable) columns, for a Bronze table written
+    by an older release.
     """
 
     def write(location: str) -> None:
-        (
-            df.write.format("delta")
-            .mode("append")
-            .option("txnAppId", app_id)
-            .option("txnVersion", batch_id)
-            .save(location)
-        )
+        writer = df.write.format("delta").mode("append")
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        writer.option("txnAppId", app_id).option("txnVersion", batch_id).save(location)
 
     _write_table(df.sparkSession, path, write)
 

@@ -14,6 +14,7 @@ import io
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
+    ArrayType,
     BinaryType,
     LongType,
     StringType,
@@ -24,6 +25,7 @@ from pyspark.sql.types import (
 
 from lakehouse.config import IngestSettings
 from lakehouse.errors import LakehouseError
+from lakehouse.io.file_check import CsvDialect, check_csv, decode_file, sha256_hex
 
 IN_FLIGHT_GLOB = "[!_.]*"
 # The binary-file source's fixed schema (a stream must be given it explicitly).
@@ -107,8 +109,14 @@ def read_first_line(spark: SparkSession, uri: str) -> str:
         reader.close()
 
 
-def read_csv_positional(spark: SparkSession, paths: list[str], names: list[str]) -> DataFrame:
-    """Read CSV files that share one header, every column a string named by ``names``.
+def read_csv_positional(
+    spark: SparkSession,
+    paths: list[str],
+    names: list[str],
+    dialect: CsvDialect = CsvDialect(",", '"'),
+) -> DataFrame:
+    """Read CSV files that share one header and dialect, every column a string named by
+    ``names``.
 
     Quoted fields may span lines; a row that does not fit the header is kept with its text in
     ``_corrupt_record``. Adds ``_source_file`` and ``_source_modified_at``.
@@ -122,9 +130,10 @@ def read_csv_positional(spark: SparkSession, paths: list[str], names: list[str])
         .option("header", "true")
         .option("enforceSchema", "true")
         .option("multiLine", "true")
+        .option("sep", dialect.delimiter)
         # RFC 4180: a quote inside a quoted field is doubled (Spark's default escape is \\)
-        .option("quote", '"')
-        .option("escape", '"')
+        .option("quote", dialect.quote)
+        .option("escape", dialect.quote)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
         .option("encoding", "UTF-8")
@@ -168,3 +177,96 @@ def read_csv_by_header(spark: SparkSession, path: str, required: list[str]) -> D
 def read_csv_header(spark: SparkSession, uri: str) -> list[str]:
     """The column names in a CSV file's header row (RFC 4180 quoting); empty for an empty file."""
     return next(csv.reader(io.StringIO(read_first_line(spark, uri))), [])
+
+
+# --- Whole-file checks ------------------------------------------------------------------------
+
+KIND_TEXT = "text"
+KIND_CSV = "csv"
+
+FILE_CHECK_SCHEMA = StructType(
+    [
+        StructField("reason", StringType()),
+        StructField("error", StringType()),
+        StructField("sha256", StringType()),
+        # the complete lines before the damage of a refused file (null for a whole file)
+        StructField("salvaged", StringType()),
+        StructField("delimiter", StringType()),
+        StructField("quote", StringType()),
+        StructField("header", ArrayType(StringType())),
+    ]
+)
+
+
+def _check_content(kind: str, path: str, content: bytes | None) -> tuple:
+    data = bytes(content or b"")
+    if kind == KIND_CSV:
+        checked = check_csv(path, data)
+        decoded, dialect, header = checked.decoded, checked.dialect, checked.header
+    else:
+        decoded, dialect, header = decode_file(path, data), None, []
+    refused = decoded.reason is not None
+    return (
+        decoded.reason,
+        decoded.error,
+        sha256_hex(data),
+        decoded.text if refused and decoded.text else None,
+        dialect.delimiter if dialect else None,
+        dialect.quote if dialect else None,
+        header,
+    )
+
+
+def check_files(spark: SparkSession, paths: list[str], kind: str) -> list:
+    """Check each landed file whole on the executors (``lakehouse.io.file_check``).
+
+    Returns:
+        One row per file: ``load_path`` (to read it by), ``path`` (as the readers'
+        ``_metadata.file_path`` spells it), ``modified_at``, ``length`` and the fields of
+        ``FILE_CHECK_SCHEMA``.
+    """
+    if not paths:
+        return []
+    check = F.udf(lambda path, content: _check_content(kind, path, content), FILE_CHECK_SCHEMA)
+    return (
+        spark.read.format("binaryFile")
+        .load(paths)
+        .select(
+            F.col("path").alias("load_path"),
+            F.col("_metadata.file_path").alias("path"),
+            F.col("modificationTime").alias("modified_at"),
+            "length",
+            check(F.col("path"), F.col("content")).alias("check"),
+        )
+        .select("load_path", "path", "modified_at", "length", "check.*")
+        .orderBy("modified_at", "path")
+        .collect()
+    )
+
+
+def write_salvage(spark: SparkSession, folder: str, name: str, text: str) -> str:
+    """Write a refused file's trustworthy lines to ``folder/name`` (plain UTF-8), for the
+    ordinary readers to read like any landed file. Returns the file's URI."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(f"{folder.rstrip('/')}/{name}")
+    out = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).create(path, True)
+    try:
+        out.write(bytearray(text.encode("utf-8")))
+    finally:
+        out.close()
+    return path.toString()
+
+
+def read_whole_texts(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """Files as rows of whole text (gzip decompressed by name): ``value``, ``source_file``,
+    ``source_modified_at``."""
+    return (
+        spark.read.format("text")
+        .option("wholetext", "true")
+        .load(paths)
+        .select(
+            "value",
+            F.col("_metadata.file_path").alias("source_file"),
+            F.col("_metadata.file_modification_time").alias("source_modified_at"),
+        )
+    )

@@ -29,14 +29,20 @@ from lakehouse.io.delta import (
     ensure_table,
     latest_version,
 )
+from lakehouse.io.file_check import CsvDialect
 from lakehouse.io.landing import (
+    KIND_CSV,
     path_exists,
-    read_csv_header,
     read_csv_positional,
     stream_new_file_paths,
 )
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
+from lakehouse.pipeline.landed import (
+    read_checked_files,
+    refuse_unknown_headers,
+    with_salvaged_sources,
+)
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import GoldSpec, SilverSpec, Transform, run_gold, run_silver
 from lakehouse.privacy import resolve_key
@@ -79,25 +85,33 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
     ensure_table(spark, bronze_path, spark.createDataFrame([], bronze_schema(feed)))
 
     def write_batch(files_df: DataFrame, batch_id: int) -> None:
-        files = [r["path"] for r in files_df.orderBy("modified_at", "path").collect()]
-        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        landed = read_checked_files(spark, settings, feed, files_df, KIND_CSV)
+        refuse_unknown_headers(landed, feed, settings.payments.aliases)
+        by_path = {c["load_path"]: c for c in landed.checks}
+        to_read = [(path, by_path[path]) for path in landed.whole]
+        to_read += [(s.uri, s.check) for s in landed.salvaged]
+        groups: dict[tuple, list[str]] = defaultdict(list)
         empty_files = 0
-        for path in files:
-            header = tuple(read_csv_header(spark, path))
-            if header:
-                groups[header].append(path)
+        for path, check in to_read:
+            if check["header"]:
+                dialect = CsvDialect(check["delimiter"], check["quote"])
+                groups[(tuple(check["header"]), dialect)].append(path)
             else:
                 empty_files += 1
         frames = [
             to_bronze_payments(
-                read_csv_positional(spark, paths, positional_names(header)),
+                with_salvaged_sources(
+                    read_csv_positional(spark, paths, positional_names(header), dialect),
+                    landed.salvaged,
+                ),
                 feed,
                 map_header(feed, header, settings.payments.aliases),
                 batch_id,
             )
-            for header, paths in groups.items()
+            for (header, dialect), paths in groups.items()
         ]
-        metrics = {"files_read": len(files), "empty_files": empty_files, "records_read": 0}
+        metrics = {"empty_files": empty_files, "records_read": 0}
+        kept: dict[str, int] = {}
         if frames:
             bronze_df = frames[0]
             for frame in frames[1:]:
@@ -110,11 +124,15 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     F.sum((F.size("_missing_columns") > 0).cast("long")).alias("missing_columns"),
                 ).first()
                 metrics.update({k: int(counts[k] or 0) for k in counts.asDict()})
-                append_once(bronze_df, bronze_path, app_id=bronze.key, batch_id=batch_id)
+                kept = landed.kept_per_file(bronze_df)
+                append_once(
+                    bronze_df, bronze_path, app_id=bronze.key, batch_id=batch_id, merge_schema=True
+                )
             finally:
                 bronze_df.unpersist()
         metrics["bronze_rows"] = metrics["records_read"]
         metrics["header_groups"] = len(groups)
+        metrics.update(landed.record(spark, batch_id, kept))
         record_batch(
             spark,
             settings.table_path(*BATCH_LEDGER),
@@ -144,6 +162,10 @@ def _schema_of(spark: SparkSession, transform, feed: str):
     """The output schema of a Silver transform, from an empty Bronze frame of the feed."""
     empty = spark.createDataFrame([], bronze_schema(feed))
     return transform(empty).schema
+
+
+def _cleaned_then(with_reasons: Transform, feed: str, bronze_df: DataFrame) -> DataFrame:
+    return with_reasons(sp.without_control_chars(bronze_df, feed))
 
 
 def _specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
@@ -200,7 +222,7 @@ def _specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
             silver=silver,
             quarantine=Table("quarantine", feed),
             silver_schema=_schema_of(spark, to_silver, feed),
-            with_reasons=with_reasons,
+            with_reasons=partial(_cleaned_then, with_reasons, feed),
             to_silver=to_silver,
             latest_per_key=latest,
             keys=keys,

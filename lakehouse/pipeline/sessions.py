@@ -15,9 +15,10 @@ from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadat
 from lakehouse.config import Settings
 from lakehouse.gold.delivery import to_delivery_features
 from lakehouse.io.delta import append_once, latest_version, read_table
-from lakehouse.io.landing import path_exists, stream_whole_files
+from lakehouse.io.landing import KIND_TEXT, path_exists, read_whole_texts, stream_new_file_paths
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
+from lakehouse.pipeline.landed import read_checked_files
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import GoldSpec, SilverSpec, run_gold, run_silver
 from lakehouse.privacy import resolve_key
@@ -49,7 +50,12 @@ _NEWER_AND_CHANGED = "s._export_order > t._export_order AND s.record_hash <> t.r
 
 
 def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
-    """Landing session exports -> ``bronze/sessions``, each file exactly once."""
+    """Landing session exports -> ``bronze/sessions``, each file exactly once.
+
+    Each file is first checked whole; one that cannot be read (a cut or corrupt gzip, bytes
+    that are not UTF-8) is refused into ``audit/refused_files`` and the rest of the batch goes
+    on, with the complete records before the damage kept.
+    """
     landing = settings.landing_path(SOURCE)
     bronze_path = settings.table_path(*BRONZE_SESSIONS)
     ledger_path = settings.table_path(*BATCH_LEDGER)
@@ -58,27 +64,42 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
         log.warning("no landing folder %s: nothing to ingest", landing)
         return report
 
-    def write_batch(batch_df: DataFrame, batch_id: int) -> None:
-        append_once(
-            with_ingestion_metadata(batch_df, batch_id),
-            bronze_path,
-            app_id=BRONZE_SESSIONS.key,
-            batch_id=batch_id,
-        )
+    def write_batch(files_df: DataFrame, batch_id: int) -> None:
+        landed = read_checked_files(spark, settings, SOURCE, files_df, KIND_TEXT)
+        frames = []
+        if landed.whole:
+            frames.append(read_whole_texts(spark, landed.whole))
+        frames += [
+            read_whole_texts(spark, [salvage.uri]).select(
+                "value",
+                F.lit(salvage.file.path).alias("source_file"),
+                F.lit(salvage.file.modified_at).cast("timestamp").alias("source_modified_at"),
+                F.lit(salvage.file.reason).alias("file_error"),
+            )
+            for salvage in landed.salvaged
+        ]
+        if frames:
+            files = frames[0]
+            for frame in frames[1:]:
+                files = files.unionByName(frame, allowMissingColumns=True)
+            append_once(
+                with_ingestion_metadata(files.transform(to_bronze_sessions), batch_id),
+                bronze_path,
+                app_id=BRONZE_SESSIONS.key,
+                batch_id=batch_id,
+                merge_schema=True,
+            )
         # Count what landed from the table itself (a columnar scan of this batch's rows), so
         # the parse runs once and nothing wide is cached.
-        counts = (
-            read_table(spark, bronze_path)
-            .where(F.col("_batch_id") == batch_id)
-            .agg(
-                F.count(F.lit(1)).alias("records_read"),
-                F.count_distinct("_source_file").alias("files_read"),
-                F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
-            )
-            .first()
-        )
-        metrics = {k: int(counts[k] or 0) for k in ("records_read", "files_read", "malformed")}
+        batch_rows = read_table(spark, bronze_path).where(F.col("_batch_id") == batch_id)
+        counts = batch_rows.agg(
+            F.count(F.lit(1)).alias("records_read"),
+            F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
+        ).first()
+        metrics = {k: int(counts[k] or 0) for k in ("records_read", "malformed")}
         metrics["bronze_rows"] = metrics["records_read"]
+        kept = landed.kept_per_file(batch_rows)
+        metrics.update(landed.record(spark, batch_id, kept))
         record_batch(
             spark,
             ledger_path,
@@ -89,9 +110,8 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
         )
         report.add_batch(batch_id, metrics)
 
-    files_df = stream_whole_files(spark, landing, settings.ingest)
     run_available_now(
-        files_df.transform(to_bronze_sessions),
+        stream_new_file_paths(spark, landing, settings.ingest),
         checkpoint=settings.checkpoint_path(*BRONZE_SESSIONS),
         handler=write_batch,
         name="bronze_sessions",

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
 from lakehouse.silver.normalize_online import (
+    CONTROL_CHARS_PATTERN,
     EPOCH_DECIMAL,
     HUGE_EXPONENT_PATTERN,
     ISO_PATTERN,
@@ -26,6 +27,11 @@ from lakehouse.spark_semantics import MICROS_PER_MS, MICROS_PER_SECOND
 TS_FORMAT_EPOCH_MS = "epoch_ms"
 TS_FORMAT_EPOCH_S = "epoch_seconds"
 TS_FORMAT_ISO = "iso8601"
+
+
+def strip_control(raw: Column) -> Column:
+    """The text without C0 control characters other than tab and line feed (NUL among them)."""
+    return F.regexp_replace(raw, CONTROL_CHARS_PATTERN, "")
 
 
 def try_decimal(text: Column, decimal_type: str | DecimalType) -> Column:
@@ -77,6 +83,6 @@ def normalize_zip(raw: Column) -> Column:
 
 
 def upper_code(raw: Column) -> Column:
-    """Trimmed, upper-cased enumeration value; blank becomes null."""
-    text = F.upper(F.trim(raw))
+    """Trimmed, upper-cased enumeration value without control characters; blank becomes null."""
+    text = F.upper(F.trim(strip_control(raw)))
     return F.when(text != "", text)

@@ -55,6 +55,18 @@ _EPOCH_DIGITS = 32
 # overflows BigInteger: an ArithmeticException that try_cast does not catch, so it failed the
 # whole batch. No real value has five exponent digits; such text is not a number here.
 HUGE_EXPONENT_PATTERN = r"[eE][+-]?\p{Nd}{5,}"
+# C0 control characters other than tab and line feed (NUL among them): never part of a value,
+# removed from every payment field before Silver's rules read it (CONTRACT section 3).
+CONTROL_CHARS_PATTERN = r"[\x00-\x08\x0B-\x1F]"
+_CONTROL_CHARS = re.compile(CONTROL_CHARS_PATTERN)
+
+
+def strip_control_py(value: object) -> object:
+    """Python twin of ``strip_control``: a string without C0 control characters (other than
+    tab and line feed); anything else unchanged."""
+    return _CONTROL_CHARS.sub("", value) if isinstance(value, str) else value
+
+
 _HUGE_EXPONENT_RE = re.compile(r"[eE][+-]?\d{5,}")  # Python's \d is Unicode's Nd
 
 
@@ -143,5 +155,5 @@ def upper_code_py(raw: object) -> str | None:
     """Python twin of ``upper_code``."""
     if raw is None:
         return None
-    text = spark_trim(str(raw)).upper()
+    text = spark_trim(_CONTROL_CHARS.sub("", str(raw))).upper()
     return text or None

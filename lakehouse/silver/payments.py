@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from lakehouse import contract
 from lakehouse.privacy import hmac_token, normalize_email, normalize_text
 from lakehouse.silver.dedupe import first_per_key
-from lakehouse.silver.normalize import parse_epoch_or_iso, upper_code
+from lakehouse.silver.normalize import parse_epoch_or_iso, strip_control, upper_code
 from lakehouse.silver.payments_rules import AMOUNT_PATTERN, AMOUNT_TYPE, NO_EPOCH_SECONDS
 from lakehouse.silver.reasons import reason_codes
 
@@ -26,6 +26,15 @@ CARD_LAST_DIGITS = 4
 def _text(raw: Column) -> Column:
     trimmed = F.trim(raw)
     return F.when(trimmed != "", trimmed)
+
+
+def without_control_chars(bronze_df: DataFrame, feed: str) -> DataFrame:
+    """Bronze rows of ``feed`` with control characters removed from every canonical column
+    (``raw_record`` keeps the row as it arrived); Silver's rules read these values."""
+    columns = set(contract.FEED_COLUMNS[feed])
+    return bronze_df.select(
+        *[strip_control(F.col(c)).alias(c) if c in columns else F.col(c) for c in bronze_df.columns]
+    )
 
 
 def _missing(raw: Column) -> Column:

@@ -27,7 +27,7 @@ import numpy as np
 
 from lakehouse import contract
 from lakehouse.features import FeatureError
-from lakehouse.silver.normalize_online import epoch_or_iso_micros_py
+from lakehouse.silver.normalize_online import epoch_or_iso_micros_py, strip_control_py
 from lakehouse.silver.payments_rules import (
     AMOUNT_PATTERN,
     AMOUNT_PRECISION,
@@ -171,7 +171,7 @@ def parse_transaction(txn: Mapping[str, Any]) -> PaymentTransaction:
         cell = value if is_time else _cell(value)
         if isinstance(cell, _NotScalar):
             raise FeatureError(name, REASON_WRONG_TYPE, f"{name}: a JSON object or list")
-        cells[name] = cell
+        cells[name] = strip_control_py(cell)
     transaction_id = trim_to_null(cells["transaction_id"])
     ts_us = _ts_micros(cells["transaction_ts"])
     amount = amount_of(trim_to_null(cells["amount"]))

@@ -10,6 +10,7 @@ from lakehouse.silver.normalize import (
     epoch_or_iso_format,
     normalize_zip,
     parse_epoch_or_iso,
+    strip_control,
     upper_code,
 )
 from lakehouse.silver.normalize_online import (
@@ -17,6 +18,7 @@ from lakehouse.silver.normalize_online import (
     epoch_or_iso_micros_py,
     normalize_zip_py,
     parse_epoch_or_iso_py,
+    strip_control_py,
     upper_code_py,
 )
 
@@ -237,6 +239,9 @@ PARITY_TEXTS = [
     " express ",
     "express\t",
     "\u00a0express",
+    "trav\x00el",
+    "\x1bexpress\x07",
+    "ex\x0bpress\x7f",
     "",
     "   ",
     None,
@@ -267,3 +272,14 @@ def test_plain_digits_take_the_decimal_paths_answer():
             assert epoch_or_iso_micros_py(text, below) == epoch_or_iso_micros_py(
                 text.strip() + ".0", below
             ), text
+
+
+def test_control_characters_are_stripped_alike(spark):
+    texts = ["trav\x00el", "a\tb\nc", "\x01\x08\x0b\x0c\x0d\x1f!", "\x7f\u0085é", "", None]
+    rows = spark.createDataFrame([(t,) for t in texts], SCHEMA).select(
+        strip_control(F.col("raw")).alias("clean")
+    )
+    spark_values = [r["clean"] for r in rows.collect()]
+    assert spark_values == [strip_control_py(t) for t in texts]
+    # NUL and the C0 controls go; tab and line feed stay; DEL and C1 are not C0
+    assert spark_values[:4] == ["travel", "a\tb\nc", "!", "\x7f\u0085é"]

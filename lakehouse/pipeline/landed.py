@@ -1,0 +1,155 @@
+"""A micro-batch of landed files, checked whole before any record is read.
+
+Shared by the sessions and payments ingest steps: each file of the batch is checked on the
+executors (``lakehouse.io.landing.check_files``); whole files go to the ordinary readers, a
+refused file's complete records before the damage are written to ``<lake>/_salvage/<source>/``
+and read from there under the refused file's own path, and every refused file is recorded in
+``audit/refused_files``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+
+from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.bronze.payments import map_header
+from lakehouse.config import Settings
+from lakehouse.contract import FILE_UNKNOWN_CSV_HEADER
+from lakehouse.io.landing import check_files, write_salvage
+from lakehouse.io.refused import RefusedFile, record_refused
+from lakehouse.tables import REFUSED_FILES
+
+log = logging.getLogger(__name__)
+
+SALVAGE_LAYER = "_salvage"
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """A refused file's trustworthy lines, written where the readers can read them."""
+
+    file: RefusedFile
+    uri: str
+    check: Row  # the refused file's check (its CSV dialect and header, for a CSV)
+
+    @property
+    def name(self) -> str:
+        return self.uri.rsplit("/", 1)[-1]
+
+
+@dataclass
+class LandedBatch:
+    """The files of one ingest micro-batch, as their checks sorted them."""
+
+    source: str
+    refused_table: str
+    checks: list = field(default_factory=list)
+    whole: list[str] = field(default_factory=list)  # loadable paths of the whole files
+    salvaged: list[Salvage] = field(default_factory=list)
+    refused: list[RefusedFile] = field(default_factory=list)
+
+    def kept_per_file(self, bronze_batch: DataFrame) -> dict[str, int]:
+        """Records kept from each refused file, counted in the batch's Bronze rows."""
+        if not self.salvaged:
+            return {}
+        rows = (
+            bronze_batch.where(F.col("_file_error").isNotNull())
+            .groupBy("_source_file")
+            .count()
+            .collect()
+        )
+        return {r["_source_file"]: int(r["count"]) for r in rows}
+
+    def record(self, spark: SparkSession, batch_id: int, kept: dict[str, int]) -> dict[str, int]:
+        """Record the refused files (exactly once per batch); returns the ledger's file counts."""
+        record_refused(
+            spark,
+            self.refused_table,
+            source=self.source,
+            batch_id=batch_id,
+            files=[replace(f, records_kept=kept.get(f.path, 0)) for f in self.refused],
+        )
+        return {
+            "files_read": len(self.checks),
+            "files_ingested": len(self.checks) - len(self.refused),
+            "files_refused": len(self.refused),
+        }
+
+
+def read_checked_files(
+    spark: SparkSession, settings: Settings, source: str, files_df: DataFrame, kind: str
+) -> LandedBatch:
+    """Check the batch's files (``path`` column of the discovery stream) and sort them."""
+    paths = [r["path"] for r in files_df.select("path").collect()]
+    batch = LandedBatch(source, settings.table_path(*REFUSED_FILES))
+    batch.checks = check_files(spark, paths, kind)
+    salvage_folder = settings.table_path(SALVAGE_LAYER, source)
+    for check in batch.checks:
+        if check["reason"] is None:
+            batch.whole.append(check["load_path"])
+            continue
+        refused = _refused(check, check["reason"], check["error"])
+        batch.refused.append(refused)
+        if check["salvaged"]:
+            extension = "csv" if check["delimiter"] else "txt"
+            uri = write_salvage(
+                spark, salvage_folder, f"{refused.sha256}.{extension}", check["salvaged"]
+            )
+            batch.salvaged.append(Salvage(refused, uri, check))
+    return batch
+
+
+def _refused(check: Row, reason: str, error: str | None) -> RefusedFile:
+    # the reason and error describe the bytes, never their content
+    log.warning("refused %s: %s (%s)", check["path"], reason, error)
+    return RefusedFile(
+        path=check["path"],
+        size=int(check["length"]),
+        modified_at=check["modified_at"],
+        sha256=check["sha256"],
+        reason=reason,
+        error=error,
+    )
+
+
+def refuse_unknown_headers(batch: LandedBatch, feed: str, aliases) -> None:
+    """Refuse the CSVs whose header names none of ``feed``'s columns (a file of another feed,
+    or one without a header row): read by position, every row would be quarantined for a
+    missing key, hiding what really went wrong."""
+
+    def unknown(check: Row) -> bool:
+        header = check["header"]
+        return bool(header) and not map_header(feed, header, aliases).canonical
+
+    error = f"the header names none of the {feed} columns"
+    for check in [c for c in batch.checks if c["reason"] is None and unknown(c)]:
+        batch.whole.remove(check["load_path"])
+        batch.refused.append(_refused(check, FILE_UNKNOWN_CSV_HEADER, error))
+    batch.salvaged = [s for s in batch.salvaged if not unknown(s.check)]
+
+
+def with_salvaged_sources(rows_df: DataFrame, salvaged: list[Salvage]) -> DataFrame:
+    """Give rows read from salvage files their refused file's path, modification time and
+    reason (``_file_error``, null for rows of whole files)."""
+    name = F.element_at(F.split(F.col("_source_file"), "/"), -1)
+
+    def lookup(values: dict[str, object]) -> Column:
+        if not values:
+            return F.lit(None)
+        return F.create_map(*[F.lit(x) for pair in values.items() for x in pair])[name]
+
+    by_name = {s.name: s.file for s in salvaged}
+    path = lookup({n: f.path for n, f in by_name.items()})
+    modified = lookup({n: f.modified_at for n, f in by_name.items()})
+    reason = lookup({n: f.reason for n, f in by_name.items()})
+    return (
+        rows_df.withColumn("_file_error", reason.cast("string"))
+        .withColumn("_source_file", F.coalesce(path.cast("string"), F.col("_source_file")))
+        .withColumn(
+            "_source_modified_at",
+            F.coalesce(modified.cast("timestamp"), F.col("_source_modified_at")),
+        )
+    )

@@ -1,0 +1,311 @@
+"""A corpus of hostile landed files: none stops the pipeline, none loses a record.
+
+Each file is built here with a known content, so each assertion names what must become of it:
+refused whole (with its reason in ``audit/refused_files`` and its complete records kept), or
+read, with every record in Silver or in quarantine under a reason that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.config import load_settings
+from lakehouse.contract import (
+    ERROR_AMBIGUOUS_COLUMN,
+    ERROR_MALFORMED_JSON,
+    FILE_CORRUPT_GZIP,
+    FILE_NOT_GZIP,
+    FILE_TRUNCATED_GZIP,
+    FILE_UNDECODABLE_TEXT,
+    FILE_UNKNOWN_CSV_DIALECT,
+    FILE_UNKNOWN_CSV_HEADER,
+    TRANSACTION_COLUMNS,
+    TRANSACTIONS,
+    example_session_document,
+)
+from lakehouse.io.delta import read_table
+from lakehouse.io.ledger import ledger_totals
+from lakehouse.io.refused import read_refused
+from lakehouse.pipeline.payments import build_silver_payments, ingest_payment_feed
+from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
+from lakehouse.tables import (
+    BATCH_LEDGER,
+    BRONZE_SESSIONS,
+    QUARANTINE_SESSIONS,
+    REFUSED_FILES,
+    SILVER_SESSIONS,
+    SILVER_TRANSACTIONS,
+    Table,
+)
+
+pytestmark = pytest.mark.integration
+
+BIG_LINE_BYTES = 50 * 1024 * 1024
+NESTING = 5000
+
+
+def session(record_id: str, **extra) -> str:
+    doc = example_session_document(changes={"id": record_id, "sessionId": f"s-{record_id}"})
+    return json.dumps({**doc, **extra})
+
+
+def ndjson(prefix: str, n: int, **extra) -> str:
+    return "".join(session(f"{prefix}-{i}", **extra) + "\n" for i in range(n))
+
+
+def transaction(txn_id: str, **changes) -> dict[str, str]:
+    row = {
+        "transaction_id": txn_id,
+        "transaction_ts": "2024-11-18T10:00:00Z",
+        "source_account_id": "acct-1",
+        "destination_account_id": "acct-2",
+        "amount": "12.50",
+        "currency": "USD",
+        "channel": "web",
+        "merchant_category": "travel",
+        "card_number": "4111111111111111",
+        "ip_address": "203.0.113.7",
+        "device_id": "dev-1",
+    }
+    return {**row, **changes}
+
+
+def rows(prefix: str, n: int) -> list[dict[str, str]]:
+    return [transaction(f"{prefix}-{i}") for i in range(n)]
+
+
+def csv_text(rows, delimiter=",", quote='"', columns=TRANSACTION_COLUMNS, eol="\n") -> str:
+    def field(value: str) -> str:
+        return f"{quote}{value}{quote}" if delimiter in value or quote == "'" else value
+
+    lines = [delimiter.join(field(c) for c in columns)]
+    lines += [delimiter.join(field(row[c]) for c in columns) for row in rows]
+    return eol.join(lines) + eol
+
+
+def _cut_gzip(text: str) -> bytes:
+    data = gzip.compress(text.encode(), compresslevel=1)
+    return data[: len(data) * 3 // 5]
+
+
+def write_corpus(landing) -> dict:
+    """Write every hostile file; returns what each must become."""
+    sessions = landing / "sessions" / "2024" / "11" / "18"
+    sessions.mkdir(parents=True)
+    txns = landing / "payments" / TRANSACTIONS
+    txns.mkdir(parents=True)
+    rng = random.Random(7)
+    garbage = bytes([rng.randrange(128, 256) for _ in range(4096)])
+
+    files = {
+        # --- sessions -------------------------------------------------------------------
+        "s/good.ndjson.gz": gzip.compress(ndjson("good", 40).encode()),
+        "s/cut.ndjson.gz": _cut_gzip(ndjson("cut", 400)),
+        "s/fake.ndjson.gz": ndjson("fake", 5).encode(),
+        "s/garbage.ndjson": garbage,
+        "s/empty.ndjson": b"",
+        "s/bad_utf8.ndjson": ndjson("utf", 3).encode() + b'{"id": "\xff\xfe"}\n' + b"{}\n",
+        "s/crlf.ndjson": ndjson("crlf", 4).replace("\n", "\r\n").encode(),
+        "s/unknown_fields.ndjson": ndjson("unk", 3, brandNewField={"x": [1, 2]}).encode(),
+        "s/nul.ndjson": (session("nul-esc", note="a\u0000b") + "\n").encode()
+        + b'{"id": "nul-raw", "note": "a\x00b"}\n',
+        "s/deep.ndjson": (
+            '{"id": "deep", "nested": ' + "[" * NESTING + "]" * NESTING + "}\n"
+        ).encode(),
+        "s/big_line.ndjson": (session("big", padding="x" * BIG_LINE_BYTES) + "\n").encode(),
+        # --- payment transactions -------------------------------------------------------
+        "t/comma.csv": csv_text([transaction(f"c-{i}") for i in range(5)]).encode(),
+        "t/semicolon.csv": csv_text(
+            [transaction(f"sc-{i}", amount="7.25") for i in range(4)], delimiter=";"
+        ).encode(),
+        "t/tab.csv": csv_text(rows("tab", 3), delimiter="\t").encode(),
+        "t/pipe.csv": csv_text(rows("pipe", 3), delimiter="|").encode(),
+        "t/single_quote.csv": csv_text(
+            [transaction(f"sq-{i}", merchant_category="food, drinks") for i in range(2)],
+            quote="'",
+        ).encode(),
+        "t/crlf.csv": csv_text([transaction(f"crlf-{i}") for i in range(3)], eol="\r\n").encode(),
+        "t/header_only.csv": csv_text([]).encode(),
+        "t/empty.csv": b"",
+        "t/nul.csv": csv_text([transaction("nul-1", merchant_category="trav\x00el")]).encode(),
+        "t/dup_header.csv": csv_text(
+            [
+                {**transaction("dup-same"), "amount_2": "12.50"},
+                {**transaction("dup-diff"), "amount_2": "99.00"},
+            ],
+            columns=(*TRANSACTION_COLUMNS, "amount_2"),
+        )
+        .replace(",amount_2", ",amount", 1)
+        .encode(),
+        "t/bad_utf8.csv": csv_text([transaction(f"tu-{i}") for i in range(3)]).encode()
+        + b"tu-x,\xff\xfe\n",
+        "t/cut.csv.gz": _cut_gzip(csv_text([transaction(f"tcut-{i}") for i in range(600)])),
+        "t/corrupt.csv.gz": _corrupt(csv_text([transaction(f"tcor-{i}") for i in range(600)])),
+        "t/garbage.csv": garbage,
+        "t/no_dialect.csv": b"transaction_id:amount:channel\nx:1:web\ny:2:pos\n",
+        "t/no_header.csv": csv_text([transaction(f"nh-{i}") for i in range(3)])
+        .split("\n", 1)[1]
+        .encode(),
+    }
+    for name, data in files.items():
+        folder = sessions if name.startswith("s/") else txns
+        (folder / name[2:]).write_bytes(data)
+    return files
+
+
+def _corrupt(text: str) -> bytes:
+    data = bytearray(gzip.compress(text.encode(), compresslevel=1))
+    data[len(data) * 2 // 3] ^= 0x5A
+    return bytes(data)
+
+
+REFUSED = {
+    "cut.ndjson.gz": FILE_TRUNCATED_GZIP,
+    "fake.ndjson.gz": FILE_NOT_GZIP,
+    "garbage.ndjson": FILE_UNDECODABLE_TEXT,
+    "bad_utf8.ndjson": FILE_UNDECODABLE_TEXT,
+    "bad_utf8.csv": FILE_UNDECODABLE_TEXT,
+    "cut.csv.gz": FILE_TRUNCATED_GZIP,
+    "corrupt.csv.gz": FILE_CORRUPT_GZIP,
+    "garbage.csv": FILE_UNDECODABLE_TEXT,
+    "no_dialect.csv": FILE_UNKNOWN_CSV_DIALECT,
+    "no_header.csv": FILE_UNKNOWN_CSV_HEADER,
+}
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    files = write_corpus(root / "landing")
+    settings = load_settings(
+        "local",
+        landing=str(root / "landing"),
+        lake=str(root / "lake"),
+        overrides=["privacy.hmac_key=hostile-test-key"],
+    )
+    ingest_sessions(spark, settings)
+    ingest_payment_feed(spark, settings, TRANSACTIONS)
+    build_silver_sessions(spark, settings)
+    build_silver_payments(spark, settings)
+    refused = {
+        r["path"].rsplit("/", 1)[-1]: r
+        for r in read_refused(spark, settings.table_path(*REFUSED_FILES)).collect()
+    }
+    return {"settings": settings, "files": files, "refused": refused}
+
+
+def table(spark, settings, t: Table):
+    return read_table(spark, settings.table_path(*t))
+
+
+def test_each_unreadable_file_is_refused_with_its_reason(lake):
+    refused = lake["refused"]
+    assert {name: r["reason"] for name, r in refused.items()} == REFUSED
+    for name, row in refused.items():
+        data = lake["files"][("s/" if "ndjson" in name else "t/") + name]
+        assert row["size"] == len(data)
+        assert len(row["sha256"]) == 64 and row["error"]
+        assert row["source"] == ("sessions" if "ndjson" in name else TRANSACTIONS)
+
+
+def test_files_are_conserved_in_the_ledger(spark, lake):
+    settings = lake["settings"]
+    ledger = settings.table_path(*BATCH_LEDGER)
+    for source, prefix in (("sessions", "s/"), (TRANSACTIONS, "t/")):
+        totals = ledger_totals(spark, ledger, "bronze", source)
+        landed = sum(1 for name in lake["files"] if name.startswith(prefix))
+        refused = sum(1 for r in lake["refused"].values() if r["source"] == source)
+        assert totals["files_read"] == landed
+        assert totals["files_refused"] == refused
+        assert totals["files_ingested"] == landed - refused
+
+
+def test_records_before_the_damage_are_kept_with_the_file_reason(spark, lake):
+    settings = lake["settings"]
+    bronze = table(spark, settings, BRONZE_SESSIONS)
+    for name, reason in REFUSED.items():
+        row = lake["refused"][name]
+        feed = BRONZE_SESSIONS if "ndjson" in name else Table("bronze", TRANSACTIONS)
+        kept = (
+            table(spark, settings, feed)
+            .where(F.col("_source_file") == row["path"])
+            .where(F.col("_file_error") == reason)
+            .count()
+        )
+        assert kept == row["records_kept"], name
+    assert lake["refused"]["bad_utf8.ndjson"]["records_kept"] == 3
+    assert lake["refused"]["bad_utf8.csv"]["records_kept"] == 3
+    assert 0 < lake["refused"]["cut.ndjson.gz"]["records_kept"] < 400
+    assert 0 < lake["refused"]["cut.csv.gz"]["records_kept"] < 600
+    for name in ("fake.ndjson.gz", "garbage.ndjson", "garbage.csv", "no_dialect.csv"):
+        assert lake["refused"][name]["records_kept"] == 0
+    # the kept records of a cut file are whole ones, each in Silver
+    silver_ids = {r["record_id"] for r in table(spark, settings, SILVER_SESSIONS).collect()}
+    kept_ids = {
+        r["record_id"] for r in bronze.where(F.col("_file_error") == FILE_TRUNCATED_GZIP).collect()
+    }
+    assert kept_ids and kept_ids <= silver_ids
+
+
+def test_every_session_record_is_in_silver_or_quarantine(spark, lake):
+    settings = lake["settings"]
+    silver = {r["record_id"] for r in table(spark, settings, SILVER_SESSIONS).collect()}
+    quarantine = table(spark, settings, QUARANTINE_SESSIONS)
+    expected = (
+        {f"good-{i}" for i in range(40)}
+        | {f"crlf-{i}" for i in range(4)}
+        | {f"unk-{i}" for i in range(3)}
+        | {f"utf-{i}" for i in range(3)}
+        | {"nul-esc", "big"}
+    )
+    assert expected <= silver
+    # a raw NUL inside a JSON string and JSON nested thousands deep are malformed records
+    reasons = {r["raw_record"][:30]: r["reason"] for r in quarantine.collect()}
+    assert reasons.get('{"id": "nul-raw", "note": "a\x00b') == ERROR_MALFORMED_JSON
+    assert ERROR_MALFORMED_JSON in {v for k, v in reasons.items() if k.startswith('{"id": "deep"')}
+    bronze = table(spark, settings, BRONZE_SESSIONS).count()
+    assert bronze == len(silver) + quarantine.count()
+
+
+def test_every_csv_dialect_lands_by_id(spark, lake):
+    settings = lake["settings"]
+    silver = {r["transaction_id"]: r for r in table(spark, settings, SILVER_TRANSACTIONS).collect()}
+    for prefix, n in (("c", 5), ("sc", 4), ("tab", 3), ("pipe", 3), ("sq", 2), ("crlf", 3)):
+        assert {f"{prefix}-{i}" for i in range(n)} <= set(silver), prefix
+    assert str(silver["sc-0"]["amount"]) == "7.25"
+    assert silver["sq-1"]["merchant_category"] == "food, drinks"
+    assert silver["crlf-2"]["device_id"] == "dev-1"
+    # control characters are removed from values, by the rule the service shares
+    assert silver["nul-1"]["merchant_category"] == "travel"
+
+
+def test_a_duplicated_column_that_disagrees_is_ambiguous(spark, lake):
+    settings = lake["settings"]
+    silver = table(spark, settings, SILVER_TRANSACTIONS)
+    silver_ids = {r["transaction_id"] for r in silver.collect()}
+    quarantine = {
+        r["record_id"]: r["reason"]
+        for r in table(spark, settings, Table("quarantine", TRANSACTIONS)).collect()
+    }
+    assert "dup-same" in silver_ids
+    assert quarantine.get("dup-diff") == ERROR_AMBIGUOUS_COLUMN
+
+
+def test_transactions_conserved(spark, lake):
+    settings = lake["settings"]
+    bronze = table(spark, settings, Table("bronze", TRANSACTIONS)).count()
+    silver = table(spark, settings, SILVER_TRANSACTIONS).count()
+    quarantined = table(spark, settings, Table("quarantine", TRANSACTIONS)).count()
+    totals = ledger_totals(spark, settings.table_path(*BATCH_LEDGER), "silver", TRANSACTIONS)
+    assert bronze == silver + quarantined + totals.get("duplicates_removed", 0)
+    assert (
+        ledger_totals(spark, settings.table_path(*BATCH_LEDGER), "bronze", TRANSACTIONS)[
+            "records_read"
+        ]
+        == bronze
+    )
