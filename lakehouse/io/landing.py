@@ -4,12 +4,11 @@ Spark's file stream source keeps the list of files it has read in its checkpoint
 ``availableNow`` trigger each run reads every file that arrived since the last run, once.
 Names starting with ``_`` or ``.`` are in-flight uploads and are never read (Spark's own hidden
 file rule, plus a glob that also covers the ``_metadata*`` names that rule lets through).
+Discovery reads no content: each micro-batch's files are then checked whole on the executors
+(``check_files``, rules in ``lakehouse.io.file_check``) before the readers below parse them.
 """
 
 from __future__ import annotations
-
-import csv
-import io
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -47,29 +46,6 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
     return bool(fs.exists(path))
 
 
-def stream_whole_files(spark: SparkSession, folder: str, settings: IngestSettings) -> DataFrame:
-    """New files under ``folder`` (recursively) as rows of whole text, gzip decompressed.
-
-    Returns:
-        A streaming DataFrame: ``value`` (the file's text), ``source_file``,
-        ``source_modified_at``.
-    """
-    return (
-        spark.readStream.format("text")
-        .option("wholetext", "true")
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", IN_FLIGHT_GLOB)
-        .option("maxFileAge", settings.max_file_age)
-        .option("maxFilesPerTrigger", settings.max_files_per_trigger)
-        .load(folder)
-        .select(
-            "value",
-            F.col("_metadata.file_path").alias("source_file"),
-            F.col("_metadata.file_modification_time").alias("source_modified_at"),
-        )
-    )
-
-
 def stream_delta_changes(spark: SparkSession, path: str) -> DataFrame:
     """Rows appended to a Delta table since the consuming query's checkpoint."""
     return spark.readStream.format("delta").load(path)
@@ -91,22 +67,6 @@ def stream_new_file_paths(spark: SparkSession, folder: str, settings: IngestSett
         .load(folder)
         .select("path", F.col("modificationTime").alias("modified_at"), "length")
     )
-
-
-def read_first_line(spark: SparkSession, uri: str) -> str:
-    """The first line of a (possibly gzip-compressed) text file, through Hadoop's FileSystem."""
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    stream = path.getFileSystem(conf).open(path)
-    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(path)
-    if codec is not None:
-        stream = codec.createInputStream(stream)
-    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-    try:
-        return reader.readLine() or ""
-    finally:
-        reader.close()
 
 
 def read_csv_positional(
@@ -172,11 +132,6 @@ def read_csv_by_header(spark: SparkSession, path: str, required: list[str]) -> D
         F.col("_metadata.file_path").alias("_source_file"),
         F.monotonically_increasing_id().cast("int").alias("_record_index"),
     )
-
-
-def read_csv_header(spark: SparkSession, uri: str) -> list[str]:
-    """The column names in a CSV file's header row (RFC 4180 quoting); empty for an empty file."""
-    return next(csv.reader(io.StringIO(read_first_line(spark, uri))), [])
 
 
 # --- Whole-file checks ------------------------------------------------------------------------

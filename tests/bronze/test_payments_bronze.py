@@ -9,7 +9,8 @@ from lakehouse.bronze.payments import (
     positional_names,
     to_bronze_payments,
 )
-from lakehouse.io.landing import read_csv_positional, read_first_line
+from lakehouse.io.file_check import check_csv
+from lakehouse.io.landing import read_csv_positional
 
 ALIASES = {"transaction_id": ["txn_id"], "amount": ["amt"], "transaction_ts": ["timestamp"]}
 
@@ -48,7 +49,7 @@ def test_csv_rows_by_header_name_lossless(spark, tmp_path):
         "tx2,N/A,pos,food,\n"
     )
     path = write(tmp_path / "a.csv", text, bom=True)
-    header = next(iter([read_first_line(spark, path).lstrip("\ufeff").split(",")]))
+    header = check_csv(path, (tmp_path / "a.csv").read_bytes()).header
     mapping = map_header("payment_transactions", header, ALIASES)
     rows_df = read_csv_positional(spark, [path], positional_names(header))
     bronze_df = to_bronze_payments(rows_df, "payment_transactions", mapping, batch_id=4)
