@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadata
 from lakehouse.config import Settings
 from lakehouse.gold.delivery import to_delivery_features
-from lakehouse.io.delta import append_once, latest_version, read_table
+from lakehouse.io.delta import append_once, is_delta_table, latest_version, read_table
 from lakehouse.io.landing import KIND_TEXT, path_exists, read_whole_texts, stream_new_file_paths
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
@@ -91,14 +91,17 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
             )
         # Count what landed from the table itself (a columnar scan of this batch's rows), so
         # the parse runs once and nothing wide is cached.
-        batch_rows = read_table(spark, bronze_path).where(F.col("_batch_id") == batch_id)
-        counts = batch_rows.agg(
-            F.count(F.lit(1)).alias("records_read"),
-            F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
-        ).first()
-        metrics = {k: int(counts[k] or 0) for k in ("records_read", "malformed")}
+        metrics = {"records_read": 0, "malformed": 0}
+        kept: dict[str, int] = {}
+        if is_delta_table(spark, bronze_path):  # not yet when every file so far was refused
+            batch_rows = read_table(spark, bronze_path).where(F.col("_batch_id") == batch_id)
+            counts = batch_rows.agg(
+                F.count(F.lit(1)).alias("records_read"),
+                F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
+            ).first()
+            metrics = {k: int(counts[k] or 0) for k in metrics}
+            kept = landed.kept_per_file(batch_rows)
         metrics["bronze_rows"] = metrics["records_read"]
-        kept = landed.kept_per_file(batch_rows)
         metrics.update(landed.record(spark, batch_id, kept))
         record_batch(
             spark,
