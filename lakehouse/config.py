@@ -89,6 +89,8 @@ class IngestSettings(_Section):
 
     max_file_age: str = "36500d"
     max_files_per_trigger: int = 1000
+    # a larger file is refused unread (file_too_large): each file is checked whole in memory
+    max_file_mb: int = Field(default=1024, gt=0, le=2047)
 
 
 class SessionsSettings(_Section):

@@ -184,7 +184,9 @@ FILE_NOT_GZIP = "not_gzip"
 FILE_UNDECODABLE_TEXT = "undecodable_text"
 FILE_UNKNOWN_CSV_DIALECT = "unknown_csv_dialect"
 FILE_UNKNOWN_CSV_HEADER = "unknown_csv_header"
+FILE_TOO_LARGE = "file_too_large"
 FILE_REASONS = (
+    FILE_TOO_LARGE,
     FILE_TRUNCATED_GZIP,
     FILE_CORRUPT_GZIP,
     FILE_NOT_GZIP,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -129,15 +129,36 @@ def positional_names(raw_header: Sequence[str]) -> list[str]:
     return [f"c{i}" for i in range(len(raw_header))]
 
 
-def _extra_keys(names: Sequence[str]) -> list[str]:
-    """Map keys for the extra columns: a name given twice gets ``#<position>`` appended from
-    its second use, so no value is dropped and the map has no duplicate key."""
+def _extra_keys(mapping: HeaderMapping) -> list[str]:
+    """Map keys for the extra columns: a name given twice gets ``#<header position>`` appended
+    from its second use, so no value is dropped and the map has no duplicate key."""
     seen: set[str] = set()
     keys = []
-    for position, name in enumerate(names):
+    for position in mapping.extra_positions:
+        name = mapping.raw_header[position]
         keys.append(name if name not in seen else f"{name}#{position}")
         seen.add(name)
     return keys
+
+
+def _nonblank(value: Column) -> Column:
+    return value.isNotNull() & (F.trim(value) != "")
+
+
+def _canonical_value(columns: list[Column]) -> Column:
+    """The first non-blank of a canonical column's values (a duplicated column left empty by
+    the exporter does not hide the other), else the first as it is."""
+    chosen = F.when(_nonblank(columns[0]), columns[0])
+    for column in columns[1:]:
+        chosen = chosen.when(_nonblank(column), column)
+    return chosen.otherwise(columns[0])
+
+
+def _disagree(columns: list[Column]) -> Column:
+    """Whether two of the values are non-blank and differ (spaces around them aside)."""
+    trimmed = F.array(*[F.trim(c) for c in columns])
+    present = F.filter(trimmed, lambda v: v.isNotNull() & (v != ""))
+    return F.size(F.array_distinct(present)) > 1
 
 
 def to_bronze_payments(
@@ -147,7 +168,7 @@ def to_bronze_payments(
 
     A row whose duplicated columns disagree (two ``amount`` columns, ``12.00`` and ``21.00``)
     is flagged ``ambiguous_column``: nobody can tell which value is meant. Equal values are
-    fine.
+    fine, and so is a blank one (the other is taken).
 
     Args:
         rows_df: One file group's rows with ``_source_file``, ``_source_modified_at`` and
@@ -157,18 +178,21 @@ def to_bronze_payments(
         batch_id: The ingest micro-batch.
     """
     names = positional_names(mapping.raw_header)
+
+    def values_of(canonical: str) -> list[Column]:
+        positions = [mapping.positions[canonical], *mapping.duplicates.get(canonical, ())]
+        return [F.col(names[p]) for p in positions]
+
     canonical_cols = [
         (
-            F.col(names[mapping.positions[c]])
-            if c in mapping.positions
-            else F.lit(None).cast("string")
+            _canonical_value(values_of(c)) if c in mapping.positions else F.lit(None).cast("string")
         ).alias(c)
         for c in FEED_COLUMNS[feed]
     ]
     extra_positions = mapping.extra_positions
     extra = (
         F.map_from_arrays(
-            F.array(*[F.lit(k) for k in _extra_keys(mapping.extra)]),
+            F.array(*[F.lit(k) for k in _extra_keys(mapping)]),
             F.array(*[F.col(names[p]) for p in extra_positions]),
         )
         if extra_positions
@@ -179,10 +203,8 @@ def to_bronze_payments(
     )
     is_corrupt = F.col(CORRUPT_COLUMN).isNotNull()
     is_ambiguous = F.lit(False)
-    for canonical, positions in mapping.duplicates.items():
-        first = F.col(names[mapping.positions[canonical]])
-        for p in positions:
-            is_ambiguous = is_ambiguous | ~first.eqNullSafe(F.col(names[p]))
+    for canonical in mapping.duplicates:
+        is_ambiguous = is_ambiguous | _disagree(values_of(canonical))
     parse_error = F.when(is_corrupt, F.lit(ERROR_MALFORMED_ROW)).when(
         is_ambiguous, F.lit(ERROR_AMBIGUOUS_COLUMN)
     )

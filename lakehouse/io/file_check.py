@@ -29,7 +29,10 @@ from lakehouse.contract import (
 )
 
 GZIP_MAGIC = b"\x1f\x8b"
-GZIP_SUFFIXES = (".gz", ".gzip")
+# Hadoop's codec lookup (what Spark's readers decompress by) matches exactly this suffix: a
+# ``.GZ`` or ``.gzip`` file is read as it is, so it is checked as text too.
+GZIP_SUFFIX = ".gz"
+GUNZIP_CHUNK = 64 * 1024
 # Delimiters a CSV feed may use, in order of preference when a header fits several.
 CSV_DELIMITERS = (",", ";", "\t", "|")
 # How much of a CSV is read to tell its dialect: the header and the rows in the first 64 KiB.
@@ -63,8 +66,8 @@ class CsvDialect:
 
 
 def is_gzip_name(name: str) -> bool:
-    """Whether a file's name says it is gzip-compressed (what Hadoop's codec lookup goes by)."""
-    return name.lower().endswith(GZIP_SUFFIXES)
+    """Whether Spark's readers will gunzip the file (Hadoop's codec lookup, by suffix)."""
+    return name.endswith(GZIP_SUFFIX)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -79,33 +82,44 @@ def first_line(error: BaseException | str) -> str:
 
 
 def gunzip(data: bytes) -> tuple[bytes, str | None, str | None]:
-    """Decompress every gzip member of ``data``.
+    """Decompress every gzip member of ``data``, in chunks, so that the bytes before a break
+    are kept.
+
+    A member's bytes are verified only by its trailer (CRC-32 and length). When the stream
+    just ends (an upload cut off) the bytes decompressed so far are kept: deflate output
+    cannot be wrong before the cut. When the data breaks mid-stream, the output up to the
+    chunk that broke is kept. When a member's trailer disagrees with its bytes, nothing of
+    that member is kept: it is wrong somewhere, nobody knows where.
 
     Returns:
-        ``(bytes, reason, error)``: all the bytes on success; otherwise the bytes decompressed
-        before the stream ended or broke, with ``truncated_gzip``, ``corrupt_gzip`` or
-        ``not_gzip``.
+        ``(bytes, reason, error)``: all the bytes on success; otherwise the bytes kept, with
+        ``truncated_gzip``, ``corrupt_gzip`` or ``not_gzip``.
     """
     if not data.startswith(GZIP_MAGIC):
-        return b"", FILE_NOT_GZIP, "the file has a gzip name but no gzip header"
-    out = io.BytesIO()
-    rest = data
-    while rest:
+        return b"", FILE_NOT_GZIP, "the file has a .gz name but no gzip header"
+    verified = bytearray()  # output of the members whose trailer checked out
+    rest = memoryview(data)
+    while len(rest):
         decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            out.write(decompressor.decompress(rest))
-        except zlib.error as error:
-            return out.getvalue(), FILE_CORRUPT_GZIP, first_line(error)
+        member = bytearray()
+        for start in range(0, len(rest), GUNZIP_CHUNK):
+            try:
+                member += decompressor.decompress(rest[start : start + GUNZIP_CHUNK])
+            except zlib.error as error:
+                message = first_line(error)
+                kept = verified if "check" in message else verified + member
+                return bytes(kept), FILE_CORRUPT_GZIP, message
+            if decompressor.eof:
+                break
         if not decompressor.eof:
-            out.write(decompressor.flush())
-            return out.getvalue(), FILE_TRUNCATED_GZIP, "the gzip stream ends before its end"
-        rest = decompressor.unused_data
-        # Padding after the last member (some writers add zeros) is not another member.
-        if rest and not rest.startswith(GZIP_MAGIC):
-            if rest.strip(b"\x00"):
-                return out.getvalue(), FILE_CORRUPT_GZIP, "bytes after the last gzip member"
-            break
-    return out.getvalue(), None, None
+            member += decompressor.flush()
+            return bytes(verified + member), FILE_TRUNCATED_GZIP, "the gzip stream is cut off"
+        verified += member
+        rest = memoryview(decompressor.unused_data)
+        if len(rest) and bytes(rest[:2]) != GZIP_MAGIC:
+            # Hadoop's gzip reader fails on anything after the last member, padding too
+            return bytes(verified), FILE_CORRUPT_GZIP, "bytes after the last gzip member"
+    return bytes(verified), None, None
 
 
 def _complete_lines(data: bytes) -> bytes:
@@ -162,10 +176,15 @@ def _quoted_fields(sample: str, delimiter: str, quote: str) -> int:
 
 
 def detect_quote(text: str, delimiter: str) -> str:
-    """``'`` when fields are wrapped in single quotes and never in double ones, else ``"``."""
+    """``'`` when the header wraps its names in single quotes (more than half of them) and no
+    field is wrapped in double ones, else ``"``: one ``'N/A'`` value does not make a dialect,
+    and a name like ``'s-Hertogenbosch`` must not open a quote."""
     sample = text[:DIALECT_SAMPLE_CHARS]
-    single = _quoted_fields(sample, delimiter, "'")
-    return "'" if single and not _quoted_fields(sample, delimiter, '"') else '"'
+    header = sample.split("\n", 1)[0]
+    names = header.count(delimiter) + 1
+    single = _quoted_fields(header, delimiter, "'")
+    wrapped = single * 2 > names
+    return "'" if wrapped and not _quoted_fields(sample, delimiter, '"') else '"'
 
 
 def detect_csv_dialect(text: str) -> CsvDialect | None:

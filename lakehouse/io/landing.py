@@ -10,6 +10,8 @@ Discovery reads no content: each micro-batch's files are then checked whole on t
 
 from __future__ import annotations
 
+import re
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -36,6 +38,15 @@ BINARY_FILE_SCHEMA = StructType(
         StructField("content", BinaryType()),
     ]
 )
+
+
+_GLOB_CHARS = re.compile(r"([\\\[\]{}*?])")
+
+
+def literal_path(path: str) -> str:
+    """``path`` with Hadoop's glob characters escaped: Spark's readers expand a path as a glob,
+    so a landed file named ``a[1].csv`` would otherwise match nothing."""
+    return _GLOB_CHARS.sub(r"\\\1", path)
 
 
 def path_exists(spark: SparkSession, uri: str) -> bool:
@@ -97,7 +108,7 @@ def read_csv_positional(
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
         .option("encoding", "UTF-8")
-        .csv(paths)
+        .csv([literal_path(p) for p in paths])
         .withColumn("_source_file", F.col("_metadata.file_path"))
         .withColumn("_source_modified_at", F.col("_metadata.file_modification_time"))
     )
@@ -185,7 +196,7 @@ def check_files(spark: SparkSession, paths: list[str], kind: str) -> list:
     check = F.udf(lambda path, content: _check_content(kind, path, content), FILE_CHECK_SCHEMA)
     return (
         spark.read.format("binaryFile")
-        .load(paths)
+        .load([literal_path(p) for p in paths])
         .select(
             F.col("path").alias("load_path"),
             F.col("_metadata.file_path").alias("path"),
@@ -197,6 +208,30 @@ def check_files(spark: SparkSession, paths: list[str], kind: str) -> list:
         .orderBy("modified_at", "path")
         .collect()
     )
+
+
+def list_files(spark: SparkSession, paths: list[str]) -> list:
+    """``load_path``, ``path``, ``modified_at`` and ``length`` of files, content unread."""
+    if not paths:
+        return []
+    return (
+        spark.read.format("binaryFile")
+        .load([literal_path(p) for p in paths])
+        .select(
+            F.col("path").alias("load_path"),
+            F.col("_metadata.file_path").alias("path"),
+            F.col("modificationTime").alias("modified_at"),
+            "length",
+        )
+        .collect()
+    )
+
+
+def delete_file(spark: SparkSession, uri: str) -> None:
+    """Delete one file (local or object store); a file already gone is fine."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, False)
 
 
 def write_salvage(spark: SparkSession, folder: str, name: str, text: str) -> str:
@@ -218,7 +253,7 @@ def read_whole_texts(spark: SparkSession, paths: list[str]) -> DataFrame:
     return (
         spark.read.format("text")
         .option("wholetext", "true")
-        .load(paths)
+        .load([literal_path(p) for p in paths])
         .select(
             "value",
             F.col("_metadata.file_path").alias("source_file"),

@@ -25,7 +25,7 @@ REFUSED_SCHEMA = StructType(
         StructField("path", StringType(), False),
         StructField("size", LongType(), False),
         StructField("modified_at", TimestampType()),
-        StructField("sha256", StringType(), False),
+        StructField("sha256", StringType()),  # null for a file refused unread
         StructField("reason", StringType(), False),
         StructField("error", StringType()),
         StructField("records_kept", LongType(), False),
@@ -41,7 +41,7 @@ class RefusedFile:
     path: str
     size: int
     modified_at: datetime | None
-    sha256: str
+    sha256: str | None
     reason: str
     error: str | None
     records_kept: int = 0

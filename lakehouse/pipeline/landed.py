@@ -3,8 +3,9 @@
 Shared by the sessions and payments ingest steps: each file of the batch is checked on the
 executors (``lakehouse.io.landing.check_files``); whole files go to the ordinary readers, a
 refused file's complete records before the damage are written to ``<lake>/_salvage/<source>/``
-and read from there under the refused file's own path, and every refused file is recorded in
-``audit/refused_files``.
+and read from there under the refused file's own path (and deleted once the batch is
+recorded), and every refused file is recorded in ``audit/refused_files``. A file above
+``ingest.max_file_mb`` is refused unread.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.payments import map_header
 from lakehouse.config import Settings
-from lakehouse.contract import FILE_UNKNOWN_CSV_HEADER
-from lakehouse.io.landing import check_files, write_salvage
+from lakehouse.contract import FILE_TOO_LARGE, FILE_UNKNOWN_CSV_HEADER
+from lakehouse.io.file_check import sha256_hex
+from lakehouse.io.landing import check_files, delete_file, list_files, write_salvage
 from lakehouse.io.refused import RefusedFile, record_refused
 from lakehouse.tables import REFUSED_FILES
 
@@ -64,7 +66,9 @@ class LandedBatch:
         return {r["_source_file"]: int(r["count"]) for r in rows}
 
     def record(self, spark: SparkSession, batch_id: int, kept: dict[str, int]) -> dict[str, int]:
-        """Record the refused files (exactly once per batch); returns the ledger's file counts."""
+        """Record the refused files (exactly once per batch) and delete the salvage files (a
+        replayed batch writes them again from the landing zone: they hold raw records, PII
+        included, which belong in Bronze only); returns the ledger's file counts."""
         record_refused(
             spark,
             self.refused_table,
@@ -72,6 +76,8 @@ class LandedBatch:
             batch_id=batch_id,
             files=[replace(f, records_kept=kept.get(f.path, 0)) for f in self.refused],
         )
+        for salvage in self.salvaged:
+            delete_file(spark, salvage.uri)
         return {
             "files_read": len(self.checks),
             "files_ingested": len(self.checks) - len(self.refused),
@@ -82,10 +88,13 @@ class LandedBatch:
 def read_checked_files(
     spark: SparkSession, settings: Settings, source: str, files_df: DataFrame, kind: str
 ) -> LandedBatch:
-    """Check the batch's files (``path`` column of the discovery stream) and sort them."""
-    paths = [r["path"] for r in files_df.select("path").collect()]
+    """Check the batch's files (``path`` and ``length`` of the discovery stream), sort them,
+    and write each refused file's complete records where the readers can read them."""
+    max_bytes = settings.ingest.max_file_mb * 1024 * 1024
+    files = files_df.select("path", "length").collect()
     batch = LandedBatch(source, settings.table_path(*REFUSED_FILES))
-    batch.checks = check_files(spark, paths, kind)
+    batch.checks = check_files(spark, [f["path"] for f in files if f["length"] <= max_bytes], kind)
+    too_large = list_files(spark, [f["path"] for f in files if f["length"] > max_bytes])
     salvage_folder = settings.table_path(SALVAGE_LAYER, source)
     for check in batch.checks:
         if check["reason"] is None:
@@ -94,11 +103,15 @@ def read_checked_files(
         refused = _refused(check, check["reason"], check["error"])
         batch.refused.append(refused)
         if check["salvaged"]:
+            # named by path and content: a replayed batch rewrites the same file
+            name = f"{sha256_hex(refused.path.encode())[:16]}-{refused.sha256[:16]}"
             extension = "csv" if check["delimiter"] else "txt"
-            uri = write_salvage(
-                spark, salvage_folder, f"{refused.sha256}.{extension}", check["salvaged"]
-            )
+            uri = write_salvage(spark, salvage_folder, f"{name}.{extension}", check["salvaged"])
             batch.salvaged.append(Salvage(refused, uri, check))
+    for listed in too_large:
+        error = f"{listed['length']} bytes, above ingest.max_file_mb={settings.ingest.max_file_mb}"
+        batch.refused.append(_refused(listed, FILE_TOO_LARGE, error))
+    batch.checks += too_large
     return batch
 
 
@@ -109,7 +122,7 @@ def _refused(check: Row, reason: str, error: str | None) -> RefusedFile:
         path=check["path"],
         size=int(check["length"]),
         modified_at=check["modified_at"],
-        sha256=check["sha256"],
+        sha256=check.asDict().get("sha256"),
         reason=reason,
         error=error,
     )

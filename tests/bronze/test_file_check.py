@@ -21,7 +21,9 @@ def test_a_whole_gzip_file_and_a_plain_one_decode_unchanged():
     assert decode_file("a.ndjson", LINES.encode()).reason is None
     # several gzip members (concatenated uploads) are one file
     two = gzip.compress(b"a\n") + gzip.compress(b"b\n")
-    assert decode_file("a.GZ", two) == decode_file("x.txt", b"a\nb\n")
+    assert decode_file("a.gz", two) == decode_file("x.txt", b"a\nb\n")
+    # Spark's readers gunzip by the exact suffix only: a .GZ is text to them, and so here
+    assert decode_file("a.GZ", two).reason == FILE_UNDECODABLE_TEXT
 
 
 def test_a_cut_gzip_keeps_only_the_complete_lines_before_the_cut():
@@ -33,15 +35,21 @@ def test_a_cut_gzip_keeps_only_the_complete_lines_before_the_cut():
 
 
 def test_corrupt_gzip_and_a_gz_that_is_not_gzip():
-    data = bytearray(gzip.compress(LINES.encode()))
-    data[len(data) // 2] ^= 0xFF
-    decoded = decode_file("s.gz", bytes(data))
-    assert decoded.reason == FILE_CORRUPT_GZIP
-    assert LINES.startswith(decoded.text)
-    # a damaged CRC at the end: every byte came out, but they cannot be trusted as whole
-    crc = bytearray(gzip.compress(b"a\nb\n"))
+    # damage mid-stream: deflate may decode garbage until it breaks or runs out, so the file
+    # is refused either way (its kept records carry the reason)
+    for position in range(200, 4000, 97):
+        data = bytearray(gzip.compress(LINES.encode()))
+        data[position] ^= 0x5A
+        assert decode_file("s.gz", bytes(data)).reason in {FILE_CORRUPT_GZIP, FILE_TRUNCATED_GZIP}
+    # a trailer that disagrees: the member is wrong somewhere, so none of it is kept, but the
+    # members before it checked out
+    crc = bytearray(gzip.compress(b"b\nc\n"))
     crc[-8] ^= 0xFF
-    assert decode_file("s.gz", bytes(crc)).reason == FILE_CORRUPT_GZIP
+    decoded = decode_file("s.gz", gzip.compress(b"a\n") + bytes(crc))
+    assert (decoded.reason, decoded.text) == (FILE_CORRUPT_GZIP, "a\n")
+    # anything after the last member, zero padding too (Hadoop's reader fails on it)
+    padded = decode_file("s.gz", gzip.compress(b"a\nb\n") + b"\x00" * 16)
+    assert (padded.reason, padded.text) == (FILE_CORRUPT_GZIP, "a\nb\n")
     not_gzip = decode_file("s.ndjson.gz", LINES.encode())
     assert (not_gzip.reason, not_gzip.text) == (FILE_NOT_GZIP, "")
     assert decode_file("s.gz", b"").reason == FILE_NOT_GZIP
