@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from lakehouse.config import Settings
 from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.io.delta import history, latest_version, read_table
-from lakehouse.io.ledger import ledger_totals
+from lakehouse.io.ledger import ledger_totals, read_ledger
 from lakehouse.io.refused import read_refused
 from lakehouse.tables import (
     ALL_TABLES,
@@ -104,8 +104,7 @@ def print_conservation(spark: SparkSession, settings: Settings) -> bool:
     for source, (bronze_t, silver_t, quarantine_t) in CONSERVED.items():
         if latest_version(spark, settings.table_path(*bronze_t)) is None:
             continue
-        ingested = ledger_totals(spark, ledger, "bronze", source)
-        read = ingested.get("records_read", 0)
+        read = ledger_totals(spark, ledger, "bronze", source).get("records_read", 0)
         duplicates = ledger_totals(spark, ledger, "silver", source).get("duplicates_removed", 0)
         bronze = _rows(spark, settings, bronze_t)
         silver = _rows(spark, settings, silver_t)
@@ -116,7 +115,7 @@ def print_conservation(spark: SparkSession, settings: Settings) -> bool:
             f"  {'OK  ' if holds else 'FAIL'} {source:<24} {read} = {bronze} = "
             f"{silver} + {quarantined} + {duplicates}"
         )
-        files = [ingested.get(k, 0) for k in ("files_read", "files_ingested", "files_refused")]
+        files = _file_counts(spark, ledger, source)
         files_hold = files[0] == files[1] + files[2]
         ok &= files_hold
         click.echo(
@@ -124,6 +123,26 @@ def print_conservation(spark: SparkSession, settings: Settings) -> bool:
             f"{files[1]} ingested + {files[2]} refused"
         )
     return ok
+
+
+def _file_counts(spark: SparkSession, ledger: str, source: str) -> tuple[int, int, int]:
+    """Files read, ingested and refused by ``source``'s ingest batches. A batch recorded
+    before files were refused (no ``files_ingested``) ingested every file it read."""
+    metrics = (
+        read_ledger(spark, ledger)
+        .where((F.col("step") == "bronze") & (F.col("source") == source))
+        .select("metrics")
+        .collect()
+    )
+    read = ingested = refused = 0
+    for row in metrics:
+        counts = row["metrics"]
+        read += counts.get("files_read", 0)
+        refused += counts.get("files_refused", 0)
+        ingested += counts.get(
+            "files_ingested", counts.get("files_read", 0) - counts.get("files_refused", 0)
+        )
+    return read, ingested, refused
 
 
 def print_refused_files(spark: SparkSession, settings: Settings, limit: int = 20) -> None:
