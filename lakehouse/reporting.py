@@ -101,6 +101,7 @@ def print_conservation(spark: SparkSession, settings: Settings) -> bool:
     ledger = settings.table_path(*BATCH_LEDGER)
     click.echo("\nConservation: read = bronze = silver + quarantined + duplicates removed")
     ok = True
+    refused = read_refused(spark, settings.table_path(*REFUSED_FILES))
     for source, (bronze_t, silver_t, quarantine_t) in CONSERVED.items():
         if latest_version(spark, settings.table_path(*bronze_t)) is None:
             continue
@@ -115,12 +116,14 @@ def print_conservation(spark: SparkSession, settings: Settings) -> bool:
             f"  {'OK  ' if holds else 'FAIL'} {source:<24} {read} = {bronze} = "
             f"{silver} + {quarantined} + {duplicates}"
         )
+        # files: the ledger's counts add up, and its refusals are the refused-files table's
         files = _file_counts(spark, ledger, source)
-        files_hold = files[0] == files[1] + files[2]
+        listed = refused.where(F.col("source") == source).count()
+        files_hold = files[0] == files[1] + files[2] and files[2] == listed
         ok &= files_hold
         click.echo(
             f"  {'OK  ' if files_hold else 'FAIL'} {'':<24} files: {files[0]} = "
-            f"{files[1]} ingested + {files[2]} refused"
+            f"{files[1]} ingested + {files[2]} refused ({listed} in {REFUSED_FILES.key})"
         )
     return ok
 
