@@ -3,6 +3,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.payments import (
     FEED_COLUMNS,
+    _extra_keys,
     bronze_schema,
     map_header,
     normalize_header_name,
@@ -35,6 +36,43 @@ def test_map_header_by_name_with_aliases_extras_and_missing():
     assert set(mapping.missing) == set(FEED_COLUMNS["payment_transactions"]) - set(
         mapping.canonical.values()
     )
+
+
+def test_a_column_named_twice_is_read_from_its_first_and_compared_with_the_others():
+    header = ["txn_id", "amount", "AMT", "note", "note", "amount"]
+    mapping = map_header("payment_transactions", header, ALIASES)
+    assert mapping.positions["amount"] == 1
+    assert mapping.duplicates == {"amount": (2, 5)}
+    assert mapping.extra_positions == (2, 3, 4, 5)
+    # extra keys stay unique: a name given twice is suffixed with its header position
+    assert _extra_keys(mapping) == ["AMT", "note", "note#4", "amount"]
+
+
+def test_duplicated_columns_that_disagree_are_ambiguous(spark, tmp_path):
+    text = (
+        "transaction_id,amount,amt\n"
+        "same,12.50,12.50\n"
+        "spaces,12.50, 12.50 \n"
+        "blank,,7.00\n"
+        "differ,12.50,99.00\n"
+    )
+    path = write(tmp_path / "d.csv", text)
+    header = ["transaction_id", "amount", "amt"]
+    bronze_df = to_bronze_payments(
+        read_csv_positional(spark, [path], positional_names(header)),
+        "payment_transactions",
+        map_header("payment_transactions", header, ALIASES),
+        0,
+    )
+    rows = {r["transaction_id"]: r for r in bronze_df.collect()}
+    assert {k: r["parse_error"] for k, r in rows.items()} == {
+        "same": None,
+        "spaces": None,
+        "blank": None,
+        "differ": "ambiguous_column",
+    }
+    assert rows["blank"]["amount"] == "7.00" and rows["differ"]["is_malformed"]
+    assert rows["differ"]["_extra_columns"] == {"amt": "99.00"}
 
 
 def write(path, text, bom=False):
