@@ -88,6 +88,7 @@ BRONZE_SESSIONS_SCHEMA = StructType(
         StructField("_source_file", StringType()),
         StructField("_source_modified_at", TimestampType()),
         StructField("_record_index", IntegerType()),
+        StructField("_file_error", StringType()),
         StructField("_batch_id", LongType()),
         StructField("_ingested_at", TimestampType()),
     ]
