@@ -31,6 +31,7 @@ from lakehouse.contract import (
 from lakehouse.privacy import hmac_token, normalize_email, normalize_phone, normalize_text
 from lakehouse.silver.dedupe import first_per_key, transform_newest_per_key
 from lakehouse.silver.normalize import (
+    CONTROL_CHARS_PATTERN,
     HUGE_EXPONENT_PATTERN,
     epoch_or_iso_format,
     normalize_zip,
@@ -209,6 +210,7 @@ def typed_cart_items(items: Column) -> Column:
     castable = (F.size(items) == 0) | (
         no_null_item
         & ~texts.rlike(_UNTRIMMED_OR_BLANK_PART)
+        & ~texts.rlike(CONTROL_CHARS_PATTERN)
         & (F.lower(categories) == categories)
         & _no_huge_price_exponent(items)
     )
@@ -218,7 +220,8 @@ def typed_cart_items(items: Column) -> Column:
 
 
 # Joins the texts of a cart; a text holding it only splits into more parts, each checked too.
-_SEP = "\u001f"
+# (A Unicode noncharacter: not a control character, which the texts must be checked for.)
+_SEP = "\uffff"
 # a part that is empty or starts or ends with a space (null texts are left out of the join)
 _UNTRIMMED_OR_BLANK_PART = rf"(^|{_SEP})({_SEP}|\z| )| ({_SEP}|\z)"
 

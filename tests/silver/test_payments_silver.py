@@ -13,11 +13,12 @@ T = datetime(2024, 3, 1)
 
 def bronze(spark, feed, rows):
     schema = bronze_schema(feed)
-    n = len(schema.fieldNames()) - 9  # canonical columns, then the 9 lineage fields
+    n = len(schema.fieldNames()) - 10  # canonical columns, then the 10 lineage fields
     full = []
     for i, values in enumerate(rows):
         values = list(values) + [None] * (n - len(values))
-        lineage = [None, [], f"raw{i}", False, None, f"f{i % 2}", datetime(2024, 3, 2, i), 0, T]
+        lineage = [None, [], f"raw{i}", False, None, None, f"f{i % 2}"]
+        lineage += [datetime(2024, 3, 2, i), 0, T]
         full.append(tuple(values + lineage))
     return spark.createDataFrame(full, schema)
 
