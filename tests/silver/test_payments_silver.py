@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from pyspark.sql import functions as F
 
-from lakehouse.bronze.payments import bronze_schema
+from lakehouse.bronze.payments import LINEAGE_FIELDS, bronze_schema
 from lakehouse.privacy import token_of
 from lakehouse.silver import payments as sp
 
@@ -13,7 +13,7 @@ T = datetime(2024, 3, 1)
 
 def bronze(spark, feed, rows):
     schema = bronze_schema(feed)
-    n = len(schema.fieldNames()) - 10  # canonical columns, then the 10 lineage fields
+    n = len(schema.fieldNames()) - len(LINEAGE_FIELDS)  # canonical columns, then lineage
     full = []
     for i, values in enumerate(rows):
         values = list(values) + [None] * (n - len(values))
@@ -98,7 +98,7 @@ def test_absurd_timestamps_and_amounts_are_quarantined_not_fatal(spark):
     ):
         names = bronze_schema(feed).fieldNames()
         values = {"account_id": "A", "transaction_id": "t", column: "1e30"}
-        row = [values.get(n) for n in names[: len(names) - 9]]
+        row = [values.get(n) for n in names[: len(names) - len(LINEAGE_FIELDS)]]
         check = {
             "account_details": sp.with_account_reasons,
             "external_risk_feed": sp.with_risk_reasons,
