@@ -31,6 +31,7 @@ SILVER_HOLIDAYS = Table("silver", "holidays")
 GOLD_DELIVERY_FEATURES = Table("gold", "delivery_features")
 BATCH_LEDGER = Table("audit", "batch_ledger")
 REFUSED_FILES = Table("audit", "refused_files")
+FILE_RETRIES = Table("audit", "file_retries")
 
 SILVER_TRANSACTIONS = Table("silver", TRANSACTIONS)
 SILVER_ACCOUNT_CHANGES = Table("silver", "account_changes")
@@ -66,6 +67,7 @@ ALL_TABLES = (
     GOLD_PAYMENTS_UNIFIED,
     BATCH_LEDGER,
     REFUSED_FILES,
+    FILE_RETRIES,
     *PREDICTION_TABLES,
 )
 

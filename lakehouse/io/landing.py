@@ -80,6 +80,25 @@ def stream_new_file_paths(spark: SparkSession, folder: str, settings: IngestSett
     )
 
 
+def list_landed_files(spark: SparkSession, folder: str) -> DataFrame:
+    """Every file the discovery stream would see under ``folder`` (same filter), content
+    unread: ``load_path`` (the stream's ``path``), ``path`` (as ``_metadata.file_path`` and the
+    refused-files table name it), ``modified_at`` and ``length``."""
+    return (
+        spark.read.format("binaryFile")
+        .schema(BINARY_FILE_SCHEMA)
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", IN_FLIGHT_GLOB)
+        .load(folder)  # as the stream loads it
+        .select(
+            F.col("path").alias("load_path"),
+            F.col("_metadata.file_path").alias("path"),
+            F.col("modificationTime").alias("modified_at"),
+            "length",
+        )
+    )
+
+
 def read_csv_positional(
     spark: SparkSession,
     paths: list[str],

@@ -35,12 +35,15 @@ def record_batch(
     source: str,
     batch_id: int,
     metrics: Mapping[str, int],
+    lane: str = "",
 ) -> None:
-    """Append one ledger row, exactly once per (step, source, batch_id)."""
+    """Append one ledger row, exactly once per (step, source, lane, batch_id); a lane is a
+    numbering of batches apart from the step's stream (the ingest's retries of replaced
+    files)."""
     row_df = spark.createDataFrame(
         [(step, source, batch_id, {k: int(v) for k, v in metrics.items()})], LEDGER_SCHEMA
     ).withColumn("recorded_at", F.current_timestamp())
-    append_once(row_df, ledger_path, app_id=f"ledger:{step}:{source}", batch_id=batch_id)
+    append_once(row_df, ledger_path, app_id=f"ledger:{step}:{source}{lane}", batch_id=batch_id)
 
 
 def read_ledger(spark: SparkSession, ledger_path: str) -> DataFrame:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
@@ -66,14 +66,16 @@ def record_refused(
     source: str,
     batch_id: int,
     files: Iterable[RefusedFile],
+    lane: str = "",
 ) -> int:
-    """Append the batch's refused files, exactly once per (source, batch); returns how many."""
+    """Append the batch's refused files, exactly once per (source, lane, batch); returns how
+    many."""
     rows = [(source, *f.as_tuple(), batch_id) for f in files]
     if rows:
         df = spark.createDataFrame(rows, REFUSED_SCHEMA).withColumn(
             "refused_at", F.current_timestamp()
         )
-        append_once(df, table_path, app_id=f"refused:{source}", batch_id=batch_id)
+        append_once(df, table_path, app_id=f"refused:{source}{lane}", batch_id=batch_id)
     return len(rows)
 
 
@@ -83,3 +85,41 @@ def read_refused(spark: SparkSession, table_path: str) -> DataFrame:
         schema = StructType([*REFUSED_SCHEMA.fields, StructField("refused_at", TimestampType())])
         return spark.createDataFrame([], schema)
     return spark.read.format("delta").load(table_path)
+
+
+RETRY_SCHEMA = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("retry_id", LongType(), False),
+        StructField("path", StringType(), False),
+        StructField("load_path", StringType(), False),
+        StructField("size", LongType(), False),
+        StructField("modified_at", TimestampType()),
+    ]
+)
+
+
+def plan_retry(
+    spark: SparkSession, table_path: str, *, source: str, retry_id: int, files: Iterable[Row]
+) -> None:
+    """Record, before reading them, the files retry ``retry_id`` reads again (as
+    ``list_landed_files`` lists them), exactly once per (source, retry)."""
+    rows = [
+        (source, retry_id, f["path"], f["load_path"], int(f["length"]), f["modified_at"])
+        for f in files
+    ]
+    df = spark.createDataFrame(rows, RETRY_SCHEMA).withColumn("planned_at", F.current_timestamp())
+    append_once(df, table_path, app_id=f"retries:{source}", batch_id=retry_id)
+
+
+def read_retries(spark: SparkSession, table_path: str, source: str) -> list[Row]:
+    """Every file retry planned for ``source``."""
+    if not is_delta_table(spark, table_path):
+        return []
+    return (
+        spark.read.format("delta")
+        .load(table_path)
+        .where(F.col("source") == source)
+        .select("retry_id", "path", "load_path", F.col("size").alias("length"), "modified_at")
+        .collect()
+    )

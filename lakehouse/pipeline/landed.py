@@ -6,11 +6,16 @@ refused file's complete records before the damage are written to ``<lake>/_salva
 and read from there under the refused file's own path (and deleted once the batch is
 recorded), and every refused file is recorded in ``audit/refused_files``. A file above
 ``ingest.max_file_mb`` is refused unread.
+
+A refused file is not read again on every run: the discovery stream has seen it. When a new
+upload replaces it under the same name (another size or modification time),
+``retry_replaced_files`` reads it again in a retry batch, numbered apart from the stream's.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
@@ -20,13 +25,34 @@ from lakehouse.bronze.payments import map_header
 from lakehouse.config import Settings
 from lakehouse.contract import FILE_TOO_LARGE, FILE_UNKNOWN_CSV_HEADER
 from lakehouse.io.file_check import sha256_hex
-from lakehouse.io.landing import check_files, delete_file, list_files, write_salvage
-from lakehouse.io.refused import RefusedFile, record_refused
-from lakehouse.tables import REFUSED_FILES
+from lakehouse.io.landing import (
+    check_files,
+    delete_file,
+    list_files,
+    list_landed_files,
+    write_salvage,
+)
+from lakehouse.io.ledger import read_ledger
+from lakehouse.io.refused import (
+    RefusedFile,
+    plan_retry,
+    read_refused,
+    read_retries,
+    record_refused,
+)
+from lakehouse.tables import BATCH_LEDGER, FILE_RETRIES, REFUSED_FILES
 
 log = logging.getLogger(__name__)
 
 SALVAGE_LAYER = "_salvage"
+# Retry batches write under their own idempotence lane, and are numbered apart from the
+# discovery stream's batches (Bronze's ``_batch_id``, the ledger's ``batch_id``): retry n is
+# batch RETRY_BATCH_BASE + n.
+RETRY_LANE = ":retry"
+RETRY_BATCH_BASE = 1 << 40
+
+# An ingest batch: (files as ``path`` and ``length``, batch id, idempotence lane) -> None.
+BatchHandler = Callable[[DataFrame, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,9 @@ class LandedBatch:
         )
         return {r["_source_file"]: int(r["count"]) for r in rows}
 
-    def record(self, spark: SparkSession, batch_id: int, kept: dict[str, int]) -> dict[str, int]:
+    def record(
+        self, spark: SparkSession, batch_id: int, kept: dict[str, int], lane: str = ""
+    ) -> dict[str, int]:
         """Record the refused files (exactly once per batch) and delete the salvage files (a
         replayed batch writes them again from the landing zone: they hold raw records, PII
         included, which belong in Bronze only); returns the ledger's file counts."""
@@ -75,6 +103,7 @@ class LandedBatch:
             source=self.source,
             batch_id=batch_id,
             files=[replace(f, records_kept=kept.get(f.path, 0)) for f in self.refused],
+            lane=lane,
         )
         for salvage in self.salvaged:
             delete_file(spark, salvage.uri)
@@ -165,4 +194,84 @@ def with_salvaged_sources(rows_df: DataFrame, salvaged: list[Salvage]) -> DataFr
             "_source_modified_at",
             F.coalesce(modified.cast("timestamp"), F.col("_source_modified_at")),
         )
+    )
+
+
+def retry_replaced_files(
+    spark: SparkSession, settings: Settings, source: str, folder: str, handler: BatchHandler
+) -> int:
+    """Read again, in one retry batch, the refused files of ``source`` under ``folder`` that a
+    new upload replaced (a size or modification time that no refusal or earlier retry saw).
+
+    The retry's files are recorded in ``audit/file_retries`` before they are read, so a retry
+    cut short (no ledger row) is run again with the same files and batch id, and its writes,
+    each idempotent per batch, happen once. Returns how many retry batches ran.
+    """
+    retries_path = settings.table_path(*FILE_RETRIES)
+    planned = read_retries(spark, retries_path, source)
+    ran = 0
+    last = max((r["retry_id"] for r in planned), default=None)
+    if last is not None and not _retry_recorded(spark, settings, source, last):
+        files = [r for r in planned if r["retry_id"] == last]
+        log.warning("%s: retry %d did not finish; running it again", source, last)
+        handler(_files_frame(spark, files), RETRY_BATCH_BASE + last, RETRY_LANE)
+        ran += 1
+    refused = (
+        read_refused(spark, settings.table_path(*REFUSED_FILES))
+        .where(F.col("source") == source)
+        .select("path", "size", "modified_at", "batch_id")
+        .collect()
+    )
+    open_paths = _still_refused(refused, planned)
+    if not open_paths:
+        return ran
+    seen = {(r["path"], r["size"], r["modified_at"]) for r in refused}
+    seen |= {(r["path"], r["length"], r["modified_at"]) for r in planned}
+    listed = (
+        list_landed_files(spark, folder).where(F.col("path").isin(sorted(open_paths))).collect()
+    )
+    due = [f for f in listed if (f["path"], f["length"], f["modified_at"]) not in seen]
+    if not due:
+        return ran
+    retry_id = 0 if last is None else last + 1
+    log.info("%s: %d refused file(s) replaced; retry %d reads them", source, len(due), retry_id)
+    plan_retry(spark, retries_path, source=source, retry_id=retry_id, files=due)
+    handler(_files_frame(spark, due), RETRY_BATCH_BASE + retry_id, RETRY_LANE)
+    return ran + 1
+
+
+def _still_refused(refused: list[Row], planned: list[Row]) -> set[str]:
+    """Paths whose last reading refused them: never retried, or refused by their last retry
+    (a file a retry ingested is, like every ingested file, not read again)."""
+    last_retry = {}
+    for row in planned:
+        last_retry[row["path"]] = max(last_retry.get(row["path"], -1), row["retry_id"])
+    refused_in = {(r["path"], r["batch_id"]) for r in refused}
+    return {
+        r["path"]
+        for r in refused
+        if r["path"] not in last_retry
+        or (r["path"], RETRY_BATCH_BASE + last_retry[r["path"]]) in refused_in
+    }
+
+
+def _retry_recorded(spark: SparkSession, settings: Settings, source: str, retry_id: int) -> bool:
+    return (
+        read_ledger(spark, settings.table_path(*BATCH_LEDGER))
+        .where(
+            (F.col("step") == "bronze")
+            & (F.col("source") == source)
+            & (F.col("batch_id") == RETRY_BATCH_BASE + retry_id)
+        )
+        .limit(1)
+        .count()
+        > 0
+    )
+
+
+def _files_frame(spark: SparkSession, files: list[Row]) -> DataFrame:
+    """A retry's files in the shape of the discovery stream's batches."""
+    return spark.createDataFrame(
+        [(f["load_path"], f["modified_at"], int(f["length"])) for f in files],
+        "path string, modified_at timestamp, length long",
     )

@@ -41,6 +41,7 @@ from lakehouse.io.streams import run_available_now
 from lakehouse.pipeline.landed import (
     read_checked_files,
     refuse_unknown_headers,
+    retry_replaced_files,
     with_salvaged_sources,
 )
 from lakehouse.pipeline.report import StepReport
@@ -84,7 +85,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
         return report
     ensure_table(spark, bronze_path, spark.createDataFrame([], bronze_schema(feed)))
 
-    def write_batch(files_df: DataFrame, batch_id: int) -> None:
+    def write_batch(files_df: DataFrame, batch_id: int, lane: str = "") -> None:
         landed = read_checked_files(spark, settings, feed, files_df, KIND_CSV)
         refuse_unknown_headers(landed, feed, settings.payments.aliases)
         by_path = {c["load_path"]: c for c in landed.checks}
@@ -126,13 +127,17 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                 metrics.update({k: int(counts[k] or 0) for k in counts.asDict()})
                 kept = landed.kept_per_file(bronze_df)
                 append_once(
-                    bronze_df, bronze_path, app_id=bronze.key, batch_id=batch_id, merge_schema=True
+                    bronze_df,
+                    bronze_path,
+                    app_id=bronze.key + lane,
+                    batch_id=batch_id,
+                    merge_schema=True,
                 )
             finally:
                 bronze_df.unpersist()
         metrics["bronze_rows"] = metrics["records_read"]
         metrics["header_groups"] = len(groups)
-        metrics.update(landed.record(spark, batch_id, kept))
+        metrics.update(landed.record(spark, batch_id, kept, lane))
         record_batch(
             spark,
             settings.table_path(*BATCH_LEDGER),
@@ -140,6 +145,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
             source=feed,
             batch_id=batch_id,
             metrics=metrics,
+            lane=lane,
         )
         report.add_batch(batch_id, metrics)
 
@@ -149,6 +155,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
         handler=write_batch,
         name=f"bronze_{feed}",
     )
+    retry_replaced_files(spark, settings, feed, folder, write_batch)
     report.version = latest_version(spark, bronze_path)
     return report
 

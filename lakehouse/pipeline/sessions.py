@@ -18,7 +18,7 @@ from lakehouse.io.delta import append_once, is_delta_table, latest_version, read
 from lakehouse.io.landing import KIND_TEXT, path_exists, read_whole_texts, stream_new_file_paths
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
-from lakehouse.pipeline.landed import read_checked_files
+from lakehouse.pipeline.landed import read_checked_files, retry_replaced_files
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import GoldSpec, SilverSpec, run_gold, run_silver
 from lakehouse.privacy import resolve_key
@@ -54,7 +54,8 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
 
     Each file is first checked whole; one that cannot be read (a cut or corrupt gzip, bytes
     that are not UTF-8) is refused into ``audit/refused_files`` and the rest of the batch goes
-    on, with the complete records before the damage kept.
+    on, with the complete records before the damage kept; a refused file replaced by a new
+    upload is read again.
     """
     landing = settings.landing_path(SOURCE)
     bronze_path = settings.table_path(*BRONZE_SESSIONS)
@@ -64,7 +65,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
         log.warning("no landing folder %s: nothing to ingest", landing)
         return report
 
-    def write_batch(files_df: DataFrame, batch_id: int) -> None:
+    def write_batch(files_df: DataFrame, batch_id: int, lane: str = "") -> None:
         landed = read_checked_files(spark, settings, SOURCE, files_df, KIND_TEXT)
         frames = []
         if landed.whole:
@@ -85,7 +86,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
             append_once(
                 with_ingestion_metadata(files.transform(to_bronze_sessions), batch_id),
                 bronze_path,
-                app_id=BRONZE_SESSIONS.key,
+                app_id=BRONZE_SESSIONS.key + lane,
                 batch_id=batch_id,
                 merge_schema=True,
             )
@@ -102,7 +103,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
             metrics = {k: int(counts[k] or 0) for k in metrics}
             kept = landed.kept_per_file(batch_rows)
         metrics["bronze_rows"] = metrics["records_read"]
-        metrics.update(landed.record(spark, batch_id, kept))
+        metrics.update(landed.record(spark, batch_id, kept, lane))
         record_batch(
             spark,
             ledger_path,
@@ -110,6 +111,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
             source=SOURCE,
             batch_id=batch_id,
             metrics=metrics,
+            lane=lane,
         )
         report.add_batch(batch_id, metrics)
 
@@ -119,6 +121,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
         handler=write_batch,
         name="bronze_sessions",
     )
+    retry_replaced_files(spark, settings, SOURCE, landing, write_batch)
     report.version = latest_version(spark, bronze_path)
     return report
 

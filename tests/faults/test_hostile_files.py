@@ -28,14 +28,17 @@ from lakehouse.contract import (
     TRANSACTIONS,
     example_session_document,
 )
-from lakehouse.io.delta import read_table
+from lakehouse.io.delta import is_delta_table, read_table
+from lakehouse.io.landing import list_landed_files
 from lakehouse.io.ledger import ledger_totals
-from lakehouse.io.refused import read_refused
+from lakehouse.io.refused import plan_retry, read_refused
+from lakehouse.pipeline.landed import RETRY_BATCH_BASE
 from lakehouse.pipeline.payments import build_silver_payments, ingest_payment_feed
 from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
 from lakehouse.tables import (
     BATCH_LEDGER,
     BRONZE_SESSIONS,
+    FILE_RETRIES,
     QUARANTINE_SESSIONS,
     REFUSED_FILES,
     SILVER_SESSIONS,
@@ -179,16 +182,20 @@ REFUSED = {
 }
 
 
-@pytest.fixture(scope="module")
-def lake(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("hostile")
-    files = write_corpus(root / "landing")
-    settings = load_settings(
+def _settings(root):
+    return load_settings(
         "local",
         landing=str(root / "landing"),
         lake=str(root / "lake"),
         overrides=["privacy.hmac_key=hostile-test-key"],
     )
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    files = write_corpus(root / "landing")
+    settings = _settings(root)
     ingest_sessions(spark, settings)
     ingest_payment_feed(spark, settings, TRANSACTIONS)
     build_silver_sessions(spark, settings)
@@ -312,3 +319,84 @@ def test_transactions_conserved(spark, lake):
         ]
         == bronze
     )
+
+
+def _ingest_both(spark, settings):
+    ingest_sessions(spark, settings)
+    ingest_payment_feed(spark, settings, TRANSACTIONS)
+
+
+def _retry_rows(spark, settings):
+    if not is_delta_table(spark, settings.table_path(*FILE_RETRIES)):
+        return []
+    return table(spark, settings, FILE_RETRIES).orderBy("retry_id", "path").collect()
+
+
+def test_a_replaced_refused_file_is_read_again_once(spark, tmp_path):
+    sessions = tmp_path / "landing" / "sessions"
+    txns = tmp_path / "landing" / "payments" / TRANSACTIONS
+    sessions.mkdir(parents=True)
+    txns.mkdir(parents=True)
+    (sessions / "good.ndjson").write_text(ndjson("ok", 3))
+    (sessions / "cut.ndjson.gz").write_bytes(_cut_gzip(ndjson("fix", 400)))
+    (txns / "bad.csv").write_bytes(csv_text(rows("fx", 2)).encode() + b"fx-9,\xff\n")
+    settings = _settings(tmp_path)
+    _ingest_both(spark, settings)
+    refused = read_refused(spark, settings.table_path(*REFUSED_FILES)).collect()
+    assert sorted(r["reason"] for r in refused) == [FILE_TRUNCATED_GZIP, FILE_UNDECODABLE_TEXT]
+
+    # a run with nothing replaced reads no refused file again
+    _ingest_both(spark, settings)
+    assert _retry_rows(spark, settings) == []
+
+    # new uploads under the same names: the whole files
+    (sessions / "cut.ndjson.gz").write_bytes(gzip.compress(ndjson("fix", 400).encode()))
+    (txns / "bad.csv").write_text(csv_text(rows("fx", 3)))
+    _ingest_both(spark, settings)
+    retries = _retry_rows(spark, settings)
+    assert [(r["source"], r["retry_id"]) for r in retries] == [
+        (TRANSACTIONS, 0),
+        ("sessions", 0),
+    ]
+    bronze = table(spark, settings, BRONZE_SESSIONS)
+    fixed = bronze.where(F.col("_batch_id") >= RETRY_BATCH_BASE)
+    assert fixed.where(F.col("_file_error").isNull()).count() == 400
+    assert fixed.count() == 400
+    txn_bronze = table(spark, settings, Table("bronze", TRANSACTIONS))
+    assert txn_bronze.where(F.col("_batch_id") >= RETRY_BATCH_BASE).count() == 3
+    # the refusal stays on record; the files add up, the retry counted as a read
+    assert read_refused(spark, settings.table_path(*REFUSED_FILES)).count() == 2
+    ledger = settings.table_path(*BATCH_LEDGER)
+    totals = ledger_totals(spark, ledger, "bronze", "sessions")
+    assert (totals["files_read"], totals["files_ingested"], totals["files_refused"]) == (3, 2, 1)
+
+    build_silver_sessions(spark, settings)
+    silver = {r["record_id"] for r in table(spark, settings, SILVER_SESSIONS).collect()}
+    assert {f"fix-{i}" for i in range(400)} <= silver
+
+    # once ingested, a file is like any other: a later upload under its name is not read
+    (sessions / "cut.ndjson.gz").write_bytes(gzip.compress(ndjson("again", 2).encode()))
+    _ingest_both(spark, settings)
+    assert len(_retry_rows(spark, settings)) == 2
+    assert table(spark, settings, BRONZE_SESSIONS).count() == bronze.count()
+
+
+def test_a_retry_cut_short_is_finished_by_the_next_run(spark, tmp_path):
+    folder = tmp_path / "landing" / "sessions"
+    folder.mkdir(parents=True)
+    (folder / "cut.ndjson.gz").write_bytes(_cut_gzip(ndjson("late", 300)))
+    settings = _settings(tmp_path)
+    ingest_sessions(spark, settings)
+    (folder / "cut.ndjson.gz").write_bytes(gzip.compress(ndjson("late", 300).encode()))
+    # a run that recorded its retry and died before reading it
+    listed = list_landed_files(spark, settings.landing_path("sessions")).collect()
+    plan_retry(
+        spark, settings.table_path(*FILE_RETRIES), source="sessions", retry_id=0, files=listed
+    )
+    ingest_sessions(spark, settings)
+    ingest_sessions(spark, settings)
+    assert [r["retry_id"] for r in _retry_rows(spark, settings)] == [0]
+    bronze = table(spark, settings, BRONZE_SESSIONS)
+    assert bronze.where(F.col("_batch_id") == RETRY_BATCH_BASE).count() == 300
+    ledger = read_table(spark, settings.table_path(*BATCH_LEDGER))
+    assert ledger.where(F.col("batch_id") == RETRY_BATCH_BASE).count() == 1
