@@ -91,6 +91,10 @@ class IngestSettings(_Section):
     max_files_per_trigger: int = 1000
     # a larger file is refused unread (file_too_large): each file is checked whole in memory
     max_file_mb: int = Field(default=1024, gt=0, le=2047)
+    # read every still-refused file again on this run, not only those a new upload replaced:
+    # after a fix on this side (a new payments alias, a larger max_file_mb); set it for one
+    # run (`--set ingest.retry_refused=true`), since a file still refused is refused again
+    retry_refused: bool = False
 
 
 class SessionsSettings(_Section):

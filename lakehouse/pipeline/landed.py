@@ -201,7 +201,8 @@ def retry_replaced_files(
     spark: SparkSession, settings: Settings, source: str, folder: str, handler: BatchHandler
 ) -> int:
     """Read again, in one retry batch, the refused files of ``source`` under ``folder`` that a
-    new upload replaced (a size or modification time that no refusal or earlier retry saw).
+    new upload replaced (a size or modification time that no refusal or earlier retry saw), or
+    every still-refused file when ``ingest.retry_refused`` is set (after a fix on this side).
 
     The retry's files are recorded in ``audit/file_retries`` before they are read, so a retry
     cut short (no ledger row) is run again with the same files and batch id, and its writes,
@@ -230,7 +231,11 @@ def retry_replaced_files(
     listed = (
         list_landed_files(spark, folder).where(F.col("path").isin(sorted(open_paths))).collect()
     )
-    due = [f for f in listed if (f["path"], f["length"], f["modified_at"]) not in seen]
+    due = [
+        f
+        for f in listed
+        if settings.ingest.retry_refused or (f["path"], f["length"], f["modified_at"]) not in seen
+    ]
     if not due:
         return ran
     retry_id = 0 if last is None else last + 1

@@ -400,3 +400,48 @@ def test_a_retry_cut_short_is_finished_by_the_next_run(spark, tmp_path):
     assert bronze.where(F.col("_batch_id") == RETRY_BATCH_BASE).count() == 300
     ledger = read_table(spark, settings.table_path(*BATCH_LEDGER))
     assert ledger.where(F.col("batch_id") == RETRY_BATCH_BASE).count() == 1
+
+
+def test_after_a_fix_here_every_refused_file_is_read_again(spark, tmp_path):
+    folder = tmp_path / "landing" / "payments" / TRANSACTIONS
+    folder.mkdir(parents=True)
+    # a feed whose upstream renamed every column: no name is known yet
+    renamed = [f"src_{c}" for c in TRANSACTION_COLUMNS]
+    text = csv_text(rows("al", 3)).split("\n", 1)[1]
+    (folder / "renamed.csv").write_text(",".join(renamed) + "\n" + text)
+    (folder / "garbage.csv").write_bytes(b"\xff\xfe" * 64)
+    settings = _settings(tmp_path)
+    ingest_payment_feed(spark, settings, TRANSACTIONS)
+    refused = {r["path"].rsplit("/", 1)[-1]: r["reason"] for r in _refused_rows(spark, settings)}
+    assert refused == {
+        "renamed.csv": FILE_UNKNOWN_CSV_HEADER,
+        "garbage.csv": FILE_UNDECODABLE_TEXT,
+    }
+    # aliases now name the columns; the run that asks reads both files again
+    fixed = load_settings(
+        "local",
+        landing=str(tmp_path / "landing"),
+        lake=str(tmp_path / "lake"),
+        overrides=[
+            "privacy.hmac_key=hostile-test-key",
+            "payments.aliases={" + ", ".join(f"{c}: [src_{c}]" for c in TRANSACTION_COLUMNS) + "}",
+            "ingest.retry_refused=true",
+        ],
+    )
+    ingest_payment_feed(spark, fixed, TRANSACTIONS)
+    bronze = table(spark, settings, Table("bronze", TRANSACTIONS))
+    ids = {
+        r["transaction_id"] for r in bronze.where(F.col("_batch_id") >= RETRY_BATCH_BASE).collect()
+    }
+    assert ids == {f"al-{i}" for i in range(3)}
+    again = [r for r in _refused_rows(spark, settings) if r["batch_id"] >= RETRY_BATCH_BASE]
+    assert [(r["path"].rsplit("/", 1)[-1], r["reason"]) for r in again] == [
+        ("garbage.csv", FILE_UNDECODABLE_TEXT)
+    ]
+    # without the setting, nothing unchanged is read again
+    ingest_payment_feed(spark, settings, TRANSACTIONS)
+    assert [r["retry_id"] for r in _retry_rows(spark, settings)] == [0, 0]
+
+
+def _refused_rows(spark, settings):
+    return read_refused(spark, settings.table_path(*REFUSED_FILES)).collect()
