@@ -69,10 +69,7 @@ def stream_new_file_paths(spark: SparkSession, folder: str, settings: IngestSett
     the file stream source used purely for exactly-once discovery.
     """
     return (
-        spark.readStream.format("binaryFile")
-        .schema(BINARY_FILE_SCHEMA)
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", IN_FLIGHT_GLOB)
+        _discovery(spark.readStream)
         .option("maxFileAge", settings.max_file_age)
         .option("maxFilesPerTrigger", settings.max_files_per_trigger)
         .load(folder)
@@ -84,19 +81,28 @@ def list_landed_files(spark: SparkSession, folder: str) -> DataFrame:
     """Every file the discovery stream would see under ``folder`` (same filter), content
     unread: ``load_path`` (the stream's ``path``), ``path`` (as ``_metadata.file_path`` and the
     refused-files table name it), ``modified_at`` and ``length``."""
+    return _discovery(spark.read).load(folder).select(*_file_columns())
+
+
+def _discovery(reader):
+    """The discovery stream's source and filter, on a stream or batch reader."""
     return (
-        spark.read.format("binaryFile")
+        reader.format("binaryFile")
         .schema(BINARY_FILE_SCHEMA)
         .option("recursiveFileLookup", "true")
         .option("pathGlobFilter", IN_FLIGHT_GLOB)
-        .load(folder)  # as the stream loads it
-        .select(
-            F.col("path").alias("load_path"),
-            F.col("_metadata.file_path").alias("path"),
-            F.col("modificationTime").alias("modified_at"),
-            "length",
-        )
     )
+
+
+def _file_columns() -> list:
+    """A listed file: ``load_path`` (the reader's ``path``), ``path`` (as
+    ``_metadata.file_path`` names it), ``modified_at`` and ``length``."""
+    return [
+        F.col("path").alias("load_path"),
+        F.col("_metadata.file_path").alias("path"),
+        F.col("modificationTime").alias("modified_at"),
+        "length",
+    ]
 
 
 def read_csv_positional(
@@ -236,12 +242,7 @@ def list_files(spark: SparkSession, paths: list[str]) -> list:
     return (
         spark.read.format("binaryFile")
         .load([literal_path(p) for p in paths])
-        .select(
-            F.col("path").alias("load_path"),
-            F.col("_metadata.file_path").alias("path"),
-            F.col("modificationTime").alias("modified_at"),
-            "length",
-        )
+        .select(*_file_columns())
         .collect()
     )
 

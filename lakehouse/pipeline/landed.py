@@ -15,7 +15,6 @@ upload replaces it under the same name (another size or modification time),
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
@@ -40,6 +39,7 @@ from lakehouse.io.refused import (
     read_retries,
     record_refused,
 )
+from lakehouse.io.streams import BatchHandler
 from lakehouse.tables import BATCH_LEDGER, FILE_RETRIES, REFUSED_FILES
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,10 @@ SALVAGE_LAYER = "_salvage"
 RETRY_LANE = ":retry"
 RETRY_BATCH_BASE = 1 << 40
 
-# An ingest batch: (files as ``path`` and ``length``, batch id, idempotence lane) -> None.
-BatchHandler = Callable[[DataFrame, int, str], None]
+
+def retry_lane(batch_id: int) -> str:
+    """The idempotence lane a batch writes under: the stream's (``""``) or the retries'."""
+    return RETRY_LANE if batch_id >= RETRY_BATCH_BASE else ""
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,7 @@ class LandedBatch:
         )
         return {r["_source_file"]: int(r["count"]) for r in rows}
 
-    def record(
-        self, spark: SparkSession, batch_id: int, kept: dict[str, int], lane: str = ""
-    ) -> dict[str, int]:
+    def record(self, spark: SparkSession, batch_id: int, kept: dict[str, int]) -> dict[str, int]:
         """Record the refused files (exactly once per batch) and delete the salvage files (a
         replayed batch writes them again from the landing zone: they hold raw records, PII
         included, which belong in Bronze only); returns the ledger's file counts."""
@@ -103,7 +103,7 @@ class LandedBatch:
             source=self.source,
             batch_id=batch_id,
             files=[replace(f, records_kept=kept.get(f.path, 0)) for f in self.refused],
-            lane=lane,
+            lane=retry_lane(batch_id),
         )
         for salvage in self.salvaged:
             delete_file(spark, salvage.uri)
@@ -215,7 +215,7 @@ def retry_replaced_files(
     if last is not None and not _retry_recorded(spark, settings, source, last):
         files = [r for r in planned if r["retry_id"] == last]
         log.warning("%s: retry %d did not finish; running it again", source, last)
-        handler(_files_frame(spark, files), RETRY_BATCH_BASE + last, RETRY_LANE)
+        handler(_files_frame(spark, files), RETRY_BATCH_BASE + last)
         ran += 1
     refused = (
         read_refused(spark, settings.table_path(*REFUSED_FILES))
@@ -241,7 +241,7 @@ def retry_replaced_files(
     retry_id = 0 if last is None else last + 1
     log.info("%s: %d refused file(s) replaced; retry %d reads them", source, len(due), retry_id)
     plan_retry(spark, retries_path, source=source, retry_id=retry_id, files=due)
-    handler(_files_frame(spark, due), RETRY_BATCH_BASE + retry_id, RETRY_LANE)
+    handler(_files_frame(spark, due), RETRY_BATCH_BASE + retry_id)
     return ran + 1
 
 

@@ -41,6 +41,7 @@ from lakehouse.io.streams import run_available_now
 from lakehouse.pipeline.landed import (
     read_checked_files,
     refuse_unknown_headers,
+    retry_lane,
     retry_replaced_files,
     with_salvaged_sources,
 )
@@ -85,7 +86,8 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
         return report
     ensure_table(spark, bronze_path, spark.createDataFrame([], bronze_schema(feed)))
 
-    def write_batch(files_df: DataFrame, batch_id: int, lane: str = "") -> None:
+    def write_batch(files_df: DataFrame, batch_id: int) -> None:
+        lane = retry_lane(batch_id)
         landed = read_checked_files(spark, settings, feed, files_df, KIND_CSV)
         refuse_unknown_headers(landed, feed, settings.payments.aliases)
         by_path = {c["load_path"]: c for c in landed.checks}
@@ -137,7 +139,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                 bronze_df.unpersist()
         metrics["bronze_rows"] = metrics["records_read"]
         metrics["header_groups"] = len(groups)
-        metrics.update(landed.record(spark, batch_id, kept, lane))
+        metrics.update(landed.record(spark, batch_id, kept))
         record_batch(
             spark,
             settings.table_path(*BATCH_LEDGER),

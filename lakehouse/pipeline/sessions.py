@@ -18,7 +18,7 @@ from lakehouse.io.delta import append_once, is_delta_table, latest_version, read
 from lakehouse.io.landing import KIND_TEXT, path_exists, read_whole_texts, stream_new_file_paths
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
-from lakehouse.pipeline.landed import read_checked_files, retry_replaced_files
+from lakehouse.pipeline.landed import read_checked_files, retry_lane, retry_replaced_files
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import GoldSpec, SilverSpec, run_gold, run_silver
 from lakehouse.privacy import resolve_key
@@ -65,7 +65,8 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
         log.warning("no landing folder %s: nothing to ingest", landing)
         return report
 
-    def write_batch(files_df: DataFrame, batch_id: int, lane: str = "") -> None:
+    def write_batch(files_df: DataFrame, batch_id: int) -> None:
+        lane = retry_lane(batch_id)
         landed = read_checked_files(spark, settings, SOURCE, files_df, KIND_TEXT)
         frames = []
         if landed.whole:
@@ -103,7 +104,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
             metrics = {k: int(counts[k] or 0) for k in metrics}
             kept = landed.kept_per_file(batch_rows)
         metrics["bronze_rows"] = metrics["records_read"]
-        metrics.update(landed.record(spark, batch_id, kept, lane))
+        metrics.update(landed.record(spark, batch_id, kept))
         record_batch(
             spark,
             ledger_path,
