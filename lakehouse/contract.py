@@ -251,25 +251,30 @@ PAYMENT_REASONS: Mapping[str, tuple[str, ...]] = {
         REASON_INVALID_AMOUNT,
         REASON_NEGATIVE_AMOUNT,
         REASON_MISSING_SOURCE_ACCOUNT,
-        REASON_INVALID_CHANNEL,
     ),
     ACCOUNTS: (
         REASON_MISSING_ACCOUNT_ID,
         REASON_INVALID_UPDATED_AT,
-        REASON_INVALID_KYC_STATUS,
-        REASON_INVALID_CREATED_DATE,
     ),
     RISK: (
         REASON_MISSING_ACCOUNT_ID,
         REASON_INVALID_EFFECTIVE_TS,
         REASON_INVALID_RISK_FLAG,
-        REASON_INVALID_RISK_SCORE,
     ),
     FRAUD_CASES: (
         REASON_MISSING_TRANSACTION_ID,
         REASON_INVALID_REPORTED_TS,
         REASON_INVALID_FRAUD_STATUS,
     ),
+}
+# Warnings: an auxiliary field unknown or unreadable. The row is kept (the field as it came,
+# or null when unreadable) and recorded in audit/row_warnings; a row whose key, time and main
+# value are valid is never lost for an auxiliary field.
+PAYMENT_WARNINGS: Mapping[str, tuple[str, ...]] = {
+    TRANSACTIONS: (REASON_INVALID_CHANNEL,),
+    ACCOUNTS: (REASON_INVALID_KYC_STATUS, REASON_INVALID_CREATED_DATE),
+    RISK: (REASON_INVALID_RISK_SCORE,),
+    FRAUD_CASES: (),
 }
 
 # Silver reference tables (the zip code reason is the sessions' one).

@@ -19,6 +19,7 @@ from lakehouse.tables import (
     GOLD_PAYMENTS_UNIFIED,
     QUARANTINE_SESSIONS,
     REFUSED_FILES,
+    ROW_WARNINGS,
     SILVER_ACCOUNT_CHANGES,
     SILVER_FRAUD_CASE_HISTORY,
     SILVER_RISK_EVENTS,
@@ -165,6 +166,25 @@ def print_refused_files(spark: SparkSession, settings: Settings, limit: int = 20
         click.echo(f"  ... and {total - limit} more (audit/refused_files)")
 
 
+def print_row_warnings(spark: SparkSession, settings: Settings) -> None:
+    """Rows kept with an auxiliary field unread or unknown (CONTRACT section 2.3), by code."""
+    path = settings.table_path(*ROW_WARNINGS)
+    if latest_version(spark, path) is None:
+        return
+    counts = (
+        read_table(spark, path)
+        .select("source", F.explode("warnings").alias("code"))
+        .groupBy("source", "code")
+        .count()
+        .orderBy("source", F.desc("count"))
+        .collect()
+    )
+    if counts:
+        click.echo(f"\nRow warnings (kept rows; {ROW_WARNINGS.key}):")
+        for row in counts:
+            click.echo(f"  {row['source']:<36} {row['code']:<28} {row['count']:>8}")
+
+
 def _time_travel(spark: SparkSession, path: str, label: str, measure: str) -> None:
     version = latest_version(spark, path)
     click.echo(f"\nTime travel: {label} at every version")
@@ -199,6 +219,7 @@ def print_lake_report(spark: SparkSession, settings: Settings, sample_rows: int 
             read_table(spark, path).groupBy("reason").count().orderBy(F.desc("count")).collect()
         ):
             click.echo(f"  {table.key:<36} {row['reason']:<28} {row['count']:>8}")
+    print_row_warnings(spark, settings)
     gold_path = settings.table_path(*GOLD_DELIVERY_FEATURES)
     if latest_version(spark, gold_path) is not None:
         click.echo(f"\nSample of {GOLD_DELIVERY_FEATURES.key}:")

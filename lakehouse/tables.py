@@ -32,6 +32,7 @@ GOLD_DELIVERY_FEATURES = Table("gold", "delivery_features")
 BATCH_LEDGER = Table("audit", "batch_ledger")
 REFUSED_FILES = Table("audit", "refused_files")
 FILE_RETRIES = Table("audit", "file_retries")
+ROW_WARNINGS = Table("audit", "row_warnings")
 
 SILVER_TRANSACTIONS = Table("silver", TRANSACTIONS)
 SILVER_ACCOUNT_CHANGES = Table("silver", "account_changes")
@@ -68,6 +69,7 @@ ALL_TABLES = (
     BATCH_LEDGER,
     REFUSED_FILES,
     FILE_RETRIES,
+    ROW_WARNINGS,
     *PREDICTION_TABLES,
 )
 

@@ -237,6 +237,7 @@ def _specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
             keys=keys,
             update_condition=update,
             to_quarantine=partial(sp.to_quarantine_rows, key=quarantine_key),
+            to_warnings=partial(sp.to_warning_rows, key=quarantine_key, source=feed),
         )
         for feed, silver, with_reasons, to_silver, latest, keys, update, quarantine_key in feeds
     ]

@@ -39,8 +39,8 @@ from lakehouse.io.landing import stream_delta_changes
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
 from lakehouse.pipeline.report import StepReport
-from lakehouse.silver.schemas import QUARANTINE_SCHEMA
-from lakehouse.tables import BATCH_LEDGER, Table
+from lakehouse.silver.schemas import QUARANTINE_SCHEMA, ROW_WARNINGS_SCHEMA
+from lakehouse.tables import BATCH_LEDGER, ROW_WARNINGS, Table
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,9 @@ class SilverSpec:
         to_quarantine: Quarantine rows (the ``QUARANTINE_SCHEMA`` contract) from invalid rows.
         quarantine_only: Columns that only quarantine rows read (the raw record): valid rows
             drop their values before the batch is cached, which makes the cache far smaller.
+        to_warnings: ``audit/row_warnings`` rows (``ROW_WARNINGS_SCHEMA``) from kept rows whose
+            ``warnings`` column (added by ``with_reasons``) is not empty; None when the source
+            has no warning checks.
     """
 
     source: str
@@ -83,6 +86,7 @@ class SilverSpec:
     update_condition: str | None
     to_quarantine: Transform
     quarantine_only: tuple[str, ...] = ("raw_record",)
+    to_warnings: Transform | None = None
 
 
 def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> StepReport:
@@ -97,6 +101,9 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
         report.version = latest_version(spark, silver_path)
         return report
     ensure_table(spark, quarantine_path, spark.createDataFrame([], QUARANTINE_SCHEMA))
+    warnings_path = settings.table_path(*ROW_WARNINGS)
+    if spec.to_warnings is not None:
+        ensure_table(spark, warnings_path, spark.createDataFrame([], ROW_WARNINGS_SCHEMA))
 
     def merge_batch(batch_df: DataFrame, batch_id: int) -> None:
         checked_df = spec.with_reasons(batch_df)
@@ -107,10 +114,16 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 for c in checked_df.columns
             ]
         ).persist()
+        is_warned = (F.size("reasons") == 0) & (F.size("warnings") > 0)
         try:
             counts = checked_df.agg(
                 F.count(F.lit(1)).alias("bronze_rows"),
                 F.sum((F.size("reasons") > 0).cast("long")).alias("quarantined"),
+                *(
+                    [F.sum(is_warned.cast("long")).alias("warned")]
+                    if spec.to_warnings is not None
+                    else []
+                ),
             ).first()
             bronze_rows, quarantined = int(counts["bronze_rows"]), int(counts["quarantined"] or 0)
             invalid_df = checked_df.where(F.size("reasons") > 0)
@@ -120,6 +133,16 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 app_id=f"{spec.quarantine.key}:{spec.source}",
                 batch_id=batch_id,
             )
+            warned = int(counts["warned"] or 0) if spec.to_warnings is not None else 0
+            if warned:
+                append_once(
+                    spec.to_warnings(checked_df.where(is_warned)).select(
+                        *ROW_WARNINGS_SCHEMA.fieldNames()
+                    ),
+                    warnings_path,
+                    app_id=f"{ROW_WARNINGS.key}:{spec.source}",
+                    batch_id=batch_id,
+                )
             latest_df = spec.latest_per_key(
                 spec.to_silver(checked_df.where(F.size("reasons") == 0))
             )
@@ -135,6 +158,8 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 # replaced an older version, and rows older than the one already kept
                 "duplicates_removed": bronze_rows - quarantined - inserted,
             }
+            if spec.to_warnings is not None:
+                metrics["warned"] = warned
             record_batch(
                 spark,
                 ledger_path,

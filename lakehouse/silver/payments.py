@@ -58,13 +58,19 @@ def lower_code(raw: Column) -> Column:
     return F.lower(_text(raw))
 
 
-def with_reasons(df: DataFrame, checks: list[tuple[Column, str]]) -> DataFrame:
-    """Add ``reasons``: the malformed-row error alone, or every check that fails."""
+def with_reasons(
+    df: DataFrame,
+    checks: list[tuple[Column, str]],
+    warnings: list[tuple[Column, str]] = (),
+) -> DataFrame:
+    """Add ``reasons``: the malformed-row error alone, or every check that fails; and
+    ``warnings``: every warning check that holds (an auxiliary field that is kept, nulled when
+    unreadable: the row is not lost for it)."""
     reasons = reason_codes(checks)
     return df.withColumn(
         "reasons",
         F.when(F.col("is_malformed"), F.array(F.col("parse_error"))).otherwise(reasons),
-    )
+    ).withColumn("warnings", reason_codes(warnings))
 
 
 def to_quarantine_rows(invalid_df: DataFrame, key: str | None) -> DataFrame:
@@ -79,6 +85,20 @@ def to_quarantine_rows(invalid_df: DataFrame, key: str | None) -> DataFrame:
         F.col("_source_modified_at").alias("source_modified_at"),
         F.col("_batch_id").alias("bronze_batch_id"),
         F.current_timestamp().alias("quarantined_at"),
+    )
+
+
+def to_warning_rows(warned_df: DataFrame, key: str, source: str) -> DataFrame:
+    """The ``audit/row_warnings`` contract for kept payment rows that carry warnings."""
+    return warned_df.select(
+        F.lit(source).alias("source"),
+        F.col("warnings")[0].alias("warning"),
+        "warnings",
+        F.col(key).cast("string").alias("record_id"),
+        F.col("_source_file").alias("source_file"),
+        F.lit(None).cast("int").alias("record_index"),
+        F.col("_batch_id").alias("bronze_batch_id"),
+        F.current_timestamp().alias("recorded_at"),
     )
 
 
@@ -102,6 +122,8 @@ def with_transaction_reasons(bronze_df: DataFrame) -> DataFrame:
             (amount.isNull(), contract.REASON_INVALID_AMOUNT),
             (amount < 0, contract.REASON_NEGATIVE_AMOUNT),
             (_missing(F.col("source_account_id")), contract.REASON_MISSING_SOURCE_ACCOUNT),
+        ],
+        warnings=[
             (
                 ~F.coalesce(lower_code(F.col("channel")).isin(*contract.CHANNELS), F.lit(False)),
                 contract.REASON_INVALID_CHANNEL,
@@ -159,6 +181,8 @@ def with_account_reasons(bronze_df: DataFrame) -> DataFrame:
         [
             (_missing(F.col("account_id")), contract.REASON_MISSING_ACCOUNT_ID),
             (iso_ts(F.col("updated_at")).isNull(), contract.REASON_INVALID_UPDATED_AT),
+        ],
+        warnings=[
             (
                 ~F.coalesce(
                     lower_code(F.col("kyc_status")).isin(*contract.KYC_STATUSES), F.lit(False)
@@ -228,9 +252,12 @@ def to_account_versions(changes_df: DataFrame) -> DataFrame:
 
 
 def with_risk_reasons(bronze_df: DataFrame) -> DataFrame:
-    """Validation of ``external_risk_feed`` rows."""
+    """Validation of ``external_risk_feed`` rows.
+
+    ``risk_score`` has no range in the contract (feeds score 0-1, 0-100 or 0-1000): any finite
+    number is kept; one that is not a number only warns, and the row's flag still counts.
+    """
     score = _text(F.col("risk_score"))
-    score_value = score.try_cast("double")
     return with_reasons(
         bronze_df,
         [
@@ -240,12 +267,17 @@ def with_risk_reasons(bronze_df: DataFrame) -> DataFrame:
                 ~F.coalesce(_text(F.col("risk_flag")).isin(*contract.RISK_FLAGS), F.lit(False)),
                 contract.REASON_INVALID_RISK_FLAG,
             ),
-            (
-                score.isNotNull() & (score_value.isNull() | (score_value < 0) | (score_value > 1)),
-                contract.REASON_INVALID_RISK_SCORE,
-            ),
+        ],
+        warnings=[
+            (score.isNotNull() & risk_score_of(score).isNull(), contract.REASON_INVALID_RISK_SCORE)
         ],
     )
+
+
+def risk_score_of(raw: Column) -> Column:
+    """A finite number (``.`` as separator); anything else null."""
+    value = _text(raw).try_cast("double")
+    return F.when(~F.isnan(value) & (F.abs(value) != F.lit(float("inf"))), value)
 
 
 def to_risk_events(valid_df: DataFrame) -> DataFrame:
@@ -254,7 +286,7 @@ def to_risk_events(valid_df: DataFrame) -> DataFrame:
         _text(F.col("account_id")).alias("account_id"),
         iso_ts(F.col("effective_ts")).alias("effective_ts"),
         _text(F.col("risk_flag")).cast("int").alias("risk_flag"),
-        _text(F.col("risk_score")).try_cast("double").alias("risk_score"),
+        risk_score_of(F.col("risk_score")).alias("risk_score"),
         _text(F.col("reason")).alias("reason"),
         F.col("_source_file"),
         F.col("_source_modified_at"),

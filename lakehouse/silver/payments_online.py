@@ -59,7 +59,6 @@ _REASON_FIELD = {
     contract.REASON_INVALID_AMOUNT: "amount",
     contract.REASON_NEGATIVE_AMOUNT: "amount",
     contract.REASON_MISSING_SOURCE_ACCOUNT: "source_account_id",
-    contract.REASON_INVALID_CHANNEL: "channel",
 }
 _CENTS = Decimal("0.01")
 
@@ -128,7 +127,8 @@ class PaymentTransaction:
         destination_account_id: Trimmed id, or None.
         amount: ``decimal(18,2)``, never negative.
         currency: Upper-cased code, or None.
-        channel: One of ``web``, ``mobile``, ``pos``, ``api``.
+        channel: Trimmed and lower-cased, or None: ``web``, ``mobile``, ``pos``, ``api``, or a
+            channel the contract does not know, kept as Silver keeps it (with a warning there).
         merchant_category: Trimmed text, or None.
     """
 
@@ -138,7 +138,7 @@ class PaymentTransaction:
     destination_account_id: str | None
     amount: Decimal
     currency: str | None
-    channel: str
+    channel: str | None
     merchant_category: str | None
 
     @property
@@ -184,10 +184,9 @@ def parse_transaction(txn: Mapping[str, Any]) -> PaymentTransaction:
         and amount is not None
         and amount >= 0
         and source is not None
-        and channel in contract.CHANNELS
     )
     if not is_valid:
-        _raise_invalid(transaction_id, ts_us, amount, source, channel)
+        _raise_invalid(transaction_id, ts_us, amount, source)
     currency = trim_to_null(cells["currency"])
     return PaymentTransaction(
         transaction_id=transaction_id,
@@ -206,7 +205,6 @@ def _raise_invalid(
     ts_us: int | None,
     amount: Decimal | None,
     source: str | None,
-    channel: str | None,
 ) -> NoReturn:
     """Silver's reasons for an invalid transaction, in Silver's order: the first one raised,
     all of them in the message."""
@@ -216,7 +214,6 @@ def _raise_invalid(
         (amount is None, contract.REASON_INVALID_AMOUNT),
         (amount is not None and amount < 0, contract.REASON_NEGATIVE_AMOUNT),
         (source is None, contract.REASON_MISSING_SOURCE_ACCOUNT),
-        (channel not in contract.CHANNELS, contract.REASON_INVALID_CHANNEL),
     ]
     reasons = [code for failed, code in checks if failed]
     raise FeatureError(_REASON_FIELD[reasons[0]], reasons[0], ", ".join(reasons))

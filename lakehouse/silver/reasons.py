@@ -17,6 +17,5 @@ def reason_codes(checks: Iterable[tuple[Column, str]]) -> Column:
     all the checks of a row would run outside generated code, several times slower.
     """
     no_code = F.array().cast("array<string>")
-    return F.concat(
-        *[F.when(cond, F.array(F.lit(code))).otherwise(no_code) for cond, code in checks]
-    )
+    codes = [F.when(cond, F.array(F.lit(code))).otherwise(no_code) for cond, code in checks]
+    return F.concat(*codes) if codes else no_code

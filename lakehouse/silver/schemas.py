@@ -85,6 +85,21 @@ QUARANTINE_SCHEMA = StructType(
     ]
 )
 
+# audit/row_warnings: a kept row with an auxiliary field that was unreadable or unknown (the
+# field is kept, or nulled when unreadable); no raw record, so no PII.
+ROW_WARNINGS_SCHEMA = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("warning", StringType(), False),
+        StructField("warnings", ArrayType(StringType()), False),
+        StructField("record_id", StringType()),
+        StructField("source_file", StringType()),
+        StructField("record_index", IntegerType()),
+        StructField("bronze_batch_id", LongType()),
+        StructField("recorded_at", TimestampType()),
+    ]
+)
+
 ZIP_CODES_SCHEMA = StructType(
     [
         StructField("zip_code", StringType(), False),

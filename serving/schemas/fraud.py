@@ -38,7 +38,11 @@ class Transaction(BaseModel):
     destination_account_id: Any = None
     amount: Any = Field(None, description="Decimal with `.`; required, not negative")
     currency: Any = None
-    channel: Any = Field(None, description=f"One of {', '.join(CHANNELS)}; required")
+    channel: Any = Field(
+        None,
+        description=f"Usually one of {', '.join(CHANNELS)}; another or none is scored as Silver "
+        "keeps it (an unknown category to the model)",
+    )
     merchant_category: Any = None
     card_number: Any = Field(None, description="PII: ignored")
     ip_address: Any = Field(None, description="PII: ignored")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
 from pyspark.sql import functions as F
@@ -14,11 +15,13 @@ from lakehouse.generate import generate_payments_landing
 from lakehouse.io.delta import latest_version, read_table
 from lakehouse.io.ledger import ledger_totals
 from lakehouse.pipeline import run_all
+from lakehouse.silver import payments as sp
 from lakehouse.tables import (
     ALL_TABLES,
     BATCH_LEDGER,
     GOLD_PAYMENTS_UNIFIED,
     PAYMENT_FEEDS,
+    ROW_WARNINGS,
     SILVER_ACCOUNTS,
     SILVER_FRAUD_CASES,
     SILVER_TRANSACTIONS,
@@ -67,6 +70,19 @@ def test_every_row_read_and_conserved(spark, lake, feed):
     quarantined = count(spark, settings, Table("quarantine", feed))
     assert bronze_rows == silver["silver_inserted"] + quarantined + silver["duplicates_removed"]
     assert quarantined == silver["quarantined"]
+    warnings = read_table(spark, settings.table_path(*ROW_WARNINGS)).where(F.col("source") == feed)
+    assert warnings.count() == silver.get("warned", 0)
+    if feed in ("account_details", "external_risk_feed"):
+        # every wrong-typed created_date or risk_score warns (the generator's count); the rows
+        # kept for it (no other reason) are the ones in audit/row_warnings
+        check = {"account_details": sp.with_account_reasons}.get(feed, sp.with_risk_reasons)
+        bronze_df = read_table(spark, settings.table_path("bronze", feed))
+        checked = check(sp.without_control_chars(bronze_df, feed))
+        warned_rows = checked.where(F.size("warnings") > 0).count()
+        assert warned_rows == manifest["feeds"][feed]["anomalies"]["wrong_type"]
+        assert warned_rows > 0 or feed == "external_risk_feed"  # a small feed: may have none
+        kept = checked.where((F.size("warnings") > 0) & (F.size("reasons") == 0))
+        assert kept.count() == warnings.count()
 
 
 def test_transactions_quarantine_matches_injected_anomalies(spark, lake):
@@ -153,3 +169,48 @@ def test_labels_and_rerun(spark, lake):
     history = spark.sql(f"DESCRIBE HISTORY delta.`{gold_path}`").first()
     assert history["operationMetrics"]["numTargetRowsUpdated"] == "1"
     assert json.loads(history["userMetadata"])["source_versions"]
+
+
+def test_risk_rows_with_any_score_keep_their_flag_in_gold(spark, lake):
+    """A risk row scored on another scale (87 of 100) or with an unreadable score is kept:
+    its flag reaches Gold, and only the unreadable score is recorded as a row warning."""
+    settings, manifest, landing = lake["settings"], lake["manifest"], lake["landing"]
+    gold_path = settings.table_path(*GOLD_PAYMENTS_UNIFIED)
+    unflagged = (
+        read_table(spark, gold_path)
+        .where("src_risk_flag = 0 AND source_account_id <> coalesce(destination_account_id, '')")
+        .orderBy("transaction_id")
+        .limit(2)
+        .collect()
+    )
+    rows = [
+        (txn, score, (txn["transaction_ts"] - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        for txn, score in zip(unflagged, ("87", "N/A"), strict=True)
+    ]
+    late = landing / "payments" / "external_risk_feed" / "risk-other-scale.csv"
+    late.write_text(
+        "account_id,risk_flag,risk_score,reason,effective_ts\n"
+        + "".join(f"{t['source_account_id']},1,{score},watchlist,{ts}\n" for t, score, ts in rows)
+    )
+    newest = max(f["mtime_ms"] for feed in manifest["feeds"].values() for f in feed["files"])
+    os.utime(late, ns=((newest + 120_000) * 1_000_000,) * 2)
+    run_all(spark, settings, source="payments")
+
+    gold = read_table(spark, gold_path)
+    for txn, _, _ in rows:
+        now = gold.where(F.col("transaction_id") == txn["transaction_id"]).first()
+        assert now["src_risk_flag"] == 1, txn["transaction_id"]
+    events = read_table(spark, settings.table_path("silver", "risk_events"))
+    scores = {
+        r["account_id"]: r["risk_score"]
+        for r in events.where(F.col("_source_file").endswith("risk-other-scale.csv")).collect()
+    }
+    assert scores == {rows[0][0]["source_account_id"]: 87.0, rows[1][0]["source_account_id"]: None}
+    warnings = read_table(spark, settings.table_path(*ROW_WARNINGS)).where(
+        F.col("source_file").endswith("risk-other-scale.csv")
+    )
+    assert [(r["record_id"], r["warnings"]) for r in warnings.collect()] == [
+        (rows[1][0]["source_account_id"], ["invalid_risk_score"])
+    ]
+    quarantine = read_table(spark, settings.table_path("quarantine", "external_risk_feed"))
+    assert quarantine.where(F.col("source_file").endswith("risk-other-scale.csv")).count() == 0

@@ -52,10 +52,12 @@ def test_transactions_validated_typed_and_tokenized(spark):
         "raw1": ["invalid_amount"],
         "raw2": ["invalid_transaction_ts"],
         "raw3": ["negative_amount"],
-        "raw4": ["invalid_amount", "invalid_channel"],
+        "raw4": ["invalid_amount"],
         "raw5": ["missing_transaction_id", "missing_source_account"],
         "raw6": [],
     }
+    warnings = {r["raw_record"]: r["warnings"] for r in checked.collect() if r["warnings"]}
+    assert warnings == {"raw4": ["invalid_channel"]}  # a channel the contract does not know
     typed = sp.to_silver_transactions(checked.where(F.size("reasons") == 0), KEY)
     first = sp.filter_first_transaction(typed).collect()
     assert len(first) == 1
@@ -152,17 +154,71 @@ def test_account_snapshots_newest_view_wins_and_pii_is_tokenized(spark):
         ("B", "business", "Acme", "a@b.c", "DE", "unknown", "2024-01-01", "2024-02-01T00:00:00Z"),
         ("C", "personal", "Bo", "b@c.d", "FR", "pending", "yesterday", "2024-02-01T00:00:00Z"),
     ]
-    checked = sp.with_account_reasons(bronze(spark, "account_details", rows))
-    assert [r["reasons"] for r in checked.orderBy("raw_record").collect()] == [
-        [],
-        [],
-        ["invalid_kyc_status"],
-        ["invalid_created_date"],
+    checked = sp.with_account_reasons(bronze(spark, "account_details", rows)).orderBy("raw_record")
+    # an unknown KYC status or an unreadable creation date only warns: the snapshot is kept
+    assert [(r["reasons"], r["warnings"]) for r in checked.collect()] == [
+        ([], []),
+        ([], []),
+        ([], ["invalid_kyc_status"]),
+        ([], ["invalid_created_date"]),
     ]
     changes = sp.to_account_changes(checked.where(F.size("reasons") == 0), KEY)
-    newest = sp.filter_newest_snapshot(changes).collect()
-    assert len(newest) == 1
-    assert newest[0]["email_token"] == token_of("jane@x.com", KEY)
-    assert newest[0]["country"] == "US"
-    # both snapshot rows say the same thing once normalised
-    assert changes.select("attributes_hash").distinct().count() == 1
+    newest = {r["account_id"]: r for r in sp.filter_newest_snapshot(changes).collect()}
+    assert newest["A"]["email_token"] == token_of("jane@x.com", KEY)
+    assert newest["A"]["country"] == "US"
+    assert (newest["B"]["kyc_status"], newest["B"]["country"]) == ("unknown", "DE")
+    assert (newest["C"]["kyc_status"], newest["C"]["created_date"]) == ("pending", None)
+    # both snapshot rows of A say the same thing once normalised
+    assert changes.where("account_id = 'A'").select("attributes_hash").distinct().count() == 1
+
+
+def test_risk_rows_keep_their_flag_whatever_the_score(spark):
+    """The contract sets no range for ``risk_score`` (feeds score 0-1, 0-100, 0-1000): a number
+    is kept as it came; text that is no number, or not finite, only warns (score null), and
+    the row's valid flag still reaches Silver."""
+    ts = "2024-03-01T00:00:00Z"
+    rows = [
+        ("A", "1", "0.7", "ok", ts),
+        ("B", "1", "87", "scale 0-100", ts),
+        ("C", "0", "-3.5", "signed", ts),
+        ("D", "1", "N/A", "text", ts),
+        ("E", "1", "12,50", "comma", ts),
+        ("F", "1", "NaN", "nan", ts),
+        ("G", "1", "1e400", "overflow", ts),
+        ("H", "1", None, "absent", ts),
+        ("I", "yes", "0.5", "bad flag", ts),
+    ]
+    checked = sp.with_risk_reasons(bronze(spark, "external_risk_feed", rows))
+    by_account = {r["account_id"]: r for r in checked.collect()}
+    assert {a: (r["reasons"], r["warnings"]) for a, r in by_account.items()} == {
+        "A": ([], []),
+        "B": ([], []),
+        "C": ([], []),
+        "D": ([], ["invalid_risk_score"]),
+        "E": ([], ["invalid_risk_score"]),
+        "F": ([], ["invalid_risk_score"]),
+        "G": ([], ["invalid_risk_score"]),
+        "H": ([], []),
+        "I": (["invalid_risk_flag"], []),  # the flag is the feed's main value
+    }
+    events = sp.to_risk_events(checked.where(F.size("reasons") == 0)).collect()
+    scores = {r["account_id"]: (r["risk_flag"], r["risk_score"]) for r in events}
+    assert scores == {
+        "A": (1, 0.7),
+        "B": (1, 87.0),
+        "C": (0, -3.5),
+        "D": (1, None),
+        "E": (1, None),
+        "F": (1, None),
+        "G": (1, None),
+        "H": (1, None),
+    }
+    warned = sp.to_warning_rows(
+        checked.where((F.size("reasons") == 0) & (F.size("warnings") > 0)),
+        key="account_id",
+        source="external_risk_feed",
+    ).collect()
+    assert sorted((r["record_id"], r["warning"], r["source"]) for r in warned) == [
+        (a, "invalid_risk_score", "external_risk_feed") for a in "DEFG"
+    ]
+    assert all(r["source_file"] in {"f0", "f1"} and r["bronze_batch_id"] == 0 for r in warned)
