@@ -221,9 +221,13 @@ SESSION_REASONS = (
     REASON_INVALID_CREATED_TS,
     REASON_CREATED_TS_OUT_OF_RANGE,
     REASON_INVALID_EVENT_TYPE,
-    REASON_INVALID_ZIP,
     REASON_INVALID_CART_ITEM,
     REASON_CART_QUANTITY_OUT_OF_RANGE,
+)
+# Auxiliary fields present but unreadable: the record is kept with the field null, and the code
+# is recorded in audit/row_warnings (CONTRACT 2.3).
+SESSION_WARNINGS = (
+    REASON_INVALID_ZIP,
     REASON_INVALID_DELIVERED_TS,
     REASON_INVALID_PROMISED_DATE,
 )

@@ -27,6 +27,7 @@ from lakehouse.silver.sessions import (
     SessionRules,
     to_latest_silver_sessions,
     to_quarantine_rows,
+    to_warning_rows,
     with_quarantine_reasons,
 )
 from lakehouse.tables import (
@@ -148,6 +149,7 @@ def build_silver_sessions(spark: SparkSession, settings: Settings) -> StepReport
         keys=("record_id",),
         update_condition=_NEWER_AND_CHANGED,
         to_quarantine=to_quarantine_rows,
+        to_warnings=to_warning_rows,
     )
     return run_silver(spark, settings, spec)
 

@@ -124,7 +124,8 @@ _INT_SAFE_DIGITS = 9  # 10**9 - 1 < 2**31 - 1
 
 
 def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFrame:
-    """Add ``reasons`` (array of codes, empty when the row is valid) and ``event_ts``."""
+    """Add ``reasons`` (array of codes, empty when the row is valid), ``warnings`` (codes of
+    auxiliary fields that are unreadable: the row is kept with them null) and ``event_ts``."""
     source = F.col("source")
     created = source["createdDateTime"]
     event_ts = parse_epoch_or_iso(created, rules.epoch_seconds_below)
@@ -145,12 +146,15 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
             ~F.coalesce(upper_code(source["eventType"]).isin(*EVENT_TYPES), F.lit(False)),
             REASON_INVALID_EVENT_TYPE,
         ),
-        (_present(zip_raw) & normalize_zip(zip_raw).isNull(), REASON_INVALID_ZIP),
         (has_invalid_cart_item(items), REASON_INVALID_CART_ITEM),
         (
             _cart_may_overflow(items) & (cart_units(items) > MAX_CART_UNITS),
             REASON_CART_QUANTITY_OUT_OF_RANGE,
         ),
+    ]
+    # auxiliary fields: the record is kept with the field null (CONTRACT 2.3, warnings)
+    warnings = [
+        (_present(zip_raw) & normalize_zip(zip_raw).isNull(), REASON_INVALID_ZIP),
         (
             _present(delivered_raw)
             & parse_epoch_or_iso(delivered_raw, rules.epoch_seconds_below).isNull(),
@@ -163,8 +167,18 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
     ]
     reasons = reason_codes(checks)
     # A record that could not be parsed has one reason; the checks would only echo it.
-    return bronze_df.withColumn("event_ts", F.when(~F.col("is_malformed"), event_ts)).withColumn(
-        "reasons", F.when(F.col("is_malformed"), F.array(F.col("parse_error"))).otherwise(reasons)
+    return (
+        bronze_df.withColumn("event_ts", F.when(~F.col("is_malformed"), event_ts))
+        .withColumn(
+            "reasons",
+            F.when(F.col("is_malformed"), F.array(F.col("parse_error"))).otherwise(reasons),
+        )
+        .withColumn(
+            "warnings",
+            F.when(F.col("is_malformed"), F.array().cast("array<string>")).otherwise(
+                reason_codes(warnings)
+            ),
+        )
     )
 
 
@@ -190,6 +204,20 @@ def to_quarantine_rows(invalid_df: DataFrame) -> DataFrame:
         F.col("_source_modified_at").alias("source_modified_at"),
         F.col("_batch_id").alias("bronze_batch_id"),
         F.current_timestamp().alias("quarantined_at"),
+    )
+
+
+def to_warning_rows(warned_df: DataFrame) -> DataFrame:
+    """The ``audit/row_warnings`` contract for kept session records that carry warnings."""
+    return warned_df.select(
+        F.lit("sessions").alias("source"),
+        F.col("warnings")[0].alias("warning"),
+        "warnings",
+        "record_id",
+        F.col("_source_file").alias("source_file"),
+        F.col("_record_index").alias("record_index"),
+        F.col("_batch_id").alias("bronze_batch_id"),
+        F.current_timestamp().alias("recorded_at"),
     )
 
 

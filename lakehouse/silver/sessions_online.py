@@ -66,6 +66,8 @@ class SilverSession(NamedTuple):
             an item list.
         promised_day: ``promised_delivery_date`` as days since 1970-01-01, or None.
         shipping_method, carrier, warehouse_id, ship_state: Upper-cased codes, or None.
+        warnings: ``(field path, code)`` of auxiliary fields that were present but unreadable
+            and are null here, as Silver keeps the record (``contract.SESSION_WARNINGS``).
     """
 
     record_id: str
@@ -79,6 +81,7 @@ class SilverSession(NamedTuple):
     carrier: str | None
     warehouse_id: str | None
     ship_state: str | None
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 def is_present(text: str | None) -> bool:
@@ -190,7 +193,8 @@ def _micros_of(ts: datetime) -> int:
 def silver_session(
     source: Mapping | None, record_id: str | None, prefix: str, rules: DeliveryRules
 ) -> SilverSession:
-    """Silver's quarantine rules for one parsed document, and its typed columns.
+    """Silver's quarantine rules for one parsed document, and its typed columns (with the
+    warnings Silver records for it).
 
     Args:
         source: The ``_source`` document (``lakehouse.bronze.sessions_online.parse_document``).
@@ -235,29 +239,25 @@ def silver_session(
     if event_type not in contract.EVENT_TYPES:
         problems.append((prefix + "eventType", contract.REASON_INVALID_EVENT_TYPE, event_type_text))
     zip_text = json_text(address.get("zipCode"))
+    items, units = _cart(cart.get("items"), prefix + "cart.items", problems)
+    # auxiliary fields: unreadable ones only warn, and are null (Silver keeps the record)
+    warnings: list[tuple[str, str]] = []
     zip_code = None if zip_text is None else _normalize_zip(zip_text)
     if zip_code is None and is_present(zip_text):
-        problems.append(
-            (prefix + "shipping.address.zipCode", contract.REASON_INVALID_ZIP, zip_text)
-        )
-    items, units = _cart(cart.get("items"), prefix + "cart.items", problems)
+        warnings.append((prefix + "shipping.address.zipCode", contract.REASON_INVALID_ZIP))
     delivered = json_text(delivery.get("deliveredDateTime"))
     if (
         is_present(delivered)
         and epoch_or_iso_micros_py(delivered, rules.epoch_seconds_below) is None
     ):
-        problems.append(
-            (prefix + "delivery.deliveredDateTime", contract.REASON_INVALID_DELIVERED_TS, delivered)
+        warnings.append(
+            (prefix + "delivery.deliveredDateTime", contract.REASON_INVALID_DELIVERED_TS)
         )
     promised_text = json_text(shipping.get("promisedDeliveryDate"))
     promised_day = None if promised_text is None else try_to_date(promised_text.strip(" "))
     if promised_day is None and is_present(promised_text):
-        problems.append(
-            (
-                prefix + "shipping.promisedDeliveryDate",
-                contract.REASON_INVALID_PROMISED_DATE,
-                promised_text,
-            )
+        warnings.append(
+            (prefix + "shipping.promisedDeliveryDate", contract.REASON_INVALID_PROMISED_DATE)
         )
     if problems:
         path, reason, _ = problems[0]
@@ -275,4 +275,5 @@ def silver_session(
         _upper_code(json_text(shipping.get("carrier"))),
         _upper_code(json_text(shipping.get("warehouseId"))),
         _upper_code(json_text(address.get("state"))),
+        tuple(warnings),
     )

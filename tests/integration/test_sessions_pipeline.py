@@ -25,6 +25,7 @@ from lakehouse.tables import (
     BRONZE_SESSIONS,
     GOLD_DELIVERY_FEATURES,
     QUARANTINE_SESSIONS,
+    ROW_WARNINGS,
     SILVER_SESSIONS,
 )
 
@@ -85,6 +86,8 @@ def test_conservation_and_one_row_per_record(spark, lake):
     quarantined = table(spark, settings, QUARANTINE_SESSIONS).count()
     silver = ledger_totals(spark, settings.table_path(*BATCH_LEDGER), "silver", "sessions")
     assert bronze_rows == silver_df.count() + quarantined + silver["duplicates_removed"]
+    warned = read_table(spark, settings.table_path(*ROW_WARNINGS)).where("source = 'sessions'")
+    assert warned.count() == silver["warned"]
     assert silver_df.count() == silver_df.select("record_id").distinct().count()
     # every record id that had at least one valid export is in Silver
     by_record = manifest["anomalies_by_record"]

@@ -182,10 +182,8 @@ def test_delivery_422_names_nested_fields_and_list_positions(client):
     response = client.post("/v1/delivery/predict", json=[checkout(5), bad])
     assert response.status_code == 422
     (item,) = response.json()["detail"]
-    assert item["loc"][:2] == ["body", 1] and item["type"] in {
-        "invalid_zip_code",
-        "invalid_cart_item",
-    }
+    # the unreadable zip only warns (scored without it); the bad weight is the error
+    assert item["loc"][:2] == ["body", 1] and item["type"] == "invalid_cart_item"
 
 
 @pytest.mark.parametrize("path", ["/v1/delivery/predict", "/v1/fraud/score"])

@@ -18,6 +18,7 @@ from lakehouse.silver.sessions import (
     to_latest_silver_sessions,
     to_quarantine_rows,
     to_silver_sessions,
+    to_warning_rows,
     with_quarantine_reasons,
 )
 
@@ -104,14 +105,32 @@ def test_every_anomaly_gets_its_reason(spark):
         ["created_ts_out_of_range"],
         ["invalid_event_type"],
         ["invalid_event_type"],
-        ["invalid_zip_code"],
+        [],
         ["invalid_cart_item"],
         ["invalid_cart_item"],
-        ["invalid_delivered_ts"],
-        ["invalid_promised_date"],
+        [],
+        [],
+    ]
+    # an unreadable zip, delivery time or promised date only warns: the record is kept
+    warnings = {r["record_id"]: r["warnings"] for r in checked.collect() if r["warnings"]}
+    assert warnings == {
+        "bad_zip": ["invalid_zip_code"],
+        "bad_delivery": ["invalid_delivered_ts"],
+        "bad_promise": ["invalid_promised_date"],
+    }
+    kept = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below)
+    typed = {r["record_id"]: r for r in kept.collect()}
+    assert typed["bad_zip"]["zip_code"] is None
+    assert typed["bad_delivery"]["delivered_ts"] is None
+    assert typed["bad_promise"]["promised_delivery_date"] is None
+    warned = to_warning_rows(checked.where(F.size("warnings") > 0)).collect()
+    assert sorted((r["record_id"], r["warning"], r["source"]) for r in warned) == [
+        ("bad_delivery", "invalid_delivered_ts", "sessions"),
+        ("bad_promise", "invalid_promised_date", "sessions"),
+        ("bad_zip", "invalid_zip_code", "sessions"),
     ]
     quarantine = to_quarantine_rows(filter_invalid(checked)).orderBy("record_index").collect()
-    assert len(quarantine) == len(cases) - 1
+    assert len(quarantine) == len(cases) - 4
     first = quarantine[0]
     assert (first["reason"], first["source_file"], first["record_index"]) == (
         "malformed_json",
@@ -119,7 +138,7 @@ def test_every_anomaly_gets_its_reason(spark):
         2,
     )
     assert first["raw_record"] == cases["malformed"]
-    assert filter_valid(checked).count() == 1
+    assert filter_valid(checked).count() == 4  # the clean record and the three warned ones
 
 
 def test_typed_row_with_tokens_and_no_raw_pii(spark):
@@ -227,9 +246,9 @@ def test_absurd_values_are_quarantined_not_fatal(spark):
         "ts-1e30-text": ["invalid_created_ts"],
         "ts-negative": ["invalid_created_ts"],
         "ts-exponent": ["invalid_created_ts"],
-        "delivered-1e30": ["invalid_delivered_ts"],
+        "delivered-1e30": [],  # kept, with a warning (delivered_ts null)
         "price-exponent": ["invalid_cart_item"],
-        "zip-newline": ["invalid_zip_code"],
+        "zip-newline": [],  # kept, with a warning (zip_code null)
     }
     quarantine = to_quarantine_rows(filter_invalid(checked)).collect()
     assert {r["record_id"]: r["reason"] for r in quarantine} == {
@@ -237,7 +256,12 @@ def test_absurd_values_are_quarantined_not_fatal(spark):
     }
     valid = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below).collect()
     quantities = {r["record_id"]: [i["quantity"] for i in r["cart_items"]] for r in valid}
-    assert quantities == {"ok-int-max": [int_max], "nine-digits": [99_999_999, 9]}
+    assert quantities == {
+        "ok-int-max": [int_max],
+        "nine-digits": [99_999_999, 9],
+        "delivered-1e30": [2],
+        "zip-newline": [2],
+    }
 
 
 def test_cart_fast_paths_equal_the_per_item_lambdas(spark):
