@@ -17,7 +17,7 @@ import click
 
 from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, join_uri, load_settings
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import EXIT_CRASH, LakehouseError
 from lakehouse.secrets import keep_secrets_out_of_logs
 from lakehouse.tables import SOURCES
 
@@ -38,8 +38,43 @@ DEMO_MARKER = "_lakehouse_demo"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
+LOG_FORMATS = ("text", "json")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler on whatever ``sys.stderr`` is when a record is emitted (a test runner
+    or an embedding program may swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _configure_logging(verbose: bool, log_format: str = "text") -> None:
+    """Logs on stderr: text lines, or JSON lines for log collectors (one object per line with
+    ``time``, ``level``, ``logger``, ``message`` and the record's extra fields). Replaces the
+    handler an earlier command of this process installed; leaves other handlers alone."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    handler = _StderrHandler()
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # py4j logs every JVM call at INFO
     logging.getLogger("py4j").setLevel(logging.WARNING)
     keep_secrets_out_of_logs()
@@ -59,9 +94,17 @@ def common_options(command: Callable) -> Callable:
         help="Any other configuration value, e.g. --set sessions.holiday_window_days=5.",
     )
     @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+    @click.option(
+        "--log-format",
+        type=click.Choice(LOG_FORMATS),
+        default="text",
+        show_default=True,
+        envvar="LAKEHOUSE_LOG_FORMAT",
+        help="Logs on stderr as text or as JSON lines (for log collectors).",
+    )
     @functools.wraps(command)
-    def wrapper(env, landing, lake, overrides, verbose, **kwargs):
-        _configure_logging(verbose)
+    def wrapper(env, landing, lake, overrides, verbose, log_format, **kwargs):
+        _configure_logging(verbose, log_format)
         try:
             settings = load_settings(env, landing=landing, lake=lake, overrides=overrides)
         except ConfigError as exc:
@@ -102,9 +145,26 @@ def _spark(settings: Settings):
     return get_spark(settings.spark, storage=settings.storage)
 
 
-def _print_reports(reports) -> None:
-    for report in reports:
-        click.echo(report.summary())
+def _print_report(report) -> None:
+    """A step's line on stdout as soon as it ends, and a log record with its figures."""
+    click.echo(report.summary())
+    log.info("%s", report.summary().strip(), extra={"report": report.as_dict()})
+
+
+def _check_gates(settings: Settings, reports) -> None:
+    """Raise ``DataQualityError`` (exit code 65) when the run's data failed a gate and
+    ``quality.fail_on_error`` is set; otherwise only warn."""
+    from lakehouse.errors import DataQualityError
+    from lakehouse.pipeline.gates import gate_failures
+
+    failures = gate_failures(reports, settings.quality)
+    for failure in failures:
+        log.warning("data quality gate failed: %s", failure, extra={"gate": failure})
+    if failures and settings.quality.fail_on_error:
+        raise DataQualityError(
+            f"data quality gate failed: {'; '.join(failures)} "
+            "(the run's writes stand; see `lakehouse report`)"
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -191,7 +251,8 @@ def _layer_command(layer: str, doc: str) -> click.Command:
     def command(settings, source):
         from lakehouse.pipeline import run_layer
 
-        _print_reports(run_layer(_spark(settings), settings, layer, source))
+        reports = run_layer(_spark(settings), settings, layer, source, on_report=_print_report)
+        _check_gates(settings, reports)
 
     command.__doc__ = doc
     return cli.command(name=layer)(command)
@@ -211,7 +272,9 @@ def run(settings, source):
     from lakehouse.pipeline import run_all
 
     spark = _spark(settings)
-    _print_reports(run_all(spark, settings, source))
+    reports = run_all(spark, settings, source, on_report=_print_report)
+    # a run whose data failed a gate trains nothing on it
+    _check_gates(settings, reports)
     if source is None:
         from lakehouse.ml.lifecycle import retrain_changed
 
@@ -469,8 +532,10 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point.
 
     An error a user can act on (``LakehouseError``: configuration, missing jars or key, a
-    failed step, ...) ends the command with one line on stderr and its exit code; ``-v``
-    adds the traceback to the log. Anything else is a crash and shows its traceback.
+    failed step, a failed data-quality gate, ...) ends the command with one line on stderr and
+    its exit code; ``-v`` adds the traceback to the log. Anything else is a crash: its
+    traceback is logged and the command exits with ``EXIT_CRASH`` (70), so that a scheduler
+    tells a bug apart from bad data (65) or a bad command line or configuration (2).
     """
     try:
         cli.main(args=argv, prog_name="lakehouse", standalone_mode=False)
@@ -486,3 +551,7 @@ def main(argv: list[str] | None = None) -> None:
         log.debug("%s", type(exc).__name__, exc_info=True)
         click.echo(f"lakehouse: error: {exc.one_line()}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a crash: the traceback, and an exit code of its own
+        log.critical("crash: %s", type(exc).__name__, exc_info=True)
+        click.echo(f"lakehouse: crash ({type(exc).__name__}): see the traceback above", err=True)
+        sys.exit(EXIT_CRASH)

@@ -122,7 +122,11 @@ class PaymentsSettings(_Section):
 class QualitySettings(_Section):
     """Data-quality gates."""
 
+    # a run whose data fails a gate exits with EXIT_DATA_QUALITY (65); false: only a warning
     fail_on_error: bool = True
+    # a Silver step (one source, one run) that quarantines more than this share of the rows it
+    # read fails the gate; so does an ingest step that refuses every file it read
+    max_quarantine_share: float = Field(0.5, ge=0, le=1)
 
 
 class SplitSettings(_Section):

@@ -10,9 +10,14 @@ This module imports nothing, so that every layer, the service and the CLI can us
 
 from __future__ import annotations
 
-# Exit codes of the `lakehouse` command.
+# Exit codes of the `lakehouse` command (README, "Exit codes"): 0 is success.
 EXIT_FAILED = 1  # a step or command failed for a reason it names
 EXIT_USAGE = 2  # bad command line or configuration (click uses 2 for usage errors too)
+# the run finished, but its data failed a quality gate (quality.fail_on_error): e.g. a Silver
+# step quarantined more than quality.max_quarantine_share of its rows (sysexits' EX_DATAERR)
+EXIT_DATA_QUALITY = 65
+# a crash: an error the code does not expect, with its traceback (sysexits' EX_SOFTWARE)
+EXIT_CRASH = 70
 # another command holds the lake's writer lock: try again later (sysexits' EX_TEMPFAIL)
 EXIT_LAKE_LOCKED = 75
 # a secret is missing, unreadable or not allowed in this environment (sysexits' EX_CONFIG)
@@ -32,3 +37,9 @@ class LakehouseError(Exception):
         """The message's first non-empty line (a JVM error can carry a whole stack trace)."""
         lines = [line.strip() for line in str(self).splitlines() if line.strip()]
         return lines[0] if lines else type(self).__name__
+
+
+class DataQualityError(LakehouseError):
+    """The data a run read failed a quality gate; what was written stays written."""
+
+    exit_code = EXIT_DATA_QUALITY

@@ -12,6 +12,8 @@ import re
 import uuid
 from contextvars import ContextVar
 
+from pythonjsonlogger.core import BaseJsonFormatter
+
 from lakehouse.secrets import keep_secrets_out_of_logs
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -46,6 +48,8 @@ def configure_logging(level: str = "INFO") -> None:
     for handler in root.handlers:
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        # JSON lines (`--log-format json`) stay JSON, and carry request_id as a field
+        if not isinstance(handler.formatter, BaseJsonFormatter):
+            handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.getLogger("py4j").setLevel(logging.WARNING)
     keep_secrets_out_of_logs()

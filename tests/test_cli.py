@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from lakehouse import __version__
 from lakehouse.cli import cli
 from lakehouse.config import PROJECT_ROOT
+from lakehouse.errors import EXIT_CRASH, EXIT_DATA_QUALITY
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +228,78 @@ def test_demo_refuses_a_folder_it_did_not_write(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "holds data the demo did not write" in result.output
     assert (tmp_path / "data" / "lake" / "gold" / "part-0.parquet").read_bytes() == b"team data"
+
+
+def _all_rows_invalid_landing(root: Path) -> Path:
+    """A landing zone with one transactions file in which no row has a valid amount."""
+    from lakehouse.contract import TRANSACTION_COLUMNS
+
+    folder = root / "landing" / "payments" / "payment_transactions"
+    folder.mkdir(parents=True)
+    rows = [
+        f"t{i},2024-03-01T10:00:00Z,A{i},B,abc,USD,web,toys,,,d" for i in range(3)
+    ]  # amount "abc"
+    (folder / "tx.csv").write_text(",".join(TRANSACTION_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    return root / "landing"
+
+
+def _main(*args) -> int:
+    from lakehouse.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as exit_:
+        return exit_.code
+    return 0
+
+
+def test_exit_codes_tell_a_quality_failure_and_a_crash_from_success(
+    spark, tmp_path, capsys, monkeypatch
+):
+    landing = _all_rows_invalid_landing(tmp_path)
+    common = ["--landing", str(landing), "--set", "privacy.hmac_key=cli-test"]
+    lenient = _main(
+        "run", "--source", "payments", "--lake", str(tmp_path / "lake-a"), *common,
+        "--set", "quality.fail_on_error=false", "--log-format", "json",
+    )  # fmt: skip
+    out = capsys.readouterr()
+    assert lenient == 0, out.err[-2000:]
+    # each step's line, with its time, as soon as it ends
+    assert re.search(r"silver +silver/payment_transactions .*quarantined=3.* s\)", out.out)
+    # logs as JSON lines: every line one object, the steps' figures as fields
+    records = [json.loads(line) for line in out.err.splitlines()]
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    started = [r for r in records if r["message"] == "ingest payments: started"]
+    assert started and started[0]["step"] == "ingest" and started[0]["source"] == "payments"
+    reports = {r["report"]["table"]: r["report"] for r in records if "report" in r}
+    bronze = reports["bronze/payment_transactions"]
+    assert (bronze["records_read"], bronze["files_read"], bronze["batches"]) == (3, 1, 1)
+    assert bronze["seconds"] > 0 and reports["silver/payment_transactions"]["quarantined"] == 3
+    [gate] = [r for r in records if "gate" in r]
+    assert gate["level"] == "WARNING"
+    assert gate["gate"].startswith("silver/payment_transactions: 3 of 3 rows quarantined")
+
+    strict = _main("run", "--source", "payments", "--lake", str(tmp_path / "lake-b"), *common)
+    out = capsys.readouterr()
+    assert strict == EXIT_DATA_QUALITY, out.err[-2000:]
+    assert (
+        out.err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "lakehouse: error: data quality gate failed: silver/payment_transactions: 3 of 3 rows"
+        )
+    )
+    # what was written stands: the rows are in quarantine, with their reason
+    quarantine = spark.read.format("delta").load(
+        str(tmp_path / "lake-b" / "quarantine" / "payment_transactions")
+    )
+    assert [r["reason"] for r in quarantine.collect()] == ["invalid_amount"] * 3
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("lakehouse.pipeline.run_layer", broken)
+    crash = _main("ingest", "--lake", str(tmp_path / "lake-c"), *common)
+    out = capsys.readouterr()
+    assert crash == EXIT_CRASH
+    assert "Traceback" in out.err and "lakehouse: crash (ZeroDivisionError)" in out.err

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -17,20 +21,50 @@ class StepReport:
     metrics: Counter = field(default_factory=Counter)
     version: int | None = None
     skipped_reason: str | None = None
+    seconds: float | None = None  # the step's wall time, set by the runner
+    started: float = field(default_factory=time.monotonic, repr=False, compare=False)
 
     def add_batch(self, batch_id: int, metrics: dict[str, int]) -> None:
-        """Count one micro-batch in."""
+        """Count one micro-batch in (and log it: a long step shows its progress)."""
         self.batches.append(batch_id)
         self.metrics.update(metrics)
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(metrics.items()))
+        log.info(
+            "%s %s: batch %s done (%s)",
+            self.step,
+            self.table,
+            batch_id,
+            shown,
+            extra={
+                "step": self.step,
+                "table": self.table,
+                "batch_id": batch_id,
+                "metrics": metrics,
+            },
+        )
+
+    def as_dict(self) -> dict:
+        """The report as plain values (for JSON logs and metrics)."""
+        return {
+            "step": self.step,
+            "source": self.source,
+            "table": self.table,
+            "batches": len(self.batches),
+            "version": self.version,
+            "skipped_reason": self.skipped_reason,
+            "seconds": None if self.seconds is None else round(self.seconds, 3),
+            **{k: int(v) for k, v in sorted(self.metrics.items())},
+        }
 
     def summary(self) -> str:
         """One line for humans."""
+        took = "" if self.seconds is None else f" ({self.seconds:.1f} s)"
         if self.skipped_reason:
-            return f"{self.step:<7} {self.table:<28} skipped: {self.skipped_reason}"
+            return f"{self.step:<7} {self.table:<28} skipped: {self.skipped_reason}{took}"
         if not self.batches and not self.metrics:
-            return f"{self.step:<7} {self.table:<28} nothing new (version {self.version})"
+            return f"{self.step:<7} {self.table:<28} nothing new (version {self.version}){took}"
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.metrics.items()))
         return (
             f"{self.step:<7} {self.table:<28} {len(self.batches)} batch(es), {shown} "
-            f"-> version {self.version}"
+            f"-> version {self.version}{took}"
         )
