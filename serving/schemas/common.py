@@ -29,7 +29,7 @@ class ErrorItem(BaseModel):
     """One problem with a request: where (`loc`), what (`type`) and a message.
 
     For a record the lake would quarantine, `type` is Silver's reason code (e.g.
-    `invalid_zip_code`) and `loc` the field path, prefixed with the record's position when
+    `invalid_cart_item`) and `loc` the field path, prefixed with the record's position when
     the body is a list.
     """
 

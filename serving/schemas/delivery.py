@@ -20,7 +20,8 @@ class CheckoutDocument(BaseModel):
     The validator is the online twin of Bronze and Silver
     (`lakehouse.features.delivery_online.checkout_features`), not this model: a document the
     lake would quarantine is answered with 422 naming the field and Silver's reason code (e.g.
-    `invalid_zip_code`). So every field here is typed `Any` on purpose, and the route hands the
+    `invalid_cart_item`; an unreadable zip code or date only warns there, and is scored as
+    null). So every field here is typed `Any` on purpose, and the route hands the
     twin the JSON as sent: a pydantic type would turn some of those into a pydantic error
     instead of Silver's code, or refuse what the batch pipeline accepts. `createdDateTime`
     may be epoch milliseconds or seconds, a numeric string or ISO-8601; a zip code may be a

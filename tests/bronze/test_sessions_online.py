@@ -54,8 +54,8 @@ def test_hit_wrapper_and_bare_source_give_the_same_features(reference):
         }
     # errors point into the hit
     with pytest.raises(FeatureError) as raised:
-        checkout_features(hit(variant("h", {"shipping.address.zipCode": "x"})), reference, RULES)
-    assert raised.value.field == "_source.shipping.address.zipCode"
+        checkout_features(hit(variant("h", {"cart.items.0.quantity": "x"})), reference, RULES)
+    assert raised.value.field == "_source.cart.items[0].quantity"
     # a hit without _source has no document fields
     with pytest.raises(FeatureError) as raised:
         checkout_features({"_id": "only-id"}, reference, RULES)
