@@ -147,8 +147,9 @@ def _spark(settings: Settings):
 
 def _print_report(report) -> None:
     """A step's line on stdout as soon as it ends, and a log record with its figures."""
-    click.echo(report.summary())
-    log.info("%s", report.summary().strip(), extra={"report": report.as_dict()})
+    line = report.summary()
+    click.echo(line)
+    log.info("%s", line.strip(), extra={"report": report.as_dict()})
 
 
 def _check_gates(settings: Settings, reports) -> None:

@@ -114,16 +114,13 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 for c in checked_df.columns
             ]
         ).persist()
-        is_warned = (F.size("reasons") == 0) & (F.size("warnings") > 0)
+        warns = spec.to_warnings is not None
+        is_warned = (F.size("reasons") == 0) & (F.size("warnings") > 0) if warns else F.lit(False)
         try:
             counts = checked_df.agg(
                 F.count(F.lit(1)).alias("bronze_rows"),
                 F.sum((F.size("reasons") > 0).cast("long")).alias("quarantined"),
-                *(
-                    [F.sum(is_warned.cast("long")).alias("warned")]
-                    if spec.to_warnings is not None
-                    else []
-                ),
+                F.sum(is_warned.cast("long")).alias("warned"),
             ).first()
             bronze_rows, quarantined = int(counts["bronze_rows"]), int(counts["quarantined"] or 0)
             invalid_df = checked_df.where(F.size("reasons") > 0)
@@ -133,7 +130,7 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 app_id=f"{spec.quarantine.key}:{spec.source}",
                 batch_id=batch_id,
             )
-            warned = int(counts["warned"] or 0) if spec.to_warnings is not None else 0
+            warned = int(counts["warned"] or 0)
             if warned:
                 append_once(
                     spec.to_warnings(checked_df.where(is_warned)).select(
@@ -158,7 +155,7 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 # replaced an older version, and rows older than the one already kept
                 "duplicates_removed": bronze_rows - quarantined - inserted,
             }
-            if spec.to_warnings is not None:
+            if warns:
                 metrics["warned"] = warned
             record_batch(
                 spark,

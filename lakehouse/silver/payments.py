@@ -18,7 +18,7 @@ from lakehouse.privacy import hmac_token, normalize_email, normalize_text
 from lakehouse.silver.dedupe import first_per_key
 from lakehouse.silver.normalize import parse_epoch_or_iso, strip_control, upper_code
 from lakehouse.silver.payments_rules import AMOUNT_PATTERN, AMOUNT_TYPE, NO_EPOCH_SECONDS
-from lakehouse.silver.reasons import reason_codes
+from lakehouse.silver.reasons import reason_codes, warning_rows
 
 CARD_LAST_DIGITS = 4
 
@@ -90,16 +90,7 @@ def to_quarantine_rows(invalid_df: DataFrame, key: str | None) -> DataFrame:
 
 def to_warning_rows(warned_df: DataFrame, key: str, source: str) -> DataFrame:
     """The ``audit/row_warnings`` contract for kept payment rows that carry warnings."""
-    return warned_df.select(
-        F.lit(source).alias("source"),
-        F.col("warnings")[0].alias("warning"),
-        "warnings",
-        F.col(key).cast("string").alias("record_id"),
-        F.col("_source_file").alias("source_file"),
-        F.lit(None).cast("int").alias("record_index"),
-        F.col("_batch_id").alias("bronze_batch_id"),
-        F.current_timestamp().alias("recorded_at"),
-    )
+    return warning_rows(warned_df, source, F.col(key), F.lit(None))
 
 
 def _first_per_key(df: DataFrame, keys: list[str], newest: bool) -> DataFrame:

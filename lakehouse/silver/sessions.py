@@ -39,7 +39,7 @@ from lakehouse.silver.normalize import (
     try_decimal,
     upper_code,
 )
-from lakehouse.silver.reasons import reason_codes
+from lakehouse.silver.reasons import reason_codes, warning_rows
 from lakehouse.silver.schemas import MONEY, SILVER_CART_ITEM_SCHEMA, SILVER_SESSIONS_SCHEMA
 from lakehouse.silver.sessions_rules import MAX_CART_UNITS
 
@@ -173,12 +173,7 @@ def with_quarantine_reasons(bronze_df: DataFrame, rules: SessionRules) -> DataFr
             "reasons",
             F.when(F.col("is_malformed"), F.array(F.col("parse_error"))).otherwise(reasons),
         )
-        .withColumn(
-            "warnings",
-            F.when(F.col("is_malformed"), F.array().cast("array<string>")).otherwise(
-                reason_codes(warnings)
-            ),
-        )
+        .withColumn("warnings", reason_codes(warnings))
     )
 
 
@@ -209,16 +204,7 @@ def to_quarantine_rows(invalid_df: DataFrame) -> DataFrame:
 
 def to_warning_rows(warned_df: DataFrame) -> DataFrame:
     """The ``audit/row_warnings`` contract for kept session records that carry warnings."""
-    return warned_df.select(
-        F.lit("sessions").alias("source"),
-        F.col("warnings")[0].alias("warning"),
-        "warnings",
-        "record_id",
-        F.col("_source_file").alias("source_file"),
-        F.col("_record_index").alias("record_index"),
-        F.col("_batch_id").alias("bronze_batch_id"),
-        F.current_timestamp().alias("recorded_at"),
-    )
+    return warning_rows(warned_df, "sessions", F.col("record_id"), F.col("_record_index"))
 
 
 def typed_cart_items(items: Column) -> Column:
