@@ -127,6 +127,19 @@ class QualitySettings(_Section):
     # a Silver step (one source, one run) that quarantines more than this share of the rows it
     # read fails the gate; so does an ingest step that refuses every file it read
     max_quarantine_share: float = Field(0.5, ge=0, le=1)
+    # run the expectation suites (lakehouse/quality): a Gold build whose `fail` checks fail is
+    # not published while fail_on_error holds; its results go to audit/expectations
+    suites: bool = True
+    # Gold against its published version: rows may drop by this share at most; a watched
+    # column's null share may rise by this much at most, its median move by this factor at
+    # most, in the new rows; the distribution checks need this many rows on both sides
+    max_row_drop: float = Field(0.05, ge=0, le=1)
+    max_null_share_increase: float = Field(0.2, ge=0, le=1)
+    max_median_ratio: float = Field(10.0, gt=1)
+    min_rows_for_distribution: int = Field(100, ge=1)
+    # "<table>:<check>" -> fail | warn | ignore, to change a check's severity, e.g.
+    # {"gold/payments_unified:amount_median_vs_published": warn}
+    severity: dict[str, Literal["fail", "warn", "ignore"]] = Field(default_factory=dict)
 
 
 class SplitSettings(_Section):

@@ -15,6 +15,7 @@ from lakehouse.tables import (
     ALL_TABLES,
     BATCH_LEDGER,
     BRONZE_SESSIONS,
+    EXPECTATIONS,
     GOLD_DELIVERY_FEATURES,
     GOLD_PAYMENTS_UNIFIED,
     QUARANTINE_SESSIONS,
@@ -185,6 +186,44 @@ def print_row_warnings(spark: SparkSession, settings: Settings) -> None:
             click.echo(f"  {row['source']:<36} {row['code']:<28} {row['count']:>8}")
 
 
+def print_expectations(spark: SparkSession, settings: Settings) -> None:
+    """Each table's latest validation (``audit/expectations``): published or not, and the
+    checks that failed."""
+    from lakehouse.quality.audit import read_expectations
+
+    df = read_expectations(spark, settings)
+    if df is None:
+        return
+    latest = df.groupBy("table").agg(F.max_by("validation_id", "validated_at").alias("vid"))
+    rows = (
+        df.join(latest, (df["table"] == latest["table"]) & (df["validation_id"] == latest["vid"]))
+        .select(df["*"])
+        .orderBy("table", "check")
+        .collect()
+    )
+    click.echo(f"\nExpectation suites, latest validation per table ({EXPECTATIONS.key}):")
+    by_table: dict[str, list] = {}
+    for row in rows:
+        by_table.setdefault(row["table"], []).append(row)
+    for table, checks in by_table.items():
+        failed = [r for r in checks if not r["success"]]
+        first = checks[0]
+        state = (
+            f"published as version {first['table_version']}"
+            if first["published"]
+            else f"NOT published (version {first['compared_with_version']} stays)"
+        )
+        click.echo(
+            f"  {table:<28} {len(checks) - len(failed)}/{len(checks)} passed, {state} "
+            f"({first['validated_at']:%Y-%m-%d %H:%M:%S})"
+        )
+        for r in failed:
+            seen = r["observed_value"]
+            if r["unexpected_count"] is not None:
+                seen = f"{r['unexpected_count']} unexpected ({r['unexpected_percent'] or 0:.1f}%)"
+            click.echo(f"    {r['severity']:<5} {r['check']:<40} {r['rows']:<4} rows: {seen}")
+
+
 def _time_travel(spark: SparkSession, path: str, label: str, measure: str) -> None:
     version = latest_version(spark, path)
     click.echo(f"\nTime travel: {label} at every version")
@@ -220,6 +259,7 @@ def print_lake_report(spark: SparkSession, settings: Settings, sample_rows: int 
         ):
             click.echo(f"  {table.key:<36} {row['reason']:<28} {row['count']:>8}")
     print_row_warnings(spark, settings)
+    print_expectations(spark, settings)
     gold_path = settings.table_path(*GOLD_DELIVERY_FEATURES)
     if latest_version(spark, gold_path) is not None:
         click.echo(f"\nSample of {GOLD_DELIVERY_FEATURES.key}:")

@@ -33,6 +33,7 @@ BATCH_LEDGER = Table("audit", "batch_ledger")
 REFUSED_FILES = Table("audit", "refused_files")
 FILE_RETRIES = Table("audit", "file_retries")
 ROW_WARNINGS = Table("audit", "row_warnings")
+EXPECTATIONS = Table("audit", "expectations")
 
 SILVER_TRANSACTIONS = Table("silver", TRANSACTIONS)
 SILVER_ACCOUNT_CHANGES = Table("silver", "account_changes")
@@ -70,6 +71,7 @@ ALL_TABLES = (
     REFUSED_FILES,
     FILE_RETRIES,
     ROW_WARNINGS,
+    EXPECTATIONS,
     *PREDICTION_TABLES,
 )
 

@@ -23,6 +23,7 @@ from lakehouse.ml.serialization import SERIALIZATION_FORMAT, pip_requirements, t
 from lakehouse.ml.spark_datasets import read_training_table
 from lakehouse.ml.tasks import Evaluation, ModelTask
 from lakehouse.ml.tracking import client_for, ensure_experiment, git_commit
+from lakehouse.quality.audit import require_passed
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -159,6 +160,8 @@ def train_model(
     client = client_for(settings)
     experiment_id = ensure_experiment(client, task_settings.experiment, settings)
     split, lineage = load_split(spark, settings, task, version)
+    # a version published despite a failed `fail` check (quality.fail_on_error: false)
+    require_passed(spark, settings, task.table, lineage.version)
     evaluation = fit_and_evaluate(task, split, settings)
     model = evaluation.model
     X_example = task.inputs(split.validation.head(INPUT_EXAMPLE_ROWS), settings)

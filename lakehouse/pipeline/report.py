@@ -22,6 +22,9 @@ class StepReport:
     version: int | None = None
     skipped_reason: str | None = None
     seconds: float | None = None  # the step's wall time, set by the runner
+    # the failed checks of its expectation suite (lakehouse.quality): `fail` and `warn` ones
+    quality_failures: list[str] = field(default_factory=list)
+    quality_warnings: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic, repr=False, compare=False)
 
     def add_batch(self, batch_id: int, metrics: dict[str, int]) -> None:
@@ -53,6 +56,8 @@ class StepReport:
             "version": self.version,
             "skipped_reason": self.skipped_reason,
             "seconds": None if self.seconds is None else round(self.seconds, 3),
+            "quality_failures": self.quality_failures,
+            "quality_warnings": self.quality_warnings,
             **{k: int(v) for k, v in sorted(self.metrics.items())},
         }
 
@@ -64,7 +69,10 @@ class StepReport:
         if not self.batches and not self.metrics:
             return f"{self.step:<7} {self.table:<28} nothing new (version {self.version}){took}"
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.metrics.items()))
-        return (
+        line = (
             f"{self.step:<7} {self.table:<28} {len(self.batches)} batch(es), {shown} "
             f"-> version {self.version}{took}"
         )
+        checks = [f"failed check: {c}" for c in self.quality_failures]
+        checks += [f"warning check: {c}" for c in self.quality_warnings]
+        return "\n".join([line, *(f"        {c}" for c in checks)])

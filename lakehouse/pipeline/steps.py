@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -39,6 +41,8 @@ from lakehouse.io.landing import stream_delta_changes
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
 from lakehouse.pipeline.report import StepReport
+from lakehouse.quality.audit import audit_build, record_audit
+from lakehouse.quality.gold import GOLD_SUITES
 from lakehouse.silver.schemas import QUARANTINE_SCHEMA, ROW_WARNINGS_SCHEMA
 from lakehouse.tables import BATCH_LEDGER, ROW_WARNINGS, Table
 
@@ -233,16 +237,57 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
         for key, version in versions.items()
     }
     before = latest_version(spark, target)
+    built = spec.build(frames)
+    suite = GOLD_SUITES.get(spec.target) if settings.quality.suites else None
+    if suite is None:
+        _publish(spark, spec, built, target, versions)
+    else:
+        # write, audit, publish: the build is checked before it becomes a version
+        built = built.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            started = time.monotonic()
+            audit = audit_build(spark, settings, suite, built, before)
+            log.info(
+                "%s: %d check(s), %d failed, in %.1f s",
+                spec.target.key,
+                len(audit.outcomes),
+                len(audit.failures) + len(audit.warnings),
+                time.monotonic() - started,
+                extra={"table": spec.target.key, "seconds": time.monotonic() - started},
+            )
+            report.quality_failures = [o.describe() for o in audit.failures]
+            report.quality_warnings = [o.describe() for o in audit.warnings]
+            blocked = not audit.passed and settings.quality.fail_on_error
+            if not blocked:
+                _publish(spark, spec, built, target, versions)
+        finally:
+            built.unpersist()
+        version = latest_version(spark, target)
+        record_audit(
+            spark, settings, audit, version=None if blocked else version, published=not blocked
+        )
+        if blocked:
+            report.metrics["unpublished"] += 1
+            log.warning(
+                "%s: build not published, %d check(s) failed: %s",
+                spec.target.key,
+                len(audit.failures),
+                "; ".join(report.quality_failures),
+                extra={"table": spec.target.key, "failed_checks": report.quality_failures},
+            )
+    report.version = latest_version(spark, target)
+    if report.version != before:
+        report.add_batch(report.version, {"rows": read_table(spark, target).count()})
+    return report
+
+
+def _publish(spark, spec: GoldSpec, built: DataFrame, target: str, versions) -> None:
     merge_with_sources(
         spark,
-        spec.build(frames),
+        built,
         target,
         keys=list(spec.keys),
         source_versions=versions,
         change_column="row_hash",
         extra_metadata={**spec.recorded, **spec.extra_metadata},
     )
-    report.version = latest_version(spark, target)
-    if report.version != before:
-        report.add_batch(report.version, {"rows": read_table(spark, target).count()})
-    return report
