@@ -25,7 +25,7 @@ from lakehouse.io.files import upload_folder
 from lakehouse.pipeline import run_all
 from lakehouse.spark import apply_storage
 from lakehouse.storage import boto3_client_kwargs, delta_table_args
-from lakehouse.tables import ALL_TABLES, GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED
+from lakehouse.tables import ALL_TABLES, EXPECTATIONS, GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED
 from tests.support.lake import comparable
 
 pytestmark = pytest.mark.integration
@@ -39,6 +39,9 @@ OVERRIDES = [
     # labels as of a fixed instant: both runs must see the same ones
     "payments.label_cutoff=2024-06-01T00:00:00Z",
 ]
+# The commands this module runs leave the expectation suites out (a new process pays their
+# start-up again); the lakes fixture's runs check Gold with them, on S3 and locally.
+CLI_OVERRIDES = [*OVERRIDES, "quality.suites=false"]
 # the S3 endpoint, region and credentials the session's JVM uses for s3a:// (test only)
 JVM_CREDENTIALS = {
     "aws.accessKeyId": "AWS_ACCESS_KEY_ID",
@@ -144,7 +147,7 @@ CLI_BUCKET = "cli-lake-bucket"
 CLI_LAKE = f"s3a://{CLI_BUCKET}/lake"
 CLI_LOG_TABLE = "cli_delta_log"
 CLI_SETS = [
-    *OVERRIDES,
+    *CLI_OVERRIDES,
     "spark.conf.spark.driver.memory=1g",
     # staging and prod's log store: concurrent commits are claimed in DynamoDB first
     "storage.log_store=dynamodb",
@@ -223,7 +226,7 @@ def test_concurrent_runs_lose_and_duplicate_nothing(spark, lakes, team):
     counts = {}
     for table in ALL_TABLES:
         path = lakes["s3"].table_path(*table)
-        if latest_version(spark, path) is not None:
+        if table != EXPECTATIONS and latest_version(spark, path) is not None:
             counts[table.key] = (
                 read_table(spark, cli.table_path(*table)).count(),
                 read_table(spark, path).count(),
@@ -285,7 +288,7 @@ def test_rollback_through_the_tracking_server(lakes, aws, team, mlflow_server):
     registry = mlflow_server.client()
     first = registry.get_model_version_by_alias("delivery_date", "champion").version
     lake = lakes["s3"].lake_root
-    sets = [f"--set={item}" for item in [*OVERRIDES, "ml.delivery.min_training_rows=10"]]
+    sets = [f"--set={item}" for item in [*CLI_OVERRIDES, "ml.delivery.min_training_rows=10"]]
     runner = CliRunner()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
@@ -309,7 +312,7 @@ def test_score_maintain_report_and_history_on_s3(spark, lakes, aws, team, mlflow
     from lakehouse.tables import GOLD_DELIVERY_PREDICTIONS
 
     lake = lakes["s3"].lake_root
-    sets = [f"--set={item}" for item in OVERRIDES]
+    sets = [f"--set={item}" for item in CLI_OVERRIDES]
     runner = CliRunner()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
@@ -358,7 +361,7 @@ def test_demo_takes_an_s3_prefix_only_when_empty_or_its_own(lakes, aws, tmp_path
 
     def demo(lake: str, workdir: str):
         args = ["demo", "--workdir", str(tmp_path / workdir), "--lake", lake]
-        return CliRunner().invoke(cli, [*args, *[f"--set={item}" for item in OVERRIDES]])
+        return CliRunner().invoke(cli, [*args, *[f"--set={item}" for item in CLI_OVERRIDES]])
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("lakehouse.demo.run_demo", pipeline)
