@@ -68,6 +68,9 @@ def killed_run(landing: Path, lake: Path, point: str) -> subprocess.CompletedPro
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [sys.executable, "-m", "lakehouse", "run", "--landing", str(landing)]
     command += ["--lake", str(lake), "--set=spark.conf.spark.driver.memory=1g"]
+    # small data: few shuffle partitions, no web UI (as the suite's own session)
+    command += ["--set=spark.conf.spark.sql.shuffle.partitions=2"]
+    command += ["--set=spark.conf.spark.ui.enabled=false"]
     command += [f"--set={item}" for item in OVERRIDES]
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 

@@ -149,6 +149,9 @@ CLI_LOG_TABLE = "cli_delta_log"
 CLI_SETS = [
     *CLI_OVERRIDES,
     "spark.conf.spark.driver.memory=1g",
+    # small data: few shuffle partitions, no web UI (as the suite's own session)
+    "spark.conf.spark.sql.shuffle.partitions=2",
+    "spark.conf.spark.ui.enabled=false",
     # staging and prod's log store: concurrent commits are claimed in DynamoDB first
     "storage.log_store=dynamodb",
     f"storage.dynamodb_table={CLI_LOG_TABLE}",
