@@ -68,8 +68,11 @@ format: venv ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Two pytest-xdist workers, each taking whole test modules (a module's fixtures build its lake
+# once); the slowest tests are listed at the end. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup lint services-deps ## Set up and run the whole test suite
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents vs Spark's floor
 	$(PY) benchmarks/bench_sessions.py --documents $(BENCH_DOCS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lakehouse.config import load_settings
@@ -17,6 +19,32 @@ TEST_SPARK_CONF = {
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
     "spark.driver.memory": "2g",
 }
+
+# `make test` runs the suite on two pytest-xdist workers, one test module at a time each
+# (--dist loadfile). The longest modules go first, so that neither worker is left with one
+# of them at the end while the other idles (longest-first scheduling).
+LONGEST_FIRST = (
+    "integration/test_s3_lake.py",
+    "faults/test_kill.py",
+    "test_cli.py",
+    "quality/test_gold_gate.py",
+    "test_secrets.py",
+    "integration/test_sessions_pipeline.py",
+    "serving/test_app.py",
+    "faults/test_hostile_files.py",
+    "integration/test_payments_pipeline.py",
+    "silver/test_sessions_online.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).parent
+
+    def rank(item) -> int:
+        path = Path(str(item.fspath)).relative_to(tests).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")

@@ -160,6 +160,9 @@ def test_jobs_run_under_spark_submit(roots, tmp_path):
         landing,
         "--lake",
         lake,
+        # one source is enough to show the job file runs under spark-submit
+        "--source",
+        "sessions",
         "--set",
         "privacy.hmac_key=submit-test",
     ]

@@ -332,7 +332,12 @@ def test_a_staging_run_tokenizes_with_the_secret_and_never_logs_it(spark, aws, t
         f"secrets.hmac_key={name}#hmac_key",
         "spark.master=local[1]",
         "spark.conf.spark.driver.memory=1g",
+        # small data (staging's own settings are a cluster's): few partitions, no web UI
         "spark.conf.spark.sql.shuffle.partitions=2",
+        "spark.conf.spark.databricks.delta.snapshotPartitions=2",
+        "spark.conf.spark.ui.enabled=false",
+        # secrets, not data quality (tests/quality)
+        "quality.suites=false",
     ):
         command.append(f"--set={item}")
     ran = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)

@@ -45,6 +45,7 @@ from lakehouse.tables import (
     SILVER_TRANSACTIONS,
     Table,
 )
+from tests.support.lake import NO_SUITES
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +188,7 @@ def _settings(root):
         "local",
         landing=str(root / "landing"),
         lake=str(root / "lake"),
-        overrides=["privacy.hmac_key=hostile-test-key"],
+        overrides=["privacy.hmac_key=hostile-test-key", NO_SUITES],
     )
 
 
@@ -424,6 +425,7 @@ def test_after_a_fix_here_every_refused_file_is_read_again(spark, tmp_path):
         lake=str(tmp_path / "lake"),
         overrides=[
             "privacy.hmac_key=hostile-test-key",
+            NO_SUITES,
             "payments.aliases={" + ", ".join(f"{c}: [src_{c}]" for c in TRANSACTION_COLUMNS) + "}",
             "ingest.retry_refused=true",
         ],

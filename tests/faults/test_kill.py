@@ -46,7 +46,6 @@ OVERRIDES = [
 KILL_POINTS = (
     "write:bronze/sessions",  # the run's first table, before anything exists
     "commit:silver/sessions",  # a new table's first commit, inside a streaming micro-batch
-    "write:gold/delivery_features",  # every Silver table done, Gold not started
     "commit:gold/payments_unified",  # the last table's first build written, not in place
 )
 

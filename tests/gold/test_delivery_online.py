@@ -72,6 +72,7 @@ from tests.support.delivery_twins import (
     variant,
 )
 from tests.support.gold import FAST_OVERRIDES
+from tests.support.lake import NO_SUITES
 from tests.support.serving import serving_client
 
 
@@ -313,7 +314,7 @@ def lake(spark, tmp_path_factory):
         "local",
         landing=str(landing),
         lake=str(root / "lake"),
-        overrides=[f"privacy.hmac_key={HMAC_KEY.decode()}"],
+        overrides=[f"privacy.hmac_key={HMAC_KEY.decode()}", NO_SUITES],
     )
     for layer, source in (
         ("ingest", "sessions"),

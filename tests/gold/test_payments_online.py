@@ -46,6 +46,7 @@ from lakehouse.tables import (
     SILVER_TRANSACTIONS,
 )
 from tests.support.gold import FAST_OVERRIDES, fraud_rows, write_gold
+from tests.support.lake import NO_SUITES
 from tests.support.payments_twins import (
     _CENT,
     CASES_SCHEMA,
@@ -268,7 +269,7 @@ def lake(spark, tmp_path_factory):
         "local",
         landing=str(root / "landing"),
         lake=str(root / "lake"),
-        overrides=["privacy.hmac_key=fraud-online-test-key"],
+        overrides=["privacy.hmac_key=fraud-online-test-key", NO_SUITES],
     )
     run_all(spark, settings, source="payments")
     silver = DeltaTable(settings.table_path(*SILVER_TRANSACTIONS)).to_pyarrow_table().to_pylist()

@@ -27,6 +27,7 @@ from lakehouse.tables import (
     SILVER_TRANSACTIONS,
     Table,
 )
+from tests.support.lake import NO_SUITES
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ def lake(spark, tmp_path_factory):
         "local",
         landing=str(landing),
         lake=str(root / "lake"),
-        overrides=["privacy.hmac_key=payments-test-key"],
+        overrides=["privacy.hmac_key=payments-test-key", NO_SUITES],
     )
     run_all(spark, settings, source="payments")
     return {"settings": settings, "manifest": manifest, "landing": landing}

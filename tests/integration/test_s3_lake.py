@@ -249,19 +249,38 @@ def test_every_commit_went_through_the_dynamodb_log_store(spark, aws, team):
         assert claimed.get(path) == versions, (path, sorted(claimed))
 
 
-def test_train_promote_reproduce_and_serve_through_the_tracking_server(aws, team, mlflow_server):
+def invoke(lake: str, mlflow_server, *commands: list[str], sets=CLI_OVERRIDES):
+    """CLI commands in this process (its Spark session already reaches moto), tracking on the
+    server; each must succeed. Returns their outputs."""
+    from click.testing import CliRunner
+
+    from lakehouse.cli import cli
+
+    outputs = []
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+        for args in commands:
+            result = runner.invoke(cli, [*args, "--lake", lake, *[f"--set={s}" for s in sets]])
+            assert result.exit_code == 0, (args, result.output, result.exception)
+            outputs.append(result.output)
+    return outputs
+
+
+def test_train_promote_reproduce_and_serve_through_the_tracking_server(
+    lakes, aws, team, mlflow_server
+):
+    """Models on the S3 lake, tracked on the server; the service (a fresh process, endpoint
+    and credentials from the environment only) serves the champion from it."""
     import httpx
 
     from serving.schemas.examples import example_checkout
     from tests.support.serving import serve_process
 
-    env = team["env"]
+    lake = lakes["s3"].lake_root
     # the suite's small lake has a few dozen delivered checkouts
-    sets = [*CLI_SETS, "ml.delivery.min_training_rows=10"]
-    trained = lakehouse("train", "delivery", env=env, sets=sets)
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    promoted = lakehouse("promote", "delivery", env=env, sets=sets)
-    assert promoted.returncode == 0, promoted.stderr[-3000:]
+    sets = [*CLI_OVERRIDES, "ml.delivery.min_training_rows=10"]
+    invoke(lake, mlflow_server, ["train", "delivery"], ["promote", "delivery"], sets=sets)
 
     registry = mlflow_server.client()
     champion = registry.get_model_version_by_alias("delivery_date", "champion")
@@ -271,11 +290,10 @@ def test_train_promote_reproduce_and_serve_through_the_tracking_server(aws, team
     artifacts = aws.client("s3").list_objects_v2(Bucket="mlflow-artifacts", Prefix="artifacts/")
     assert any(champion.run_id in item["Key"] for item in artifacts.get("Contents", []))
 
-    reproduced = lakehouse("reproduce", champion.run_id, env=env, sets=sets)
-    assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr[-3000:]
+    invoke(lake, mlflow_server, ["reproduce", champion.run_id], sets=sets)
 
-    args = ["--lake", CLI_LAKE, "--set", "serve.tasks=[delivery]"]
-    with serve_process(args, env) as service, httpx.Client(base_url=service.url) as client:
+    args = ["--lake", lake, "--set", "serve.tasks=[delivery]"]
+    with serve_process(args, team["env"]) as service, httpx.Client(base_url=service.url) as client:
         models = client.get("/v1/models").json()
         answer = client.post("/v1/delivery/predict", json=example_checkout())
     assert answer.status_code == 200, answer.text
@@ -284,49 +302,31 @@ def test_train_promote_reproduce_and_serve_through_the_tracking_server(aws, team
 
 def test_rollback_through_the_tracking_server(lakes, aws, team, mlflow_server):
     """A second champion (forced), then ``rollback``: the registry on the server moves back."""
-    from click.testing import CliRunner
-
-    from lakehouse.cli import cli
-
     registry = mlflow_server.client()
     first = registry.get_model_version_by_alias("delivery_date", "champion").version
     lake = lakes["s3"].lake_root
-    sets = [f"--set={item}" for item in [*CLI_OVERRIDES, "ml.delivery.min_training_rows=10"]]
-    runner = CliRunner()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
-        for args in (["train", "delivery"], ["promote", "delivery", "--force"]):
-            result = runner.invoke(cli, [*args, "--lake", lake, *sets])
-            assert result.exit_code == 0, (args, result.output, result.exception)
-        second = registry.get_model_version_by_alias("delivery_date", "champion").version
-        rolled = runner.invoke(cli, ["rollback", "delivery", "--lake", lake, *sets])
-    assert rolled.exit_code == 0, (rolled.output, rolled.exception)
+    sets = [*CLI_OVERRIDES, "ml.delivery.min_training_rows=10"]
+    forced = (["train", "delivery"], ["promote", "delivery", "--force"])
+    invoke(lake, mlflow_server, *forced, sets=sets)
+    second = registry.get_model_version_by_alias("delivery_date", "champion").version
+    (rolled,) = invoke(lake, mlflow_server, ["rollback", "delivery"], sets=sets)
     assert second != first
     assert registry.get_model_version_by_alias("delivery_date", "champion").version == first
-    assert f"v{second} -> v{first}" in rolled.output
+    assert f"v{second} -> v{first}" in rolled
 
 
 def test_score_maintain_report_and_history_on_s3(spark, lakes, aws, team, mlflow_server):
-    """The other commands on the suite's S3 lake, in this process (its session already
-    reaches moto), with the champion from the tracking server."""
-    from click.testing import CliRunner
-
-    from lakehouse.cli import cli
+    """The other commands on the suite's S3 lake, with the champion from the tracking server."""
     from lakehouse.tables import GOLD_DELIVERY_PREDICTIONS
 
-    lake = lakes["s3"].lake_root
-    sets = [f"--set={item}" for item in CLI_OVERRIDES]
-    runner = CliRunner()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
-        for args in (
-            ["score", "delivery"],
-            ["maintain"],
-            ["report", "--rows", "2"],
-            ["history", GOLD_DELIVERY_FEATURES.key, "--limit", "3"],
-        ):
-            result = runner.invoke(cli, [*args, "--lake", lake, *sets])
-            assert result.exit_code == 0, (args, result.output, result.exception)
+    invoke(
+        lakes["s3"].lake_root,
+        mlflow_server,
+        ["score", "delivery"],
+        ["maintain"],
+        ["report", "--rows", "2"],
+        ["history", GOLD_DELIVERY_FEATURES.key, "--limit", "3"],
+    )
     scores = read_table(spark, lakes["s3"].table_path(*GOLD_DELIVERY_PREDICTIONS))
     assert (
         scores.count() == read_table(spark, lakes["s3"].table_path(*GOLD_DELIVERY_FEATURES)).count()

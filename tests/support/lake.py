@@ -1,8 +1,12 @@
-"""Comparing two lakes built from the same landing zone."""
+"""Lakes in tests: comparing two built from the same landing zone, and common settings."""
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
+
+# For tests of something other than data quality: their runs leave Gold's expectation suites
+# out (tests/quality checks them; the CLI, S3 and sessions pipeline tests run them too).
+NO_SUITES = "quality.suites=false"
 
 
 def run_specific(name: str) -> bool:

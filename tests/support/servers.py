@@ -330,7 +330,9 @@ def mlflow_server(
         port = free_port()
         log = folder / "mlflow.log"
         destination = f"s3://{bucket}/artifacts"
-        env = {**os.environ, **moto.env}
+        # no job runner: the project runs no server-side MLflow jobs, and its consumer
+        # processes poll the database all the time
+        env = {**os.environ, **moto.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         command = [
             sys.executable,
             "-m",
