@@ -69,10 +69,12 @@ format: venv ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 
 # Two pytest-xdist workers, each taking whole test modules (a module's fixtures build its lake
-# once); the slowest tests are listed at the end. TEST_WORKERS=0 runs in one process.
+# once) in the order tests/conftest.py gives them, the longest first (xdist would otherwise
+# order them by their number of tests); the slowest tests are listed at the end.
+# TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: setup lint services-deps ## Set up and run the whole test suite
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents vs Spark's floor
 	$(PY) benchmarks/bench_sessions.py --documents $(BENCH_DOCS)

@@ -21,18 +21,21 @@ TEST_SPARK_CONF = {
 }
 
 # `make test` runs the suite on two pytest-xdist workers, one test module at a time each
-# (--dist loadfile). The longest modules go first, so that neither worker is left with one
-# of them at the end while the other idles (longest-first scheduling).
+# (--dist loadfile, in this order: --no-loadscope-reorder). The longest modules go first, so
+# that neither worker is left with one of them at the end while the other idles
+# (longest-first scheduling); the order follows `--durations` of a whole run.
 LONGEST_FIRST = (
     "integration/test_s3_lake.py",
-    "faults/test_kill.py",
     "test_cli.py",
-    "quality/test_gold_gate.py",
+    "faults/test_kill.py",
+    "integration/test_payments_pipeline.py",
     "test_secrets.py",
     "integration/test_sessions_pipeline.py",
-    "serving/test_app.py",
     "faults/test_hostile_files.py",
-    "integration/test_payments_pipeline.py",
+    "quality/test_gold_gate.py",
+    "gold/test_delivery_online.py",
+    "gold/test_payments_online.py",
+    "serving/test_app.py",
     "silver/test_sessions_online.py",
 )
 
