@@ -17,6 +17,7 @@ from lakehouse import secrets
 from lakehouse.config import load_settings
 from lakehouse.errors import EXIT_SECRET
 from lakehouse.secrets import DEVELOPMENT_KEY, SecretError
+from tests.support.lake import NO_SUITES
 
 
 @pytest.fixture(autouse=True)
@@ -337,7 +338,7 @@ def test_a_staging_run_tokenizes_with_the_secret_and_never_logs_it(spark, aws, t
         "spark.conf.spark.databricks.delta.snapshotPartitions=2",
         "spark.conf.spark.ui.enabled=false",
         # secrets, not data quality (tests/quality)
-        "quality.suites=false",
+        NO_SUITES,
     ):
         command.append(f"--set={item}")
     ran = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)

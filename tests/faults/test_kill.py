@@ -30,7 +30,7 @@ from lakehouse.io.delta import is_delta_table, read_table
 from lakehouse.io.faults import FAILPOINT_ENV
 from lakehouse.pipeline import run_all
 from lakehouse.tables import ALL_TABLES, BATCH_LEDGER, EXPECTATIONS
-from tests.support.lake import comparable
+from tests.support.lake import NO_SUITES, comparable
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ OVERRIDES = [
     "payments.label_cutoff=2024-06-01T00:00:00Z",
     # crash consistency, not data quality (tests/quality): each killed run is a new process,
     # which would pay the suites' start-up again
-    "quality.suites=false",
+    NO_SUITES,
 ]
 # in the order a run reaches them
 KILL_POINTS = (

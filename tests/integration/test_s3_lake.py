@@ -26,7 +26,7 @@ from lakehouse.pipeline import run_all
 from lakehouse.spark import apply_storage
 from lakehouse.storage import boto3_client_kwargs, delta_table_args
 from lakehouse.tables import ALL_TABLES, EXPECTATIONS, GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED
-from tests.support.lake import comparable
+from tests.support.lake import NO_SUITES, comparable
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ OVERRIDES = [
 ]
 # The commands this module runs leave the expectation suites out (a new process pays their
 # start-up again); the lakes fixture's runs check Gold with them, on S3 and locally.
-CLI_OVERRIDES = [*OVERRIDES, "quality.suites=false"]
+CLI_OVERRIDES = [*OVERRIDES, NO_SUITES]
 # the S3 endpoint, region and credentials the session's JVM uses for s3a:// (test only)
 JVM_CREDENTIALS = {
     "aws.accessKeyId": "AWS_ACCESS_KEY_ID",
