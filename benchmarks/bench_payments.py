@@ -17,7 +17,14 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import PeakMemory, largest_shuffle_mib, timed, write_results
+from common import (
+    PeakMemory,
+    largest_shuffle_mib,
+    quality_lake,
+    quality_rounds,
+    timed,
+    write_results,
+)
 from pyspark.sql import functions as F
 
 from lakehouse.config import load_settings
@@ -52,6 +59,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--workdir", type=Path, default=Path("data/bench-payments"))
     parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument(
+        "--quality-rounds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="then run Bronze to Gold three more times (quality off, on, off) for its overhead",
+    )
     args = parser.parse_args()
 
     landing = args.workdir / f"landing-{args.transactions}-{args.accounts}-{args.days}"
@@ -92,6 +105,18 @@ def main() -> None:
         sum(results[f"pipeline: {step}"] for step in ("bronze", "silver", "gold")), 2
     )
     results["jvm_peak_rss_mib"] = round(pipeline_mem.peak_kib / 1024)
+
+    def quality_run(quality: bool, label: str) -> float:
+        """Bronze to Gold on a lake of its own, with or without the quality work."""
+        on = quality_lake(args.workdir, landing, label, quality, ["privacy.hmac_key=benchmark"])
+        steps: dict = {}
+        timed(f"  bronze, {label}", steps, lambda: ingest_payments(spark, on))
+        timed(f"  silver, {label}", steps, lambda: build_silver_payments(spark, on))
+        timed(f"  gold, {label}", steps, lambda: build_payments_unified(spark, on))
+        return sum(steps.values())
+
+    if args.quality_rounds:
+        quality_rounds(results, quality_run)
 
     def frame(table):
         return read_table(spark, settings.table_path(*table))

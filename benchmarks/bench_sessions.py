@@ -15,10 +15,17 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from common import PeakMemory, largest_shuffle_mib, timed, write_results
+from common import (
+    PeakMemory,
+    largest_shuffle_mib,
+    quality_lake,
+    quality_rounds,
+    timed,
+    write_results,
+)
 
 from lakehouse.bronze.schemas import HIT_OR_SOURCE_SCHEMA
-from lakehouse.config import load_settings
+from lakehouse.config import Settings, load_settings
 from lakehouse.generate import generate_sessions_landing, holiday_years, write_reference_data
 from lakehouse.pipeline.reference import load_reference_data
 from lakehouse.pipeline.sessions import (
@@ -41,6 +48,12 @@ def main() -> None:
         default=[],
         metavar="KEY=VALUE",
         help="configuration override for both runs, e.g. spark.conf.spark.eventLog.enabled=true",
+    )
+    parser.add_argument(
+        "--quality-rounds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="then run the pipeline three more times (quality off, on, off) for its overhead",
     )
     args = parser.parse_args()
 
@@ -83,13 +96,20 @@ def main() -> None:
             .parquet(str(floor_out))
         )
 
-    def pipeline() -> None:
-        bronze = timed("  bronze", results, lambda: ingest_sessions(spark, settings))
-        timed("  reference", results, lambda: load_reference_data(spark, settings))
-        silver = timed("  silver", results, lambda: build_silver_sessions(spark, settings))
-        timed("  gold", results, lambda: build_delivery_features(spark, settings))
-        results["records_read"] = bronze.metrics["records_read"]
-        results["silver_inserted"] = silver.metrics["silver_inserted"]
+    def pipeline(on: Settings = settings, steps: dict = results) -> None:
+        bronze = timed("  bronze", steps, lambda: ingest_sessions(spark, on))
+        timed("  reference", steps, lambda: load_reference_data(spark, on))
+        silver = timed("  silver", steps, lambda: build_silver_sessions(spark, on))
+        timed("  gold", steps, lambda: build_delivery_features(spark, on))
+        steps["records_read"] = bronze.metrics["records_read"]
+        steps["silver_inserted"] = silver.metrics["silver_inserted"]
+
+    def quality_run(quality: bool, label: str) -> float:
+        """The whole pipeline on a lake of its own, with or without the quality work."""
+        on = quality_lake(args.workdir, landing, label, quality, args.set)
+        steps: dict = {}
+        timed(f"pipeline, {label}", steps, lambda: pipeline(on, steps))
+        return steps[f"pipeline, {label}"]
 
     # Warm the JVM (class loading, Delta) on a throwaway table so neither side pays for it.
     spark.range(10).write.format("delta").mode("overwrite").save(str(args.workdir / "warmup"))
@@ -101,6 +121,8 @@ def main() -> None:
     with PeakMemory(jvm_pid) as pipe_mem:
         timed("pipeline: bronze+silver+gold", results, pipeline)
     results["largest_shuffle_mib"], _ = largest_shuffle_mib(spark, mark)
+    if args.quality_rounds:
+        quality_rounds(results, quality_run)
 
     floor_s, pipe_s = results["floor: json -> parquet"], results["pipeline: bronze+silver+gold"]
     results.update(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -39,6 +41,41 @@ class PeakMemory:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+
+# The data-quality work a run does besides its transforms: the Gold expectation suites and
+# the per-batch schema drift. Off, for the side-by-side measure of what they cost.
+QUALITY_OFF = ("quality.suites=false", "quality.schema_drift=false")
+
+
+def quality_lake(workdir: Path, landing: Path, label: str, quality: bool, overrides=()):
+    """Settings for a run on a fresh lake of its own (``<workdir>/lake-<label>``), with or
+    without the quality work."""
+    from lakehouse.config import load_settings
+
+    out = workdir / f"lake-{re.sub(r'[^a-z0-9]+', '-', label).strip('-')}"
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"{label}:", flush=True)
+    return load_settings(
+        "local",
+        landing=str(landing),
+        lake=str(out),
+        overrides=[*overrides, *([] if quality else QUALITY_OFF)],
+    )
+
+
+def quality_rounds(results: dict, run) -> None:
+    """Time ``run(quality_on, label)`` three times in one process: off, on, off. The on run sits
+    between the two off runs, so the JVM's warm-up (faster later runs) favours neither side;
+    the cost of quality is the on run against the mean of the off runs."""
+    seconds = {}
+    for label in ("quality off (1)", "quality on", "quality off (2)"):
+        seconds[label] = run(label == "quality on", label)
+    off = (seconds["quality off (1)"] + seconds["quality off (2)"]) / 2
+    results["quality_on_s"] = round(seconds["quality on"], 2)
+    results["quality_off_s"] = round(off, 2)
+    results["quality_overhead_pct"] = round(100 * (seconds["quality on"] / off - 1), 1)
+    print(f"  quality overhead: {results['quality_overhead_pct']:+.1f}%", flush=True)
 
 
 def write_results(name: str, results: dict) -> None:

@@ -140,6 +140,11 @@ class QualitySettings(_Section):
     # "<table>:<check>" -> fail | warn | ignore, to change a check's severity, e.g.
     # {"gold/payments_unified:amount_median_vs_published": warn}
     severity: dict[str, Literal["fail", "warn", "ignore"]] = Field(default_factory=dict)
+    # schema drift (lakehouse/quality/drift.py): each ingested batch's shape is compared with
+    # the contract and the feed's previous batch and recorded in audit/schema_drift; a batch
+    # with a drift of a kind listed in fail_on_drift fails the gate
+    schema_drift: bool = True
+    fail_on_drift: list[Literal["new", "missing", "retyped"]] = Field(default_factory=list)
 
 
 class SplitSettings(_Section):

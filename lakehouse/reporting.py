@@ -11,6 +11,7 @@ from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.io.delta import history, latest_version, read_table
 from lakehouse.io.ledger import ledger_totals, read_ledger
 from lakehouse.io.refused import read_refused
+from lakehouse.quality.drift import Drift
 from lakehouse.tables import (
     ALL_TABLES,
     BATCH_LEDGER,
@@ -21,6 +22,7 @@ from lakehouse.tables import (
     QUARANTINE_SESSIONS,
     REFUSED_FILES,
     ROW_WARNINGS,
+    SCHEMA_DRIFT,
     SILVER_ACCOUNT_CHANGES,
     SILVER_FRAUD_CASE_HISTORY,
     SILVER_RISK_EVENTS,
@@ -224,6 +226,25 @@ def print_expectations(spark: SparkSession, settings: Settings) -> None:
             click.echo(f"    {r['severity']:<5} {r['check']:<40} {r['rows']:<4} rows: {seen}")
 
 
+def print_schema_drift(spark: SparkSession, settings: Settings, limit: int = 10) -> None:
+    """The latest batches whose shape drifted (``audit/schema_drift``), newest first."""
+    from lakehouse.quality.drift_audit import read_drift
+
+    df = read_drift(spark, settings)
+    if df is None:
+        return
+    drifted = df.where(F.size("drift") > 0)
+    rows = drifted.orderBy(F.desc("recorded_at"), "source").limit(limit).collect()
+    if not rows:
+        return
+    total = drifted.count()
+    click.echo(f"\nSchema drift, latest batches that drifted ({total}; {SCHEMA_DRIFT.key}):")
+    for row in rows:
+        items = [Drift(*d).describe() for d in row["drift"]]
+        shown = "; ".join(items[:5]) + (f"; ... {len(items) - 5} more" if len(items) > 5 else "")
+        click.echo(f"  {row['source']:<24} batch {row['batch_id']:<6} {shown}")
+
+
 def _time_travel(spark: SparkSession, path: str, label: str, measure: str) -> None:
     version = latest_version(spark, path)
     click.echo(f"\nTime travel: {label} at every version")
@@ -260,6 +281,7 @@ def print_lake_report(spark: SparkSession, settings: Settings, sample_rows: int 
             click.echo(f"  {table.key:<36} {row['reason']:<28} {row['count']:>8}")
     print_row_warnings(spark, settings)
     print_expectations(spark, settings)
+    print_schema_drift(spark, settings)
     gold_path = settings.table_path(*GOLD_DELIVERY_FEATURES)
     if latest_version(spark, gold_path) is not None:
         click.echo(f"\nSample of {GOLD_DELIVERY_FEATURES.key}:")

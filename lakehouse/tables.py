@@ -34,6 +34,7 @@ REFUSED_FILES = Table("audit", "refused_files")
 FILE_RETRIES = Table("audit", "file_retries")
 ROW_WARNINGS = Table("audit", "row_warnings")
 EXPECTATIONS = Table("audit", "expectations")
+SCHEMA_DRIFT = Table("audit", "schema_drift")
 
 SILVER_TRANSACTIONS = Table("silver", TRANSACTIONS)
 SILVER_ACCOUNT_CHANGES = Table("silver", "account_changes")
@@ -72,6 +73,7 @@ ALL_TABLES = (
     FILE_RETRIES,
     ROW_WARNINGS,
     EXPECTATIONS,
+    SCHEMA_DRIFT,
     *PREDICTION_TABLES,
 )
 

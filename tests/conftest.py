@@ -59,6 +59,37 @@ def spark():
     session.stop()
 
 
+# Exit codes of a JVM that died under the suite: every later test fails with "connection
+# refused", so the first one to notice names when, and what the code means.
+JVM_EXITS = {
+    0: "its stdin closed (the Python side of the gateway went away)",
+    52: "java.lang.OutOfMemoryError in a task (SparkExitCode.OOM)",
+    -9: "SIGKILL (the kernel's out-of-memory killer, or a test)",
+}
+
+
+@pytest.fixture(autouse=True)
+def _spark_jvm_alive(request):
+    """Fail clearly, naming the test it happened in, when the suite's Spark JVM has died."""
+    if "spark" not in request.fixturenames:
+        yield
+        return
+    process = getattr(request.getfixturevalue("spark").sparkContext._gateway, "proc", None)
+
+    def check(when: str) -> None:
+        if process is not None and process.poll() is not None:
+            code = process.returncode
+            pytest.fail(
+                f"the suite's Spark JVM (pid {process.pid}) had exited {when}, with code {code}: "
+                f"{JVM_EXITS.get(code, 'see the JVM log')}",
+                pytrace=False,
+            )
+
+    check("before this test")
+    yield
+    check("during this test")
+
+
 # Real servers on loopback (tests/support/servers.py), each started on first use by a test that
 # asks for it and stopped when the session ends; tests that don't ask never start one.
 

@@ -13,7 +13,8 @@ from lakehouse.pipeline.report import StepReport
 def gate_failures(reports: Iterable[StepReport], quality: QualitySettings) -> list[str]:
     """One line per step that failed a gate: a Silver step that quarantined more than
     ``quality.max_quarantine_share`` of the rows it read, an ingest step that refused every
-    file it read, a build whose expectation suite failed a ``fail`` check (a Gold build is
+    file it read, an ingest step whose batches drifted in a way ``quality.fail_on_drift``
+    lists, a build whose expectation suite failed a ``fail`` check (a Gold build is
     then not published, unless ``quality.fail_on_error`` is false). Empty when every step
     passed."""
     failures = []
@@ -29,6 +30,11 @@ def gate_failures(reports: Iterable[StepReport], quality: QualitySettings) -> li
         files, refused = metrics.get("files_read", 0), metrics.get("files_refused", 0)
         if report.step == "bronze" and files and refused == files:
             failures.append(f"{report.table}: every file read was refused ({refused})")
+        if report.drift_failures:
+            failures.append(
+                f"{report.table}: schema drift (quality.fail_on_drift): "
+                f"{'; '.join(report.drift_failures)}"
+            )
         if report.quality_failures:
             failures.append(
                 f"{report.table}: expectation suite failed: {'; '.join(report.quality_failures)}"

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.payments import (
     FEED_COLUMNS,
+    HeaderMapping,
     bronze_schema,
     map_header,
     positional_names,
@@ -48,6 +49,13 @@ from lakehouse.pipeline.landed import (
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import GoldSpec, SilverSpec, Transform, run_gold, run_silver
 from lakehouse.privacy import resolve_key
+from lakehouse.quality.drift import HeaderGroup
+from lakehouse.quality.drift_audit import (
+    Batch,
+    column_kind_counts,
+    column_kinds,
+    observe_csv_batch,
+)
 from lakehouse.silver import payments as sp
 from lakehouse.tables import (
     BATCH_LEDGER,
@@ -101,6 +109,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                 groups[(tuple(check["header"]), dialect)].append(path)
             else:
                 empty_files += 1
+        mappings = {key: map_header(feed, key[0], settings.payments.aliases) for key in groups}
         frames = [
             to_bronze_payments(
                 with_salvaged_sources(
@@ -108,25 +117,32 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     landed.salvaged,
                 ),
                 feed,
-                map_header(feed, header, settings.payments.aliases),
+                mappings[(header, dialect)],
                 batch_id,
             )
             for (header, dialect), paths in groups.items()
         ]
         metrics = {"empty_files": empty_files, "records_read": 0}
         kept: dict[str, int] = {}
+        kinds: dict[str, str] = {}
+        drift = settings.quality.schema_drift
         if frames:
             bronze_df = frames[0]
             for frame in frames[1:]:
                 bronze_df = bronze_df.unionByName(frame)
             bronze_df = bronze_df.persist()
             try:
+                # one pass: the counts, and each column's kind (schema drift)
                 counts = bronze_df.agg(
                     F.count(F.lit(1)).alias("records_read"),
                     F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
                     F.sum((F.size("_missing_columns") > 0).cast("long")).alias("missing_columns"),
+                    *(column_kind_counts(FEED_COLUMNS[feed]) if drift else []),
                 ).first()
-                metrics.update({k: int(counts[k] or 0) for k in counts.asDict()})
+                shown = ("records_read", "malformed", "missing_columns")
+                metrics.update({k: int(counts[k] or 0) for k in shown})
+                if drift:
+                    kinds = column_kinds(counts.asDict(), FEED_COLUMNS[feed])
                 kept = landed.kept_per_file(bronze_df)
                 append_once(
                     bronze_df,
@@ -137,6 +153,10 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                 )
             finally:
                 bronze_df.unpersist()
+        if drift and groups:
+            headers = [_header_group(mappings[key], len(groups[key])) for key in groups]
+            batch = Batch(batch_id, lane, sum(h.files for h in headers))
+            observe_csv_batch(spark, settings, report, batch, headers, kinds)
         metrics["bronze_rows"] = metrics["records_read"]
         metrics["header_groups"] = len(groups)
         metrics.update(landed.record(spark, batch_id, kept))
@@ -160,6 +180,14 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
     retry_replaced_files(spark, settings, feed, folder, write_batch)
     report.version = latest_version(spark, bronze_path)
     return report
+
+
+def _header_group(mapping: HeaderMapping, files: int) -> HeaderGroup:
+    """What schema drift needs of one header: unknown names (a later copy of a known column is
+    compared row by row in Bronze, not drift) and the feed columns it lacks."""
+    copies = {p for positions in mapping.duplicates.values() for p in positions}
+    extra = tuple(mapping.raw_header[p] for p in mapping.extra_positions if p not in copies)
+    return HeaderGroup(files=files, extra=extra, missing=mapping.missing)
 
 
 def ingest_payments(spark: SparkSession, settings: Settings) -> list[StepReport]:

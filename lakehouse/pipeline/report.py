@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lakehouse.quality.drift import Drift
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,9 @@ class StepReport:
     # the failed checks of its expectation suite (lakehouse.quality): `fail` and `warn` ones
     quality_failures: list[str] = field(default_factory=list)
     quality_warnings: list[str] = field(default_factory=list)
+    # an ingest step's schema drift (audit/schema_drift), and the part that fails the gate
+    schema_drift: list[str] = field(default_factory=list)
+    drift_failures: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic, repr=False, compare=False)
 
     def add_batch(self, batch_id: int, metrics: dict[str, int]) -> None:
@@ -46,6 +54,16 @@ class StepReport:
             },
         )
 
+    def note_drift(self, drifts: Iterable[Drift], fail_on: Iterable[str]) -> None:
+        """Add a batch's schema drifts; those of a kind in ``fail_on`` fail the gate."""
+        failing = set(fail_on)
+        for drift in drifts:
+            line = drift.describe()
+            if line not in self.schema_drift:
+                self.schema_drift.append(line)
+            if drift.kind in failing and line not in self.drift_failures:
+                self.drift_failures.append(line)
+
     def as_dict(self) -> dict:
         """The report as plain values (for JSON logs and metrics)."""
         return {
@@ -58,6 +76,7 @@ class StepReport:
             "seconds": None if self.seconds is None else round(self.seconds, 3),
             "quality_failures": self.quality_failures,
             "quality_warnings": self.quality_warnings,
+            "schema_drift": self.schema_drift,
             **{k: int(v) for k, v in sorted(self.metrics.items())},
         }
 
@@ -75,4 +94,5 @@ class StepReport:
         )
         checks = [f"failed check: {c}" for c in self.quality_failures]
         checks += [f"warning check: {c}" for c in self.quality_warnings]
+        checks += [f"schema drift: {d}" for d in self.schema_drift]
         return "\n".join([line, *(f"        {c}" for c in checks)])

@@ -22,6 +22,12 @@ from lakehouse.pipeline.landed import read_checked_files, retry_lane, retry_repl
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import GoldSpec, SilverSpec, run_gold, run_silver
 from lakehouse.privacy import resolve_key
+from lakehouse.quality.drift_audit import (
+    Batch,
+    document_schema,
+    observe_session_batch,
+    with_document,
+)
 from lakehouse.silver.schemas import SILVER_SESSIONS_SCHEMA
 from lakehouse.silver.sessions import (
     SessionRules,
@@ -98,12 +104,20 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
         kept: dict[str, int] = {}
         if is_delta_table(spark, bronze_path):  # not yet when every file so far was refused
             batch_rows = read_table(spark, bronze_path).where(F.col("_batch_id") == batch_id)
-            counts = batch_rows.agg(
+            aggregates = [
                 F.count(F.lit(1)).alias("records_read"),
                 F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
-            ).first()
+            ]
+            drift = settings.quality.schema_drift and bool(frames)
+            # one scan: the counts, and the shape of the batch's documents (schema drift)
+            scanned = batch_rows.transform(with_document) if drift else batch_rows
+            counts = scanned.agg(*aggregates, *([document_schema()] if drift else [])).first()
             metrics = {k: int(counts[k] or 0) for k in metrics}
             kept = landed.kept_per_file(batch_rows)
+            if drift:
+                files = len(landed.whole) + len(landed.salvaged)
+                batch = Batch(batch_id, lane, files)
+                observe_session_batch(spark, settings, report, batch, counts["document_schema"])
         metrics["bronze_rows"] = metrics["records_read"]
         metrics.update(landed.record(spark, batch_id, kept))
         record_batch(
