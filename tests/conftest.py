@@ -17,7 +17,7 @@ TEST_SPARK_CONF = {
     "spark.ui.enabled": "false",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
-    "spark.driver.memory": "2g",
+    "spark.driver.memory": "3g",  # a worker runs the longest modules in one JVM
 }
 
 # `make test` runs the suite on two pytest-xdist workers, one test module at a time each
