@@ -81,6 +81,13 @@ class HeaderMapping:
         """The raw names at ``extra_positions``."""
         return tuple(self.raw_header[p] for p in self.extra_positions)
 
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """The names no canonical column takes (``extra`` without the later copies of a known
+        column, which Bronze compares row by row)."""
+        copies = {p for positions in self.duplicates.values() for p in positions}
+        return tuple(self.raw_header[p] for p in self.extra_positions if p not in copies)
+
 
 def _second(pair: tuple[str, int]) -> int:
     return pair[1]

@@ -17,7 +17,6 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.payments import (
     FEED_COLUMNS,
-    HeaderMapping,
     bronze_schema,
     map_header,
     positional_names,
@@ -154,7 +153,10 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
             finally:
                 bronze_df.unpersist()
         if drift and groups:
-            headers = [_header_group(mappings[key], len(groups[key])) for key in groups]
+            headers = [
+                HeaderGroup(len(paths), mappings[key].unknown, mappings[key].missing)
+                for key, paths in groups.items()
+            ]
             batch = Batch(batch_id, lane, sum(h.files for h in headers))
             observe_csv_batch(spark, settings, report, batch, headers, kinds)
         metrics["bronze_rows"] = metrics["records_read"]
@@ -180,14 +182,6 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
     retry_replaced_files(spark, settings, feed, folder, write_batch)
     report.version = latest_version(spark, bronze_path)
     return report
-
-
-def _header_group(mapping: HeaderMapping, files: int) -> HeaderGroup:
-    """What schema drift needs of one header: unknown names (a later copy of a known column is
-    compared row by row in Bronze, not drift) and the feed columns it lacks."""
-    copies = {p for positions in mapping.duplicates.values() for p in positions}
-    extra = tuple(mapping.raw_header[p] for p in mapping.extra_positions if p not in copies)
-    return HeaderGroup(files=files, extra=extra, missing=mapping.missing)
 
 
 def ingest_payments(spark: SparkSession, settings: Settings) -> list[StepReport]:

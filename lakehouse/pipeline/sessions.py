@@ -104,19 +104,18 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
         kept: dict[str, int] = {}
         if is_delta_table(spark, bronze_path):  # not yet when every file so far was refused
             batch_rows = read_table(spark, bronze_path).where(F.col("_batch_id") == batch_id)
-            aggregates = [
-                F.count(F.lit(1)).alias("records_read"),
-                F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
-            ]
             drift = settings.quality.schema_drift and bool(frames)
             # one scan: the counts, and the shape of the batch's documents (schema drift)
             scanned = batch_rows.transform(with_document) if drift else batch_rows
-            counts = scanned.agg(*aggregates, *([document_schema()] if drift else [])).first()
+            counts = scanned.agg(
+                F.count(F.lit(1)).alias("records_read"),
+                F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
+                *([document_schema()] if drift else []),
+            ).first()
             metrics = {k: int(counts[k] or 0) for k in metrics}
             kept = landed.kept_per_file(batch_rows)
             if drift:
-                files = len(landed.whole) + len(landed.salvaged)
-                batch = Batch(batch_id, lane, files)
+                batch = Batch(batch_id, lane, len(landed.whole) + len(landed.salvaged))
                 observe_session_batch(spark, settings, report, batch, counts["document_schema"])
         metrics["bronze_rows"] = metrics["records_read"]
         metrics.update(landed.record(spark, batch_id, kept))
