@@ -152,6 +152,17 @@ def _print_report(report) -> None:
     log.info("%s", line.strip(), extra={"report": report.as_dict()})
 
 
+def _write_data_docs(spark, settings: Settings) -> None:
+    """Rewrite the Data Docs index (``<lake>/_data_docs/index.html``) and print where it is."""
+    if not (settings.quality.suites and settings.quality.data_docs):
+        return
+    from lakehouse.quality.data_docs import write_index
+
+    uri = write_index(spark, settings)
+    if uri is not None:
+        click.echo(f"Data Docs: {uri}")
+
+
 def _check_gates(settings: Settings, reports) -> None:
     """Raise ``DataQualityError`` (exit code 65) when the run's data failed a gate and
     ``quality.fail_on_error`` is set; otherwise only warn."""
@@ -252,7 +263,9 @@ def _layer_command(layer: str, doc: str) -> click.Command:
     def command(settings, source):
         from lakehouse.pipeline import run_layer
 
-        reports = run_layer(_spark(settings), settings, layer, source, on_report=_print_report)
+        spark = _spark(settings)
+        reports = run_layer(spark, settings, layer, source, on_report=_print_report)
+        _write_data_docs(spark, settings)
         _check_gates(settings, reports)
 
     command.__doc__ = doc
@@ -274,6 +287,7 @@ def run(settings, source):
 
     spark = _spark(settings)
     reports = run_all(spark, settings, source, on_report=_print_report)
+    _write_data_docs(spark, settings)
     # a run whose data failed a gate trains nothing on it
     _check_gates(settings, reports)
     if source is None:

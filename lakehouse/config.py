@@ -128,8 +128,16 @@ class QualitySettings(_Section):
     # read fails the gate; so does an ingest step that refuses every file it read
     max_quarantine_share: float = Field(0.5, ge=0, le=1)
     # run the expectation suites (lakehouse/quality): a Gold build whose `fail` checks fail is
-    # not published while fail_on_error holds; its results go to audit/expectations
+    # not published while fail_on_error holds; Bronze and Silver batches are checked as they
+    # are written (a failed `fail` check fails the gate); results go to audit/expectations
     suites: bool = True
+    # render each validation as a Great Expectations Data Docs page under <lake>/_data_docs
+    data_docs: bool = True
+    # Bronze: the share of a batch's records that could not be parsed may be this much at most
+    max_malformed_share: float = Field(0.1, ge=0, le=1)
+    # Silver: a referential check wants at least this share of the column's (non-null) values
+    # known to the reference table; 0 turns the referential checks off
+    min_reference_share: float = Field(0.9, ge=0, le=1)
     # Gold against its published version: rows may drop by this share at most; a watched
     # column's null share may rise by this much at most, its median move by this factor at
     # most, in the new rows; the distribution checks need this many rows on both sides

@@ -210,11 +210,12 @@ def print_expectations(spark: SparkSession, settings: Settings) -> None:
     for table, checks in by_table.items():
         failed = [r for r in checks if not r["success"]]
         first = checks[0]
-        state = (
-            f"published as version {first['table_version']}"
-            if first["published"]
-            else f"NOT published (version {first['compared_with_version']} stays)"
-        )
+        if first.asDict().get("batch_id") is not None:
+            state = f"batch {first['batch_id']}, version {first['table_version']}"
+        elif first["published"]:
+            state = f"published as version {first['table_version']}"
+        else:
+            state = f"NOT published (version {first['compared_with_version']} stays)"
         click.echo(
             f"  {table:<28} {len(checks) - len(failed)}/{len(checks)} passed, {state} "
             f"({first['validated_at']:%Y-%m-%d %H:%M:%S})"
@@ -223,7 +224,11 @@ def print_expectations(spark: SparkSession, settings: Settings) -> None:
             seen = r["observed_value"]
             if r["unexpected_count"] is not None:
                 seen = f"{r['unexpected_count']} unexpected ({r['unexpected_percent'] or 0:.1f}%)"
-            click.echo(f"    {r['severity']:<5} {r['check']:<40} {r['rows']:<4} rows: {seen}")
+            click.echo(f"    {r['severity']:<5} {r['check']:<40} {r['rows']:<5} rows: {seen}")
+    if settings.quality.data_docs:
+        from lakehouse.quality.data_docs import write_index
+
+        click.echo(f"  Data Docs (every validation, with its page): {write_index(spark, settings)}")
 
 
 def print_schema_drift(spark: SparkSession, settings: Settings, limit: int = 10) -> None:

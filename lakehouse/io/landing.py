@@ -257,8 +257,14 @@ def delete_file(spark: SparkSession, uri: str) -> None:
 def write_salvage(spark: SparkSession, folder: str, name: str, text: str) -> str:
     """Write a refused file's trustworthy lines to ``folder/name`` (plain UTF-8), for the
     ordinary readers to read like any landed file. Returns the file's URI."""
+    return write_text(spark, f"{folder.rstrip('/')}/{name}", text)
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> str:
+    """Write ``text`` (UTF-8) to ``uri``, replacing a file there, through Hadoop's file system
+    (any scheme the session can write: a local path, ``s3a://``). Returns the file's URI."""
     jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(f"{folder.rstrip('/')}/{name}")
+    path = jvm.org.apache.hadoop.fs.Path(uri)
     out = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).create(path, True)
     try:
         out.write(bytearray(text.encode("utf-8")))

@@ -48,6 +48,7 @@ from lakehouse.pipeline.landed import (
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import GoldSpec, SilverSpec, Transform, run_gold, run_silver
 from lakehouse.privacy import resolve_key
+from lakehouse.quality.audit import check_batch
 from lakehouse.quality.drift import HeaderGroup
 from lakehouse.quality.drift_audit import (
     Batch,
@@ -55,6 +56,7 @@ from lakehouse.quality.drift_audit import (
     column_kinds,
     observe_csv_batch,
 )
+from lakehouse.quality.layers import BRONZE_SUITES
 from lakehouse.silver import payments as sp
 from lakehouse.tables import (
     BATCH_LEDGER,
@@ -150,6 +152,17 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     batch_id=batch_id,
                     merge_schema=True,
                 )
+                check_batch(
+                    spark,
+                    settings,
+                    report,
+                    BRONZE_SUITES[bronze],
+                    bronze_df,
+                    bronze_schema(feed).fieldNames(),
+                    batch_id=batch_id,
+                    version=latest_version(spark, bronze_path),
+                    lane=lane,
+                )
             finally:
                 bronze_df.unpersist()
         if drift and groups:
@@ -203,17 +216,9 @@ def _specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
     key = resolve_key(settings)
     to_transactions = partial(sp.to_silver_transactions, hmac_key=key)
     to_changes = partial(sp.to_account_changes, hmac_key=key)
+    # accounts first: the transactions' and the risk feed's referential checks then see this
+    # run's accounts
     feeds = [
-        (
-            "payment_transactions",
-            SILVER_TRANSACTIONS,
-            sp.with_transaction_reasons,
-            to_transactions,
-            sp.filter_first_transaction,
-            ("transaction_id",),
-            None,
-            "transaction_id",
-        ),
         (
             "account_details",
             SILVER_ACCOUNT_CHANGES,
@@ -234,6 +239,16 @@ def _specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
             ("account_id", "effective_ts"),
             "s._source_modified_at > t._source_modified_at AND s.event_hash <> t.event_hash",
             "account_id",
+        ),
+        (
+            "payment_transactions",
+            SILVER_TRANSACTIONS,
+            sp.with_transaction_reasons,
+            to_transactions,
+            sp.filter_first_transaction,
+            ("transaction_id",),
+            None,
+            "transaction_id",
         ),
         (
             "historical_fraud_cases",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from lakehouse.quality.audit import Audit
     from lakehouse.quality.drift import Drift
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,19 @@ class StepReport:
                 "metrics": metrics,
             },
         )
+
+    def note_audit(self, audit: Audit) -> None:
+        """Add a validation's failed checks (``fail`` ones fail the gate), each once."""
+        for outcomes, lines in (
+            (audit.failures, self.quality_failures),
+            (audit.warnings, self.quality_warnings),
+        ):
+            for outcome in outcomes:
+                line = outcome.describe()
+                if audit.batch_id is not None:
+                    line = f"batch {audit.batch_id}: {line}"
+                if line not in lines:
+                    lines.append(line)
 
     def note_drift(self, drifts: Iterable[Drift], fail_on: Iterable[str]) -> None:
         """Add a batch's schema drifts; those of a kind in ``fail_on`` fail the gate."""

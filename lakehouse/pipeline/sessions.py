@@ -11,6 +11,7 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.bronze.schemas import BRONZE_SESSIONS_SCHEMA
 from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadata
 from lakehouse.config import Settings
 from lakehouse.gold.delivery import to_delivery_features
@@ -22,12 +23,14 @@ from lakehouse.pipeline.landed import read_checked_files, retry_lane, retry_repl
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import GoldSpec, SilverSpec, run_gold, run_silver
 from lakehouse.privacy import resolve_key
+from lakehouse.quality.audit import check_batch
 from lakehouse.quality.drift_audit import (
     Batch,
     document_schema,
     observe_session_batch,
     with_document,
 )
+from lakehouse.quality.layers import BRONZE_SUITES
 from lakehouse.silver.schemas import SILVER_SESSIONS_SCHEMA
 from lakehouse.silver.sessions import (
     SessionRules,
@@ -114,6 +117,18 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
             ).first()
             metrics = {k: int(counts[k] or 0) for k in metrics}
             kept = landed.kept_per_file(batch_rows)
+            if frames:
+                check_batch(
+                    spark,
+                    settings,
+                    report,
+                    BRONZE_SUITES[BRONZE_SESSIONS],
+                    batch_rows,
+                    BRONZE_SESSIONS_SCHEMA.fieldNames(),
+                    batch_id=batch_id,
+                    version=latest_version(spark, bronze_path),
+                    lane=lane,
+                )
             if drift:
                 batch = Batch(batch_id, lane, len(landed.whole) + len(landed.salvaged))
                 observe_session_batch(spark, settings, report, batch, counts["document_schema"])

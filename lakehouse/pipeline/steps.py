@@ -41,8 +41,9 @@ from lakehouse.io.landing import stream_delta_changes
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
 from lakehouse.pipeline.report import StepReport
-from lakehouse.quality.audit import audit_build, record_audit
+from lakehouse.quality.audit import audit_build, check_batch, record_audit
 from lakehouse.quality.gold import GOLD_SUITES
+from lakehouse.quality.layers import SILVER_SUITES
 from lakehouse.silver.schemas import QUARANTINE_SCHEMA, ROW_WARNINGS_SCHEMA
 from lakehouse.tables import BATCH_LEDGER, ROW_WARNINGS, Table
 
@@ -147,9 +148,31 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
             latest_df = spec.latest_per_key(
                 spec.to_silver(checked_df.where(F.size("reasons") == 0))
             )
-            inserted, updated = merge_into(
-                spark, latest_df, silver_path, spec.silver_schema, spec.keys, spec.update_condition
-            )
+            suite = SILVER_SUITES.get(spec.silver) if settings.quality.suites else None
+            if suite is not None:  # checked and merged from one computation of the rows
+                latest_df = latest_df.persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                inserted, updated = merge_into(
+                    spark,
+                    latest_df,
+                    silver_path,
+                    spec.silver_schema,
+                    spec.keys,
+                    spec.update_condition,
+                )
+                if suite is not None:
+                    check_batch(
+                        spark,
+                        settings,
+                        report,
+                        suite,
+                        latest_df,
+                        spec.silver_schema.fieldNames(),
+                        batch_id=batch_id,
+                        version=latest_version(spark, silver_path),
+                    )
+            finally:
+                latest_df.unpersist()
             metrics = {
                 "bronze_rows": bronze_rows,
                 "quarantined": quarantined,
@@ -255,8 +278,7 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
                 time.monotonic() - started,
                 extra={"table": spec.target.key, "seconds": time.monotonic() - started},
             )
-            report.quality_failures = [o.describe() for o in audit.failures]
-            report.quality_warnings = [o.describe() for o in audit.warnings]
+            report.note_audit(audit)
             blocked = not audit.passed and settings.quality.fail_on_error
             if not blocked:
                 _publish(spark, spec, built, target, versions)

@@ -1,10 +1,15 @@
-"""Write, audit, publish: a Gold build is checked before it becomes a version, and the results
-of every check go to ``audit/expectations``.
+"""Running the suites and recording their results in ``audit/expectations``.
+
+- **Gold, write, audit, publish**: a build is checked before it becomes a version
+  (``audit_build``); the step publishes it only when its ``fail`` checks pass.
+- **Bronze and Silver**: each micro-batch is checked as a whole after it is written or before
+  it is merged (``check_batch``); the data goes on, a failed ``fail`` check fails the gate.
 
 ``audit/expectations`` holds one row per check per validation: which table and suite, the
-published version the build was compared with, the version it became (null when it was not
-published), and the check's result. Training reads it to refuse a Gold version that was
-published with a failed ``fail`` check (``quality.fail_on_error: false`` publishes anyway).
+micro-batch (Bronze, Silver), the published version a Gold build was compared with, the
+version the table was at after it (null for a Gold build that was not published), the check's
+result, and the validation's Data Docs page. Training reads it to refuse a Gold version that
+was published with a failed ``fail`` check (``quality.fail_on_error: false`` publishes anyway).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -29,9 +36,14 @@ from pyspark.sql.types import (
 from lakehouse.config import Settings
 from lakehouse.errors import DataQualityError
 from lakehouse.io.delta import append_once, is_delta_table, read_table
-from lakehouse.quality.expectations import Outcome, run_checks
+from lakehouse.quality.data_docs import write_validation_pages
+from lakehouse.quality.expectations import Outcome, Validation, run_checks
 from lakehouse.quality.gold import GoldSuite, baseline, build_checks
+from lakehouse.quality.layers import BatchSuite, validate_batch
 from lakehouse.tables import EXPECTATIONS, Table
+
+if TYPE_CHECKING:
+    from lakehouse.pipeline.report import StepReport
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +67,28 @@ EXPECTATIONS_SCHEMA = StructType(
         StructField("unexpected_count", LongType()),
         StructField("unexpected_percent", DoubleType()),
         StructField("exception", StringType()),
+        # added later (older lakes get them on their next append): Bronze/Silver micro-batch,
+        # and the validation's Data Docs page (relative to <lake>/_data_docs)
+        StructField("batch_id", LongType()),
+        StructField("page", StringType()),
     ]
 )
 
 
 @dataclass
 class Audit:
-    """A build's validation: its outcomes, and whether its ``fail`` checks passed."""
+    """A build's or batch's validation: its outcomes, and whether its ``fail`` checks passed."""
 
     validation_id: str
     table: Table
     suite: str
     compared_with_version: int | None
-    outcomes: list[Outcome]
+    validations: list[Validation]
+    batch_id: int | None = None  # a Bronze or Silver micro-batch
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [o for v in self.validations for o in v.outcomes]
 
     @property
     def failures(self) -> list[Outcome]:
@@ -103,21 +124,67 @@ def audit_build(
         new_rows = new_df.count()
     try:
         whole, new = build_checks(suite, settings, base, new_rows)
-        outcomes = run_checks(built, whole, suite.name)
+        validations = [run_checks(built, whole, suite.name)]
         if new:
-            outcomes += run_checks(new_df, new, f"{suite.name}_new_rows")
+            validations.append(run_checks(new_df, new, f"{suite.name}_new_rows"))
     finally:
         if new_df is not None:
             new_df.unpersist()
-    return Audit(uuid.uuid4().hex, suite.table, suite.name, published_version, outcomes)
+    validations = [v for v in validations if v is not None]
+    return Audit(uuid.uuid4().hex, suite.table, suite.name, published_version, validations)
+
+
+def check_batch(
+    spark: SparkSession,
+    settings: Settings,
+    report: StepReport,
+    suite: BatchSuite,
+    df: DataFrame,
+    columns: list[str],
+    *,
+    batch_id: int,
+    version: int | None,
+    lane: str = "",
+) -> Audit | None:
+    """Validate one Bronze or Silver micro-batch (``df``: its rows) against ``suite``, record
+    the result (exactly once per batch) and add its failed checks to ``report``. Does nothing
+    when ``quality.suites`` is off."""
+    if not settings.quality.suites:
+        return None
+    started = time.monotonic()
+    validation = validate_batch(spark, settings, suite, df, columns)
+    if validation is None:
+        return None
+    audit = Audit(uuid.uuid4().hex, suite.table, suite.name, None, [validation], batch_id)
+    record_audit(spark, settings, audit, version=version, published=True, lane=lane)
+    report.note_audit(audit)
+    seconds = time.monotonic() - started
+    log.info(
+        "%s batch %d: %d check(s), %d failed, in %.1f s",
+        suite.table.key,
+        batch_id,
+        len(audit.outcomes),
+        len(audit.failures) + len(audit.warnings),
+        seconds,
+        extra={"table": suite.table.key, "batch_id": batch_id, "seconds": round(seconds, 3)},
+    )
+    return audit
 
 
 def record_audit(
-    spark: SparkSession, settings: Settings, audit: Audit, *, version: int | None, published: bool
+    spark: SparkSession,
+    settings: Settings,
+    audit: Audit,
+    *,
+    version: int | None,
+    published: bool,
+    lane: str = "",
 ) -> None:
-    """Append the audit's outcomes to ``audit/expectations``."""
+    """Append the audit's outcomes to ``audit/expectations`` (a micro-batch's exactly once),
+    after rendering its Data Docs pages (``quality.data_docs``)."""
     if not audit.outcomes:
         return
+    pages = _write_pages(spark, settings, audit)
     rows = [
         (
             audit.validation_id,
@@ -138,19 +205,49 @@ def record_audit(
             o.unexpected_count,
             o.unexpected_percent,
             o.exception,
+            audit.batch_id,
+            pages.get(v.suite),
         )
-        for o in audit.outcomes
+        for v in audit.validations
+        for o in v.outcomes
     ]
     df = spark.createDataFrame(rows, EXPECTATIONS_SCHEMA).withColumn(
         "validated_at", F.current_timestamp()
     )
-    # a unique, growing id per append: Delta's idempotent-write check never skips one
+    app_id = f"expectations:{audit.table.key}"
+    # a build: a unique, growing id per append (Delta's idempotent-write check never skips
+    # one); a micro-batch: its own id, so a batch replayed after a crash is recorded once
+    batch_id = time.time_ns() // 1000 if audit.batch_id is None else audit.batch_id
+    if audit.batch_id is not None:
+        app_id += f":batch{lane}"
     append_once(
-        df,
-        settings.table_path(*EXPECTATIONS),
-        app_id=f"expectations:{audit.table.key}",
-        batch_id=time.time_ns() // 1000,
+        df, settings.table_path(*EXPECTATIONS), app_id=app_id, batch_id=batch_id, merge_schema=True
     )
+
+
+def _write_pages(spark: SparkSession, settings: Settings, audit: Audit) -> dict[str, str]:
+    """Render the audit's Data Docs pages; suite -> page. A page that cannot be written is
+    logged and left out: the results themselves are recorded regardless."""
+    if not settings.quality.data_docs:
+        return {}
+    try:
+        paths = write_validation_pages(
+            spark,
+            settings,
+            audit.table,
+            audit.validation_id,
+            datetime.now(UTC),
+            audit.validations,
+        )
+    except Exception as error:  # the docs are a rendering of the record: it stands alone
+        log.warning(
+            "%s: Data Docs page not written (%s: %s)",
+            audit.table.key,
+            type(error).__name__,
+            str(error).splitlines()[0][:300] if str(error) else "",
+        )
+        return {}
+    return {v.suite: path for v, path in zip(audit.validations, paths, strict=True)}
 
 
 def read_expectations(spark: SparkSession, settings: Settings) -> DataFrame | None:

@@ -13,13 +13,17 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame
 
+from lakehouse.config import QualitySettings
+
 SEVERITY_FAIL = "fail"
 SEVERITY_WARN = "warn"
+SEVERITY_IGNORE = "ignore"  # not "off": YAML reads that as false
 SEVERITIES = (SEVERITY_FAIL, SEVERITY_WARN)
 
 # counts and percentages, without the sample of unexpected values (a sample costs one more
@@ -40,8 +44,8 @@ class Check:
             override (``quality.severity``) names it as ``<table>:<name>``.
         expectation: A Great Expectations expectation (``great_expectations.expectations``).
         severity: ``fail`` (blocks a publish) or ``warn`` (recorded only).
-        rows: Which rows it looked at: ``all`` (the build) or ``new`` (rows the published
-            version does not have).
+        rows: Which rows it looked at: ``all`` (a Gold build), ``new`` (rows the published
+            version does not have) or ``batch`` (a Bronze or Silver micro-batch).
     """
 
     name: str
@@ -78,6 +82,35 @@ class Outcome:
         if self.unexpected_count is not None:
             seen = f"{self.unexpected_count} unexpected ({self.unexpected_percent or 0:.1f}%)"
         return f"{self.name} [{self.expectation_type}, {self.rows} rows]: {seen}"
+
+
+def severity_of(quality: QualitySettings, table_key: str, name: str, default: str) -> str:
+    """A check's severity: ``quality.severity["<table>:<check>"]``, else its default."""
+    return quality.severity.get(f"{table_key}:{name}", default)
+
+
+def reject_unknown_overrides(quality: QualitySettings, table_key: str, names: set[str]) -> None:
+    """Raise ValueError when ``quality.severity`` names a check of ``table_key`` that its
+    suite does not have (a typo would silently change nothing)."""
+    unknown = {
+        k.partition(":")[2]
+        for k in quality.severity
+        if k.partition(":")[0] == table_key and k.partition(":")[2] not in names
+    }
+    if unknown:
+        raise ValueError(
+            f"quality.severity names unknown check(s) of {table_key}: {sorted(unknown)}; "
+            f"known: {sorted(names)}"
+        )
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One suite run: each check's outcome, and GX's own result (for Data Docs)."""
+
+    suite: str
+    outcomes: list[Outcome]
+    result: Any  # great_expectations ExpectationSuiteValidationResult
 
 
 def _gx_context():
@@ -136,10 +169,11 @@ def _exception_message(info: Any) -> str | None:
     return None
 
 
-def run_checks(df: DataFrame, checks: list[Check], suite_name: str) -> list[Outcome]:
-    """Validate ``df`` against ``checks`` (one GX suite run); one outcome per check."""
+def run_checks(df: DataFrame, checks: Iterable[Check], suite_name: str) -> Validation | None:
+    """Validate ``df`` against ``checks`` (one GX suite run); None when there is no check."""
+    checks = list(checks)
     if not checks:
-        return []
+        return None
     import great_expectations as gx
 
     _gx_context()  # a suite needs an active context
@@ -179,4 +213,4 @@ def run_checks(df: DataFrame, checks: list[Check], suite_name: str) -> list[Outc
             )
         )
     order = {c.name: i for i, c in enumerate(checks)}
-    return sorted(outcomes, key=lambda o: order[o.name])
+    return Validation(suite_name, sorted(outcomes, key=lambda o: order[o.name]), result)

@@ -24,12 +24,17 @@ from datetime import datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config import QualitySettings, Settings
+from lakehouse.config import Settings
 from lakehouse.contract import DELIVERY_FEATURES_COLUMNS, payments_unified_columns
-from lakehouse.quality.expectations import SEVERITY_FAIL, SEVERITY_WARN, Check
+from lakehouse.quality.expectations import (
+    SEVERITY_FAIL,
+    SEVERITY_IGNORE,
+    SEVERITY_WARN,
+    Check,
+    reject_unknown_overrides,
+    severity_of,
+)
 from lakehouse.tables import GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED, Table
-
-SEVERITY_IGNORE = "ignore"  # not "off": YAML reads that as false
 
 
 @dataclass(frozen=True)
@@ -145,10 +150,6 @@ def baseline(published: DataFrame, suite: GoldSuite, version: int) -> Baseline:
     )
 
 
-def _severity(suite: GoldSuite, name: str, default: str, quality: QualitySettings) -> str:
-    return quality.severity.get(f"{suite.table.key}:{name}", default)
-
-
 def check_names(suite: GoldSuite) -> set[str]:
     """Every check name the suite can produce (what ``quality.severity`` may name)."""
     names = {"columns", f"{suite.key}_not_null", f"{suite.key}_unique", f"{suite.ts}_not_null"}
@@ -177,21 +178,12 @@ def build_checks(
     import great_expectations.expectations as gxe
 
     quality = settings.quality
-    unknown = {
-        k.partition(":")[2]
-        for k in quality.severity
-        if k.partition(":")[0] == suite.table.key and k.partition(":")[2] not in check_names(suite)
-    }
-    if unknown:
-        raise ValueError(
-            f"quality.severity names unknown check(s) of {suite.table.key}: {sorted(unknown)}; "
-            f"known: {sorted(check_names(suite))}"
-        )
+    reject_unknown_overrides(quality, suite.table.key, check_names(suite))
     whole: list[Check] = []
     new: list[Check] = []
 
     def add(target: list[Check], name: str, expectation, default: str, rows: str) -> None:
-        severity = _severity(suite, name, default, quality)
+        severity = severity_of(quality, suite.table.key, name, default)
         if severity != SEVERITY_IGNORE:
             target.append(Check(name, expectation, severity, rows))
 

@@ -1,0 +1,201 @@
+"""The Bronze and Silver suites: each micro-batch is checked as a whole by Great Expectations,
+the result recorded in ``audit/expectations`` and rendered as a Data Docs page; a failed
+``fail`` check fails the gate, a failed ``warn`` check is reported, and the data goes on."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.config import load_settings
+from lakehouse.contract import example_session_document
+from lakehouse.io.delta import read_table
+from lakehouse.pipeline.gates import gate_failures
+from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
+from lakehouse.quality.audit import read_expectations
+from lakehouse.quality.data_docs import docs_root, write_index
+from lakehouse.quality.layers import (
+    BRONZE_SUITES,
+    SILVER_SUITES,
+    build_checks,
+    check_names,
+    validate_batch,
+)
+from lakehouse.reporting import print_expectations
+from lakehouse.silver.schemas import ZIP_CODES_SCHEMA
+from lakehouse.tables import (
+    BRONZE_SESSIONS,
+    SILVER_RISK_EVENTS,
+    SILVER_SESSIONS,
+    SILVER_TRANSACTIONS,
+    SILVER_ZIP_CODES,
+)
+from tests.support.payments_twins import TX_SCHEMA
+
+SESSIONS = SILVER_SUITES[SILVER_SESSIONS]
+
+
+def quality(*overrides: str):
+    return load_settings("local", overrides=list(overrides)).quality
+
+
+def test_severity_settings_and_thresholds_shape_a_suite():
+    columns = ["record_id"]
+    checks = {c.name: c for c in build_checks(SESSIONS, quality(), columns)}
+    assert checks["zip_code_in_zip_codes"].severity == "warn"
+    assert checks["record_id_unique"].severity == "fail"
+    assert checks["delivered_ts_not_before_event_ts"].severity == "warn"
+    assert set(checks) == check_names(SESSIONS)
+    # a reference table that does not exist yet is not checked against
+    present = {c.name for c in build_checks(SESSIONS, quality(), columns, references=set())}
+    assert "zip_code_in_zip_codes" not in present and "record_id_unique" in present
+
+    changed = quality(
+        "quality.severity={silver/sessions:zip_code_in_zip_codes: fail, "
+        "silver/sessions:warehouse_id_in_warehouses: ignore}"
+    )
+    checks = {c.name: c for c in build_checks(SESSIONS, changed, columns)}
+    assert checks["zip_code_in_zip_codes"].severity == "fail"
+    assert "warehouse_id_in_warehouses" not in checks
+
+    off = quality("quality.min_reference_share=0", "quality.max_malformed_share=1")
+    assert not {"zip_code_in_zip_codes", "warehouse_id_in_warehouses"} & {
+        c.name for c in build_checks(SESSIONS, off, columns)
+    }
+    bronze = BRONZE_SUITES[BRONZE_SESSIONS]
+    assert "parse_rate" in {c.name for c in build_checks(bronze, quality(), columns)}
+    assert "parse_rate" not in {c.name for c in build_checks(bronze, off, columns)}
+
+    with pytest.raises(ValueError, match=r"unknown check\(s\) of silver/sessions: \['zip_range'\]"):
+        build_checks(SESSIONS, quality("quality.severity={silver/sessions:zip_range: warn}"), [])
+
+
+def test_a_silver_batch_wrong_as_a_whole_fails_the_named_checks(spark, tmp_path):
+    """Rows that no per-row rule should ever let through (a bug upstream of the MERGE): each
+    invariant is its own named check."""
+    settings = load_settings("local", lake=str(tmp_path / "lake"))
+    t0 = datetime(2024, 1, 1)
+    rows = [
+        ("t1", t0, "a1", "a2", Decimal("10.00"), "USD", "web", "grocery"),
+        ("t1", t0, "a1", "a2", Decimal("11.00"), "USD", "web", "grocery"),  # key twice
+        ("t2", t0, None, "a2", Decimal("-5.00"), "USD", "web", "grocery"),
+        ("t3", None, "a3", "a2", Decimal("7.00"), "USD", "web", "grocery"),
+    ]
+    batch = spark.createDataFrame(rows, TX_SCHEMA)
+    suite = SILVER_SUITES[SILVER_TRANSACTIONS]
+    validation = validate_batch(spark, settings, suite, batch, batch.columns)
+    failed = {o.name: o for o in validation.outcomes if not o.success}
+    assert set(failed) == {
+        "transaction_id_unique",
+        "amount_range",
+        "source_account_id_not_null",
+        "transaction_ts_not_null",
+    }
+    assert failed["amount_range"].unexpected_count == 1
+    assert all(o.severity == "fail" for o in failed.values())
+    # silver/account_changes does not exist: its referential check is left out, not failed
+    assert "source_account_id_in_account_changes" not in {o.name for o in validation.outcomes}
+
+    events = spark.createDataFrame(
+        [("a1", t0, 1), ("a1", t0, 0), ("a2", t0, 2)],
+        "account_id string, effective_ts timestamp, risk_flag int",
+    )
+    validation = validate_batch(
+        spark, settings, SILVER_SUITES[SILVER_RISK_EVENTS], events, events.columns
+    )
+    assert {o.name for o in validation.outcomes if not o.success} == {
+        "key_unique",
+        "risk_flag_in_set",
+    }
+
+
+def land(folder: Path, name: str, lines: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("\n".join(lines) + "\n")
+
+
+def docs(prefix: str, n: int, zip_code: str) -> list[str]:
+    out = []
+    for i in range(n):
+        doc = example_session_document(changes={"id": f"{prefix}-{i}"})
+        doc["shipping"]["address"]["zipCode"] = zip_code
+        out.append(json.dumps(doc))
+    return out
+
+
+@pytest.mark.integration
+def test_bronze_and_silver_batches_are_checked_recorded_and_rendered(spark, tmp_path, capsys):
+    settings = load_settings(
+        "local",
+        landing=str(tmp_path / "landing"),
+        lake=str(tmp_path / "lake"),
+        overrides=[
+            "privacy.hmac_key=layer-suites-key",
+            # a feed half garbage is worth stopping the schedule for, here
+            "quality.severity={bronze/sessions:parse_rate: fail}",
+        ],
+    )
+    known = example_session_document()["shipping"]["address"]["zipCode"]
+    spark.createDataFrame(
+        [(known, "Portland", "OR", 45.5, -122.7, False)], ZIP_CODES_SCHEMA
+    ).write.format("delta").save(settings.table_path(*SILVER_ZIP_CODES))
+    folder = tmp_path / "landing" / "sessions"
+
+    # a harmless batch: every check passes
+    land(folder, "a.jsonl", docs("a", 10, known))
+    first = [ingest_sessions(spark, settings), build_silver_sessions(spark, settings)]
+    assert [(r.quality_failures, r.quality_warnings) for r in first] == [([], []), ([], [])]
+    assert gate_failures(first, settings.quality) == []
+
+    # a batch with a third of its lines unparsable and zip codes the reference does not know
+    land(folder, "b.jsonl", [*docs("b", 8, "00000"), "{not json", "<html>", "{}}"])
+    second = [ingest_sessions(spark, settings), build_silver_sessions(spark, settings)]
+    bronze, silver = second
+    assert len(bronze.quality_failures) == 1
+    assert bronze.quality_failures[0].startswith("batch 1: parse_rate")
+    assert [w.split(" [")[0] for w in silver.quality_warnings] == ["batch 1: zip_code_in_zip_codes"]
+    (failure,) = gate_failures(second, settings.quality)
+    assert failure.startswith("bronze/sessions: expectation suite failed: batch 1: parse_rate")
+    # the data went on: every record is in Bronze, the valid ones in Silver
+    assert read_table(spark, settings.table_path(*BRONZE_SESSIONS)).count() == 21
+    assert read_table(spark, settings.table_path(*SILVER_SESSIONS)).count() == 18
+
+    results = read_expectations(spark, settings)
+    by_batch = (
+        results.where(F.col("table").isin(BRONZE_SESSIONS.key, SILVER_SESSIONS.key))
+        .groupBy("table", "batch_id")
+        .agg(
+            F.sum((~F.col("success")).cast("int")).alias("failed"),
+            F.first("page").alias("page"),
+            F.first("rows").alias("rows"),
+        )
+        .orderBy("table", "batch_id")
+        .collect()
+    )
+    assert [(r["table"], r["batch_id"], r["failed"], r["rows"]) for r in by_batch] == [
+        ("bronze/sessions", 0, 0, "batch"),
+        ("bronze/sessions", 1, 1, "batch"),
+        ("silver/sessions", 0, 0, "batch"),
+        ("silver/sessions", 1, 1, "batch"),
+    ]
+    parse = results.where(F.col("check") == "parse_rate").orderBy("batch_id").collect()
+    assert [(r["unexpected_count"], r["element_count"]) for r in parse] == [(0, 10), (3, 11)]
+
+    # Data Docs: a GX page per validation, and an index that links each one
+    root = Path(docs_root(settings))
+    for row in by_batch:
+        page = (root / row["page"]).read_text()
+        assert "Expectation Validation Result" in page and "values must never be null" in page
+    index_uri = write_index(spark, settings)
+    index = Path(index_uri).read_text()
+    assert all(f'href="{r["page"]}"' in index for r in by_batch)
+    assert index.count('class="failed"') == 1 and index.count('class="warnings"') == 1
+    print_expectations(spark, settings)
+    shown = capsys.readouterr().out
+    assert "bronze/sessions              4/5 passed, batch 1" in shown
+    assert f"Data Docs (every validation, with its page): {index_uri}" in shown
