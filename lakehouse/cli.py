@@ -17,6 +17,7 @@ import click
 
 from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, join_uri, load_settings
+from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.errors import EXIT_CRASH, LakehouseError
 from lakehouse.secrets import keep_secrets_out_of_logs
 from lakehouse.tables import SOURCES
@@ -470,6 +471,75 @@ def history(settings, table, limit):
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="TABLE") from exc
     print_history(_spark(settings), settings.table_path(*parsed), parsed.key, limit)
+
+
+@cli.group()
+def quarantine() -> None:
+    """Quarantined rows: what is held, and replaying it after a fix."""
+
+
+REPLAY_SOURCES = ("sessions", *PAYMENT_FEEDS)  # the sources with a quarantine
+
+
+def _quarantine_options(command: Callable) -> Callable:
+    command = click.option(
+        "--batch",
+        "batches",
+        multiple=True,
+        type=int,
+        help="Only rows of this Bronze batch (repeatable).",
+    )(command)
+    command = click.option(
+        "--reason", "reasons", multiple=True, help="Only rows quarantined for this reason."
+    )(command)
+    return click.option(
+        "--source",
+        type=click.Choice([*REPLAY_SOURCES, "payments"]),
+        default=None,
+        help="Only this source (payments: its four feeds); default every one.",
+    )(command)
+
+
+def _replay_sources(source: str | None) -> tuple[str, ...]:
+    if source is None:
+        return REPLAY_SOURCES
+    return PAYMENT_FEEDS if source == "payments" else (source,)
+
+
+@quarantine.command(name="list")
+@common_options
+@_quarantine_options
+def quarantine_list(settings, source, reasons, batches):
+    """Rows held in quarantine and released by replays, per source, reason and Bronze batch."""
+    from lakehouse.pipeline.replay import Selection, summarize
+
+    selection = Selection(tuple(reasons), tuple(batches))
+    rows = summarize(_spark(settings), settings, _replay_sources(source), selection)
+    if not rows:
+        click.echo("nothing in quarantine")
+        return
+    click.echo(f"{'source':<24} {'reason':<28} {'batch':>6} {'held':>8} {'released':>9}")
+    for r in rows:
+        click.echo(
+            f"{r['source']:<24} {r['reason']:<28} {r['bronze_batch_id']:>6} "
+            f"{r['held']:>8} {r['released']:>9}"
+        )
+
+
+@quarantine.command(name="replay")
+@common_options
+@_quarantine_options
+@writes_lake
+def quarantine_replay(settings, source, reasons, batches):
+    """Run held rows through the current rules again (after a fix: an alias, a rule, a
+    setting); rows that pass enter Silver once, the rest stay held."""
+    from lakehouse.pipeline.replay import Selection, replay
+
+    spark = _spark(settings)
+    selection = Selection(tuple(reasons), tuple(batches))
+    for name in _replay_sources(source):
+        for report in replay(spark, settings, name, selection):
+            click.echo(report.summary())
 
 
 @cli.command()

@@ -19,6 +19,7 @@ from lakehouse.tables import (
     EXPECTATIONS,
     GOLD_DELIVERY_FEATURES,
     GOLD_PAYMENTS_UNIFIED,
+    QUARANTINE_RELEASES,
     QUARANTINE_SESSIONS,
     REFUSED_FILES,
     ROW_WARNINGS,
@@ -103,22 +104,34 @@ def _rows(spark: SparkSession, settings: Settings, table: Table) -> int:
 def print_conservation(spark: SparkSession, settings: Settings) -> bool:
     """Check and print the conservation invariant for every source (CONTRACT section 2.4)."""
     ledger = settings.table_path(*BATCH_LEDGER)
-    click.echo("\nConservation: read = bronze = silver + quarantined + duplicates removed")
+    click.echo(
+        "\nConservation: read = bronze = silver + held in quarantine + duplicates removed"
+        " (held = quarantined - released by replays)"
+    )
     ok = True
     refused = read_refused(spark, settings.table_path(*REFUSED_FILES))
+    releases = _released_per_source(spark, settings)
     for source, (bronze_t, silver_t, quarantine_t) in CONSERVED.items():
         if latest_version(spark, settings.table_path(*bronze_t)) is None:
             continue
         read = ledger_totals(spark, ledger, "bronze", source).get("records_read", 0)
         duplicates = ledger_totals(spark, ledger, "silver", source).get("duplicates_removed", 0)
+        replays = ledger_totals(spark, ledger, "replay", source)
+        duplicates += replays.get("duplicates_removed", 0)
         bronze = _rows(spark, settings, bronze_t)
         silver = _rows(spark, settings, silver_t)
         quarantined = _rows(spark, settings, quarantine_t)
-        holds = read == bronze == silver + quarantined + duplicates
+        released = releases.get(source, 0)
+        held = quarantined - released
+        # every release is a replay's, as its ledger row counts them
+        holds = read == bronze == silver + held + duplicates and released == replays.get(
+            "released", 0
+        )
         ok &= holds
+        shown = f"{held}" if not released else f"({quarantined} - {released})"
         click.echo(
             f"  {'OK  ' if holds else 'FAIL'} {source:<24} {read} = {bronze} = "
-            f"{silver} + {quarantined} + {duplicates}"
+            f"{silver} + {shown} + {duplicates}"
         )
         # files: the ledger's counts add up, and its refusals are the refused-files table's
         files = _file_counts(spark, ledger, source)
@@ -130,6 +143,15 @@ def print_conservation(spark: SparkSession, settings: Settings) -> bool:
             f"{files[1]} ingested + {files[2]} refused ({listed} in {REFUSED_FILES.key})"
         )
     return ok
+
+
+def _released_per_source(spark: SparkSession, settings: Settings) -> dict[str, int]:
+    """Quarantined rows each source's replays released (``audit/quarantine_releases``)."""
+    path = settings.table_path(*QUARANTINE_RELEASES)
+    if latest_version(spark, path) is None:
+        return {}
+    rows = read_table(spark, path).groupBy("source").count().collect()
+    return {r["source"]: int(r["count"]) for r in rows}
 
 
 def _file_counts(spark: SparkSession, ledger: str, source: str) -> tuple[int, int, int]:
@@ -167,6 +189,30 @@ def print_refused_files(spark: SparkSession, settings: Settings, limit: int = 20
         )
     if total > limit:
         click.echo(f"  ... and {total - limit} more (audit/refused_files)")
+
+
+def print_quarantine_reasons(spark: SparkSession, settings: Settings) -> None:
+    """Rows per quarantine table and reason: held, and released by replays."""
+    from lakehouse.pipeline.replay import quarantined
+
+    click.echo(f"\nQuarantine reasons:  {'held':>8} {'released':>9}")
+    for table in [t for t in ALL_TABLES if t.layer == "quarantine"]:
+        rows = quarantined(spark, settings, table.name)
+        if rows is None:
+            continue
+        counts = (
+            rows.groupBy("reason")
+            .agg(
+                F.sum((~F.col("released")).cast("long")).alias("held"),
+                F.sum(F.col("released").cast("long")).alias("released"),
+            )
+            .orderBy(F.desc("held"), "reason")
+            .collect()
+        )
+        for row in counts:
+            click.echo(
+                f"  {table.key:<36} {row['reason']:<28} {row['held']:>8} {row['released']:>9}"
+            )
 
 
 def print_row_warnings(spark: SparkSession, settings: Settings) -> None:
@@ -274,16 +320,7 @@ def print_lake_report(spark: SparkSession, settings: Settings, sample_rows: int 
         click.echo(f"  {table.key:<28} {version if version is not None else '-':>7} {rows:>10}")
     ok = print_conservation(spark, settings)
     print_refused_files(spark, settings)
-    quarantine_tables = [t for t in ALL_TABLES if t.layer == "quarantine"]
-    click.echo("\nQuarantine reasons:")
-    for table in quarantine_tables:
-        path = settings.table_path(*table)
-        if latest_version(spark, path) is None:
-            continue
-        for row in (
-            read_table(spark, path).groupBy("reason").count().orderBy(F.desc("count")).collect()
-        ):
-            click.echo(f"  {table.key:<36} {row['reason']:<28} {row['count']:>8}")
+    print_quarantine_reasons(spark, settings)
     print_row_warnings(spark, settings)
     print_expectations(spark, settings)
     print_schema_drift(spark, settings)

@@ -35,6 +35,8 @@ FILE_RETRIES = Table("audit", "file_retries")
 ROW_WARNINGS = Table("audit", "row_warnings")
 EXPECTATIONS = Table("audit", "expectations")
 SCHEMA_DRIFT = Table("audit", "schema_drift")
+QUARANTINE_RELEASES = Table("audit", "quarantine_releases")
+QUARANTINE_REPLAYS = Table("audit", "quarantine_replays")
 
 SILVER_TRANSACTIONS = Table("silver", TRANSACTIONS)
 SILVER_ACCOUNT_CHANGES = Table("silver", "account_changes")
@@ -74,6 +76,8 @@ ALL_TABLES = (
     ROW_WARNINGS,
     EXPECTATIONS,
     SCHEMA_DRIFT,
+    QUARANTINE_RELEASES,
+    QUARANTINE_REPLAYS,
     *PREDICTION_TABLES,
 )
 

@@ -69,6 +69,31 @@ def test_generate_run_history_report(spark, roots):
     assert "gold/payments_unified" in report.output
 
 
+def test_quarantine_list_and_replay(spark, roots):
+    key = ["--set", "privacy.hmac_key=cli-test"]
+    listed = invoke("quarantine", "list", *roots, *key, "--source", "sessions")
+    assert listed.exit_code == 0, listed.output
+    assert "missing_created_ts" in listed.output and "released" in listed.output
+    # nothing was fixed: every chosen row stays held, and the lake still adds up
+    replayed = invoke(
+        "quarantine",
+        "replay",
+        *roots,
+        *key,
+        "--source",
+        "sessions",
+        "--reason",
+        "missing_created_ts",
+    )
+    assert replayed.exit_code == 0, replayed.output
+    assert "replay 0:" in replayed.output and " 0 released" in replayed.output
+    assert "still held: missing_created_ts" in replayed.output
+    report = invoke("report", *roots, *key)
+    assert report.exit_code == 0 and "FAIL" not in report.output, report.output
+    bad = invoke("quarantine", "replay", *roots, *key, "--source", "gold")
+    assert bad.exit_code == 2 and "Invalid value for '--source'" in bad.output
+
+
 def test_single_layer_and_source(spark, roots):
     result = invoke("silver", *roots, "--source", "reference")
     assert result.exit_code == 0, result.output

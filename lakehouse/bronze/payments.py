@@ -233,3 +233,43 @@ def to_bronze_payments(
         F.lit(batch_id).cast("long").alias("_batch_id"),
         F.current_timestamp().alias("_ingested_at"),
     )
+
+
+def _normalized_name(name: Column) -> Column:
+    """``normalize_header_name`` as a column expression (BOM, case, spaces and dashes)."""
+    stripped = F.regexp_replace(F.regexp_replace(name, _BOM, ""), r"^\s+|\s+$", "")
+    return F.regexp_replace(F.lower(stripped), r"[\s\-]+", "_")
+
+
+def _named_one_of(names: list[str]):
+    """A ``map_filter`` predicate: the key, normalized, is one of ``names``."""
+    return lambda key, _value: _normalized_name(key).isin(*names)
+
+
+def remap_missing_columns(
+    bronze_df: DataFrame, feed: str, aliases: Mapping[str, Sequence[str]]
+) -> DataFrame:
+    """Bronze rows of ``feed`` with each missing canonical column taken, through ``aliases``
+    as they are now, from the row's unknown columns (``_extra_columns``): what a file would
+    have given had the alias been configured when it was ingested. A column a row has is
+    left as it is; ``_missing_columns`` keeps only what is still missing. For a replay of
+    quarantined rows after an alias fix."""
+    out = bronze_df
+    for canonical in FEED_COLUMNS[feed]:
+        names = sorted(
+            {normalize_header_name(n) for n in aliases.get(canonical, ())}
+            | {normalize_header_name(canonical)}
+        )
+        candidates = F.map_values(F.map_filter(F.col("_extra_columns"), _named_one_of(names)))
+        missing = F.coalesce(F.array_contains(F.col("_missing_columns"), canonical), F.lit(False))
+        found = F.get(candidates, 0)
+        out = out.withColumn(
+            canonical, F.when(missing & found.isNotNull(), found).otherwise(F.col(canonical))
+        ).withColumn(
+            "_missing_columns",
+            F.when(
+                missing & found.isNotNull(),
+                F.array_remove(F.col("_missing_columns"), canonical),
+            ).otherwise(F.col("_missing_columns")),
+        )
+    return out

@@ -334,6 +334,30 @@ def merge_with_sources(
         spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
 
 
+_TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+_TAG_LOOKBACK = 10  # commits searched for an earlier attempt of a replayed batch
+_TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+@contextmanager
+def _idempotent_dml(spark: SparkSession, txn: tuple[str, int] | None, tag: str | None):
+    """Delta's idempotent DML for the session while the block runs: a commit that carries
+    ``txn`` (app id, version) is made once, a second attempt is skipped; ``tag`` goes to the
+    commit's ``userMetadata``."""
+    if txn is None:
+        yield
+        return
+    confs = {_TXN_APP_ID_CONF: txn[0], _TXN_VERSION_CONF: str(txn[1]), _USER_METADATA_CONF: tag}
+    for key, value in confs.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key in confs:
+            spark.conf.unset(key)
+
+
 def merge_into(
     spark: SparkSession,
     rows_df: DataFrame,
@@ -341,35 +365,70 @@ def merge_into(
     schema: StructType,
     keys: tuple[str, ...],
     update_condition: str | None,
+    *,
+    txn: tuple[str, int] | None = None,
 ) -> tuple[int, int]:
     """MERGE ``rows_df`` into the table at ``path`` by ``keys``; returns (inserted, updated).
 
     The table is created with ``schema`` when it does not exist yet. ``update_condition``
     (``s.``/``t.`` aliases) says when a matched row is replaced; None makes the merge
     insert-only, so the first row of a key wins for good.
+
+    ``txn`` (app id, batch id) makes the write happen once: a batch replayed after a crash
+    that came after its commit writes nothing again, and gets the counts of the commit it
+    made the first time (read from the table's history, where the commit is tagged).
     """
     table = ensure_table(spark, path, spark.createDataFrame([], schema))
     before = latest_version(spark, path)
+    tag = None if txn is None else f"{txn[0]}:{txn[1]}"
+    if txn is not None and (earlier := _tagged_commit_metrics(spark, path, tag)) is not None:
+        return earlier
     if table.detail().first()["numFiles"] == 0:
         # Nothing to match against (the first load): a plain append does the same, minus
         # the join and the source materialisation a MERGE costs.
-        _write_table(
-            spark,
-            path,
-            lambda location: rows_df.write.format("delta").mode("append").save(location),
-            new=False,
-        )
+        def append(location: str) -> None:
+            writer = rows_df.write.format("delta").mode("append")
+            if txn is not None:
+                writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+                writer = writer.option("userMetadata", tag)
+            writer.save(location)
+
+        _write_table(spark, path, append, new=False)
+        if latest_version(spark, path) == before:
+            return 0, 0
         return int(_last_operation_metrics(spark, path).get("numOutputRows", 0)), 0
     failpoint(f"write:{table_name(path)}")
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     merge = table.alias("t").merge(rows_df.alias("s"), condition)
     if update_condition is not None:
         merge = merge.whenMatchedUpdateAll(condition=update_condition)
-    merge.whenNotMatchedInsertAll().execute()
+    with _idempotent_dml(spark, txn, tag):
+        merge.whenNotMatchedInsertAll().execute()
     if latest_version(spark, path) == before:
         return 0, 0
     metrics = _last_operation_metrics(spark, path)
+    return _inserted_updated(metrics)
+
+
+def _inserted_updated(metrics: Mapping[str, str]) -> tuple[int, int]:
+    if "numTargetRowsInserted" not in metrics:  # an append
+        return int(metrics.get("numOutputRows", 0)), 0
     return int(metrics.get("numTargetRowsInserted", 0)), int(metrics.get("numTargetRowsUpdated", 0))
+
+
+def _tagged_commit_metrics(spark: SparkSession, path: str, tag: str) -> tuple[int, int] | None:
+    """(inserted, updated) of the commit tagged ``tag`` (an earlier attempt of the same
+    batch), or None when there is none. Only the recent history is read: a replayed batch
+    is the last one its step wrote."""
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history(_TAG_LOOKBACK)
+        .where(F.col("userMetadata") == tag)
+        .select("operationMetrics")
+        .limit(1)
+        .collect()
+    )
+    return _inserted_updated(rows[0]["operationMetrics"]) if rows else None
 
 
 def _last_operation_metrics(spark: SparkSession, path: str) -> dict[str, str]:

@@ -212,7 +212,8 @@ def _cleaned_then(with_reasons: Transform, feed: str, bronze_df: DataFrame) -> D
     return with_reasons(sp.without_control_chars(bronze_df, feed))
 
 
-def _specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
+def silver_specs(spark: SparkSession, settings: Settings) -> list[SilverSpec]:
+    """How each payment feed goes from Bronze to Silver, in the order the step runs them."""
     key = resolve_key(settings)
     to_transactions = partial(sp.to_silver_transactions, hmac_key=key)
     to_changes = partial(sp.to_account_changes, hmac_key=key)
@@ -303,7 +304,7 @@ def _derived_spec(
 
 def build_silver_payments(spark: SparkSession, settings: Settings) -> list[StepReport]:
     """Every feed's Silver table, then the derived dimension and interval tables."""
-    reports = [run_silver(spark, settings, spec) for spec in _specs(spark, settings)]
+    reports = [run_silver(spark, settings, spec) for spec in silver_specs(spark, settings)]
     reports += [run_gold(spark, settings, _derived_spec(*derived)) for derived in _DERIVED]
     return reports
 

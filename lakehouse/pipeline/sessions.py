@@ -158,13 +158,18 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
 
 def build_silver_sessions(spark: SparkSession, settings: Settings) -> StepReport:
     """New Bronze rows -> merged into ``silver/sessions``; invalid rows -> quarantine."""
+    return run_silver(spark, settings, silver_spec(settings))
+
+
+def silver_spec(settings: Settings) -> SilverSpec:
+    """How session records go from Bronze to Silver, under ``settings``' rules."""
     rules = SessionRules(
         epoch_seconds_below=settings.sessions.epoch_seconds_below,
         min_event_ts=settings.sessions.min_event_ts,
         max_event_ts=settings.sessions.max_event_ts,
     )
     hmac_key = resolve_key(settings)
-    spec = SilverSpec(
+    return SilverSpec(
         source=SOURCE,
         bronze=BRONZE_SESSIONS,
         silver=SILVER_SESSIONS,
@@ -179,7 +184,6 @@ def build_silver_sessions(spark: SparkSession, settings: Settings) -> StepReport
         to_quarantine=to_quarantine_rows,
         to_warnings=to_warning_rows,
     )
-    return run_silver(spark, settings, spec)
 
 
 def build_delivery_features(spark: SparkSession, settings: Settings) -> StepReport:

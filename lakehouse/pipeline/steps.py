@@ -159,6 +159,7 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                     spec.silver_schema,
                     spec.keys,
                     spec.update_condition,
+                    txn=(f"{spec.silver.key}:{spec.source}", batch_id),
                 )
                 if suite is not None:
                     check_batch(

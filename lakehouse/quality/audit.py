@@ -152,10 +152,10 @@ def check_batch(
     if not settings.quality.suites:
         return None
     started = time.monotonic()
-    validation = validate_batch(spark, settings, suite, df, columns)
-    if validation is None:
+    validations = validate_batch(spark, settings, suite, df, columns)
+    if not validations:
         return None
-    audit = Audit(uuid.uuid4().hex, suite.table, suite.name, None, [validation], batch_id)
+    audit = Audit(uuid.uuid4().hex, suite.table, suite.name, None, validations, batch_id)
     record_audit(spark, settings, audit, version=version, published=True, lane=lane)
     report.note_audit(audit)
     seconds = time.monotonic() - started

@@ -3,14 +3,11 @@ reported on the step's line and by ``lakehouse report``, and a gate when configu
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.config import load_settings
 from lakehouse.contract import TRANSACTION_COLUMNS, TRANSACTIONS, example_session_document
 from lakehouse.io.delta import read_table
 from lakehouse.pipeline.gates import gate_failures
@@ -18,18 +15,13 @@ from lakehouse.pipeline.payments import ingest_payment_feed
 from lakehouse.pipeline.sessions import ingest_sessions
 from lakehouse.reporting import print_schema_drift
 from lakehouse.tables import BRONZE_SESSIONS, SCHEMA_DRIFT, Table
-from tests.support.lake import NO_SUITES
+from tests.support.lake import csv_text, lake_settings
 
 pytestmark = pytest.mark.integration
 
 
 def settings_for(root, *overrides):
-    return load_settings(
-        "local",
-        landing=str(root / "landing"),
-        lake=str(root / "lake"),
-        overrides=["privacy.hmac_key=drift-test-key", NO_SUITES, *overrides],
-    )
+    return lake_settings(root, "drift-test-key", *overrides)
 
 
 def documents(prefix, n, change=None, **extra):
@@ -103,14 +95,6 @@ def test_session_batches_drift_against_the_contract_and_the_previous_batch(spark
     assert bronze.where(F.col("raw_record").contains('"loyalty"')).count() == 5
     # without fail_on_drift it is reported, not a gate failure
     assert gate_failures([second], settings.quality) == []
-
-
-def csv_text(header, rows):
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def transaction(txn_id, amount="12.50"):

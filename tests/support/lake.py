@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from pyspark.sql import DataFrame
+
+from lakehouse.config import load_settings
 
 # For tests of something other than data quality: their runs leave Gold's expectation suites
 # out (tests/quality checks them; the CLI, S3 and sessions pipeline tests run them too).
 NO_SUITES = "quality.suites=false"
+
+
+def lake_settings(root, hmac_key: str, *overrides: str):
+    """Settings for a landing zone and a lake under ``root``, suites off."""
+    return load_settings(
+        "local",
+        landing=str(root / "landing"),
+        lake=str(root / "lake"),
+        overrides=[f"privacy.hmac_key={hmac_key}", NO_SUITES, *overrides],
+    )
+
+
+def csv_text(header, rows) -> str:
+    """A CSV file's text: the header, then the rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def run_specific(name: str) -> bool:
