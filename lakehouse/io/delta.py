@@ -179,6 +179,7 @@ def _write_table(
     staging = creating_folder(path) if new else None
     if staging is None:
         write(path)
+        failpoint(f"committed:{name}")
         return
     target = _local_folder(path)
     shutil.rmtree(staging, ignore_errors=True)  # a crashed first write's
@@ -193,6 +194,7 @@ def _write_table(
     staging.rename(target)
     _forget_cached_log(spark, path)
     _forget_cached_log(spark, str(staging))
+    failpoint(f"committed:{name}")
 
 
 def append_once(
@@ -404,6 +406,7 @@ def merge_into(
         merge = merge.whenMatchedUpdateAll(condition=update_condition)
     with _idempotent_dml(spark, txn, tag):
         merge.whenNotMatchedInsertAll().execute()
+    failpoint(f"committed:{table_name(path)}")
     if latest_version(spark, path) == before:
         return 0, 0
     metrics = _last_operation_metrics(spark, path)

@@ -6,7 +6,9 @@ no ``finally`` block, no Spark shutdown, no lock release, exactly what the kerne
 or a lost machine does. The names:
 
 - ``write:<layer>/<table>``: a write to that table is about to start;
-- ``commit:<layer>/<table>``: a new table's first commit is written but not yet in place.
+- ``commit:<layer>/<table>``: a new table's first commit is written but not yet in place;
+- ``committed:<layer>/<table>``: a write to that table is committed (and in place), and
+  nothing that comes after it (the batch's ledger row, the stream's checkpoint) is yet.
 
 Unset (always, outside the fault tests) a failpoint costs one environment lookup.
 """

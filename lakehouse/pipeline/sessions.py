@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.bronze.schemas import BRONZE_SESSIONS_SCHEMA
@@ -25,6 +25,8 @@ from lakehouse.pipeline.steps import GoldSpec, SilverSpec, run_gold, run_silver
 from lakehouse.privacy import resolve_key
 from lakehouse.quality.audit import check_batch
 from lakehouse.quality.drift_audit import (
+    DOCUMENT_COLUMN,
+    DOCUMENT_SCHEMA,
     Batch,
     document_schema,
     observe_session_batch,
@@ -90,30 +92,38 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
             )
             for salvage in landed.salvaged
         ]
+        drift = settings.quality.schema_drift and bool(frames)
+        observed = None
         if frames:
             files = frames[0]
             for frame in frames[1:]:
                 files = files.unionByName(frame, allowMissingColumns=True)
+            rows = with_ingestion_metadata(files.transform(to_bronze_sessions), batch_id)
+            if drift:
+                # the shape of the batch's documents, gathered while the write runs (the parse
+                # is the cost: reading the raw records back for it would double the I/O)
+                observed = Observation(f"document_schema:{batch_id}{lane}")
+                rows = rows.transform(with_document).observe(observed, document_schema())
+                rows = rows.drop(DOCUMENT_COLUMN)
+            before = latest_version(spark, bronze_path)
             append_once(
-                with_ingestion_metadata(files.transform(to_bronze_sessions), batch_id),
+                rows,
                 bronze_path,
                 app_id=BRONZE_SESSIONS.key + lane,
                 batch_id=batch_id,
                 merge_schema=True,
             )
+            if latest_version(spark, bronze_path) == before:
+                observed = None  # committed before a crash: nothing ran, nothing was observed
         # Count what landed from the table itself (a columnar scan of this batch's rows), so
         # the parse runs once and nothing wide is cached.
         metrics = {"records_read": 0, "malformed": 0}
         kept: dict[str, int] = {}
         if is_delta_table(spark, bronze_path):  # not yet when every file so far was refused
             batch_rows = read_table(spark, bronze_path).where(F.col("_batch_id") == batch_id)
-            drift = settings.quality.schema_drift and bool(frames)
-            # one scan: the counts, and the shape of the batch's documents (schema drift)
-            scanned = batch_rows.transform(with_document) if drift else batch_rows
-            counts = scanned.agg(
+            counts = batch_rows.agg(
                 F.count(F.lit(1)).alias("records_read"),
                 F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
-                *([document_schema()] if drift else []),
             ).first()
             metrics = {k: int(counts[k] or 0) for k in metrics}
             kept = landed.kept_per_file(batch_rows)
@@ -131,7 +141,11 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
                 )
             if drift:
                 batch = Batch(batch_id, lane, len(landed.whole) + len(landed.salvaged))
-                observe_session_batch(spark, settings, report, batch, counts["document_schema"])
+                if observed is not None:
+                    schema = observed.get[DOCUMENT_SCHEMA]
+                else:  # the batch's rows were written by a run that crashed before recording it
+                    schema = batch_rows.transform(with_document).agg(document_schema()).first()[0]
+                observe_session_batch(spark, settings, report, batch, schema)
         metrics["bronze_rows"] = metrics["records_read"]
         metrics.update(landed.record(spark, batch_id, kept))
         record_batch(

@@ -66,6 +66,10 @@ SESSION_CONTRACT = contract_fields(SESSION_DOCUMENT)
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
+DOCUMENT_COLUMN = "_document"
+DOCUMENT_SCHEMA = "document_schema"
+
+
 def with_document(records: DataFrame) -> DataFrame:
     """Adds ``_document``: the record's ``_source`` when it is a hit, else the record itself, as
     a variant; null for malformed records. Each record's text is parsed once."""
@@ -73,13 +77,14 @@ def with_document(records: DataFrame) -> DataFrame:
         "_parsed", F.expr("CASE WHEN NOT is_malformed THEN try_parse_json(raw_record) END")
     )
     return parsed.withColumn(
-        "_document", F.expr("coalesce(try_variant_get(_parsed, '$._source', 'variant'), _parsed)")
+        DOCUMENT_COLUMN,
+        F.expr("coalesce(try_variant_get(_parsed, '$._source', 'variant'), _parsed)"),
     ).drop("_parsed")
 
 
 def document_schema() -> Column:
     """An aggregate over ``with_document`` rows: the merged variant schema of the documents."""
-    return F.expr("schema_of_variant_agg(_document)").alias("document_schema")
+    return F.expr(f"schema_of_variant_agg({DOCUMENT_COLUMN})").alias(DOCUMENT_SCHEMA)
 
 
 def column_kind_counts(columns: Sequence[str]) -> list[Column]:

@@ -1,7 +1,8 @@
 """Crashes: ``lakehouse run`` killed with SIGKILL at chosen writes, then run again.
 
 Each killed run dies at a failpoint (``lakehouse.io.faults``): at the start of a layer's
-write, or after a new table's first commit was written but before it was put in place. The
+write, after a new table's first commit was written but before it was put in place, or after
+a batch's commit but before its ledger row. The
 failpoints follow the run's order, so each killed run first recovers from the previous kill.
 Between two runs every table of the lake that exists opens with an independent reader (the
 ``deltalake`` package); after a last clean rerun the lake equals a clean run's, table by
@@ -45,7 +46,13 @@ OVERRIDES = [
 # in the order a run reaches them
 KILL_POINTS = (
     "write:bronze/sessions",  # the run's first table, before anything exists
+    # the first Bronze batch committed, its ledger row and checkpoint not: the replayed batch
+    # writes nothing and takes its counts and schema drift from the table
+    "committed:bronze/sessions",
     "commit:silver/sessions",  # a new table's first commit, inside a streaming micro-batch
+    # the first Silver batch committed (pass 1 is the empty table's creation), its ledger row
+    # not: the replayed batch finds its tagged commit and records that commit's counts
+    "committed:silver/sessions@2",
     "commit:gold/payments_unified",  # the last table's first build written, not in place
 )
 
@@ -101,7 +108,7 @@ def lakes(spark, landing, tmp_path_factory):
     kills = {}
     for point in KILL_POINTS:
         result = killed_run(landing, crashed, point)
-        said = f"failpoint {point}: killing process" in result.stderr
+        said = f"failpoint {point.partition('@')[0]}: killing process" in result.stderr
         kills[point] = (result.returncode, said, result.stderr[-2000:], unreadable_tables(crashed))
     rerun = load_settings("local", landing=str(landing), lake=str(crashed), overrides=OVERRIDES)
     run_all(spark, rerun)
