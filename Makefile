@@ -46,10 +46,15 @@ setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
 # The tests start real servers on loopback (tests/support/servers.py): moto comes with the dev
 # packages, PostgreSQL from Debian (its programs live in /usr/lib/postgresql/<version>/bin).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-services-deps: ## Install what the test servers need (PostgreSQL, from Debian) when missing
-	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-	  ( $(SUDO) apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql )
+services-deps: ## Install what the test servers need (PostgreSQL, Prometheus Pushgateway, from Debian) when missing
+	@missing=""; \
+	  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	    missing="$$missing postgresql"; \
+	  command -v prometheus-pushgateway >/dev/null 2>&1 || missing="$$missing prometheus-pushgateway"; \
+	  if [ -n "$$missing" ]; then \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi
 
 services: setup services-deps ## Start moto (S3, DynamoDB, Secrets Manager), PostgreSQL and an mlflow server; print the env
 	$(PY) -m tests.support.servers

@@ -19,6 +19,7 @@ from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, join_uri, load_settings
 from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.errors import EXIT_CRASH, LakehouseError
+from lakehouse.monitoring import jobs as job_metrics
 from lakehouse.secrets import keep_secrets_out_of_logs
 from lakehouse.tables import SOURCES
 
@@ -111,11 +112,21 @@ def common_options(command: Callable) -> Callable:
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
         name = click.get_current_context().info_name
-        if name not in NO_SECRETS:
-            from lakehouse.secrets import check
+        scope = kwargs.get("source") or kwargs.get("task") or kwargs.get("model")
+        run = job_metrics.start(name, settings, scope)
+        try:
+            if name not in NO_SECRETS:
+                from lakehouse.secrets import check
 
-            check(settings, pii=name not in NO_PII_KEY)
-        return command(settings=settings, **kwargs)
+                check(settings, pii=name not in NO_PII_KEY)
+            result = command(settings=settings, **kwargs)
+        except BaseException as exc:
+            if run is not None:
+                job_metrics.finish(run, settings, exc)
+            raise
+        if run is not None:
+            job_metrics.finish(run, settings, None)
+        return result
 
     return wrapper
 
@@ -150,6 +161,9 @@ def _print_report(report) -> None:
     """A step's line on stdout as soon as it ends, and a log record with its figures."""
     line = report.summary()
     click.echo(line)
+    run = job_metrics.current()
+    if run is not None:
+        run.add_step(report)
     log.info("%s", line.strip(), extra={"report": report.as_dict()})
 
 
@@ -171,6 +185,9 @@ def _check_gates(settings: Settings, reports) -> None:
     from lakehouse.pipeline.gates import gate_failures
 
     failures = gate_failures(reports, settings.quality)
+    run = job_metrics.current()
+    if run is not None:
+        run.gate_failures = failures
     for failure in failures:
         log.warning("data quality gate failed: %s", failure, extra={"gate": failure})
     if failures and settings.quality.fail_on_error:
@@ -338,12 +355,18 @@ def train(settings, task, table_version):
 @click.option("--force", is_flag=True, help="Promote even if the gate refuses (recorded).")
 def promote(settings, model, force):
     """Make the challenger champion if it beats the champion on the same held-out rows."""
+    from lakehouse.ml.promotion import PromotionRefusedError
     from lakehouse.ml.promotion import promote as promote_model
 
+    run = job_metrics.current()
     try:
         gate, event = promote_model(_spark(settings), settings, model, force=force)
     except _ml_errors() as exc:
+        if run is not None and isinstance(exc, PromotionRefusedError):
+            run.promoted = False
         _fail(exc)
+    if run is not None:
+        run.promoted = bool(event["passed_gate"])
     name = _registered_name(settings, model)
     click.echo(f"{event['event']}: {name} v{event['version']} is champion. {gate.describe()}")
 

@@ -304,6 +304,18 @@ class LockSettings(_Section):
     table: str = "lakehouse_locks"
 
 
+class MonitoringSettings(_Section):
+    """Where the scheduled commands report their metrics (``lakehouse.monitoring``)."""
+
+    # a Prometheus Pushgateway (http://host:9091): every scheduled command pushes its
+    # outcome, duration, rows and table versions there at its end, also when it fails
+    pushgateway: str | None = None
+    push_timeout_s: float = Field(default=10.0, gt=0)
+    # without a Pushgateway: one Prometheus text file per job and source in this folder, for
+    # node-exporter's textfile collector (``--collector.textfile.directory``); null: none
+    textfile_dir: str | None = "data/metrics"
+
+
 class Settings(_Section):
     """The whole effective configuration of one command."""
 
@@ -321,6 +333,7 @@ class Settings(_Section):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     lock: LockSettings = Field(default_factory=LockSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     def landing_path(self, *parts: str) -> str:
         """A location inside the landing zone."""

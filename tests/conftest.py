@@ -104,6 +104,15 @@ def moto(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def pushgateway(tmp_path_factory):
+    """A Prometheus Pushgateway: ``.url``, ``.scrape()``, ``.wipe()``."""
+    from tests.support.servers import pushgateway_server
+
+    with pushgateway_server(tmp_path_factory.mktemp("pushgateway")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL cluster with an empty database: ``.uri``."""
     from tests.support.servers import postgres_server

@@ -73,3 +73,13 @@ def delta_version(path: str, storage: StorageSettings | None = None) -> int | No
     """The latest version of the Delta table at ``path`` (no data is read), None when absent."""
     table = _open(path, storage)
     return None if table is None else table.version()
+
+
+def delta_commit(path: str, storage: StorageSettings | None = None) -> tuple[int, float] | None:
+    """The latest version of the Delta table at ``path`` and its commit time (epoch seconds),
+    from the log only; None when there is no table there."""
+    table = _open(path, storage)
+    if table is None:
+        return None
+    (last,) = table.history(1)
+    return table.version(), last["timestamp"] / 1000

@@ -361,6 +361,54 @@ def mlflow_server(
         )
 
 
+# --- Prometheus Pushgateway ----------------------------------------------------------------
+
+
+def pushgateway_bin() -> str | None:
+    """Debian's ``prometheus-pushgateway`` (``make services-deps``), or one on PATH."""
+    return shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
+
+
+@dataclass(frozen=True)
+class Pushgateway:
+    """A Prometheus Pushgateway: ``url`` to push to, ``scrape()`` what Prometheus would read."""
+
+    url: str
+
+    def scrape(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:
+            return response.read().decode()
+
+    def wipe(self) -> None:
+        """Delete every pushed group (the admin API)."""
+        request = urllib.request.Request(f"{self.url}/api/v1/admin/wipe", method="PUT")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+
+@contextlib.contextmanager
+def pushgateway_server(workdir: Path | None = None, timeout: float = 30) -> Iterator[Pushgateway]:
+    """Run the Pushgateway on a free loopback port, keeping nothing on disk."""
+    binary = pushgateway_bin()
+    if binary is None:
+        raise ServerError(
+            "prometheus-pushgateway is not installed: run `make services-deps` "
+            "(Debian's prometheus-pushgateway package)"
+        )
+    with contextlib.ExitStack() as stack:
+        folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pgw-")))
+        port = free_port()
+        log = folder / "pushgateway.log"
+        address = f"{LOOPBACK}:{port}"
+        # (Debian's build persists to /var/lib/prometheus by default: keep it in memory)
+        command = [binary, f"--web.listen-address={address}", "--persistence.file="]
+        process = _start([*command, "--web.enable-admin-api"], log)
+        stack.callback(_stop, process)
+        url = f"http://{address}"
+        _wait_http(f"{url}/-/ready", process, log, timeout)
+        yield Pushgateway(url)
+
+
 def _main() -> None:
     """``make services``: start all three, print the environment to export, wait for Ctrl-C."""
     with (

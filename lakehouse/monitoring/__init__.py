@@ -1,0 +1,1 @@
+"""What an operator sees: metrics of the scheduled batch jobs (``jobs``) for Prometheus."""
