@@ -46,11 +46,12 @@ setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
 # The tests start real servers on loopback (tests/support/servers.py): moto comes with the dev
 # packages, PostgreSQL from Debian (its programs live in /usr/lib/postgresql/<version>/bin).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-services-deps: ## Install what the test servers need (PostgreSQL, Prometheus Pushgateway, from Debian) when missing
+services-deps: ## Install what the tests need from Debian when missing: PostgreSQL, Prometheus Pushgateway, promtool
 	@missing=""; \
 	  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	    missing="$$missing postgresql"; \
 	  command -v prometheus-pushgateway >/dev/null 2>&1 || missing="$$missing prometheus-pushgateway"; \
+	  command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	  if [ -n "$$missing" ]; then \
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \

@@ -42,7 +42,9 @@ def build_state(settings: Settings) -> ServiceState:
     metrics = Metrics()
     holder = ModelHolder(settings, metrics, list(serve.tasks))
     drift = DriftMonitor(holder.held_models, serve.drift_refresh_s)
-    metrics.attach(holder.held_models, drift.latest)
+    metrics.attach(
+        holder.held_models, drift.latest, lambda: [slot.name for slot in holder.slots.values()]
+    )
     features = OnlineFeatures(settings, list(serve.tasks))
 
     def on_batch(model: LoadedModel, inputs: Any, outputs: np.ndarray, seconds: float) -> None:

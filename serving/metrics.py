@@ -112,10 +112,14 @@ class _DriftCollector(Collector):
 
 
 class _ModelInfoCollector(Collector):
-    """One series per model version held, naming its alias and training data."""
+    """One series per model version held, naming its alias and training data; and per model
+    served, whether it has a champion (a model without one is answered with 503)."""
 
-    def __init__(self, models: Callable[[], Iterable[Held]]) -> None:
+    def __init__(
+        self, models: Callable[[], Iterable[Held]], served: Callable[[], Iterable[str]]
+    ) -> None:
         self.models = models
+        self.served = served
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         info = GaugeMetricFamily(
@@ -123,7 +127,17 @@ class _ModelInfoCollector(Collector):
             "Model versions the service holds (1), with alias and training data",
             labels=["model", "version", "alias", "table", "table_version", "fast_path"],
         )
-        for model in self.models():
+        held = list(self.models())
+        champions = GaugeMetricFamily(
+            "lakehouse_model_champion_held",
+            "1 when the service holds a champion of the model, 0 when it answers it with 503",
+            labels=["model"],
+        )
+        with_champion = {model.name for model in held if model.alias == "champion"}
+        for name in self.served():
+            champions.add_metric([name], 1 if name in with_champion else 0)
+        yield champions
+        for model in held:
             info.add_metric(
                 [
                     model.name,
@@ -236,15 +250,17 @@ class Metrics:
         self,
         models: Callable[[], Iterable[Held]],
         drift: Callable[[], Iterable[DriftReading]],
+        served: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         """Add the collectors read at scrape time.
 
         Args:
             models: The models held, one per alias (``ModelHolder.held_models``).
             drift: The latest drift readings (``DriftMonitor.latest``); never computed here.
+            served: The registered names of the models the service answers.
         """
         self.registry.register(_DriftCollector(drift))
-        self.registry.register(_ModelInfoCollector(models))
+        self.registry.register(_ModelInfoCollector(models, served))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one HTTP request (label children are cached: this runs on every request)."""

@@ -14,29 +14,15 @@ from lakehouse import __version__
 from lakehouse.cli import cli
 from lakehouse.config import PROJECT_ROOT
 from lakehouse.errors import EXIT_CRASH, EXIT_DATA_QUALITY
+from tests.support.lake import generate_through_cli
 
 
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory):
     """A generated landing zone (through the CLI) and a lake folder."""
     root = tmp_path_factory.mktemp("cli")
-    generated = invoke(
-        "generate",
-        "--out",
-        str(root / "landing"),
-        "--sessions",
-        "600",
-        "--transactions",
-        "400",
-        "--seed",
-        "3",
-        "--workers",
-        "1",
-    )
-    assert generated.exit_code == 0, generated.output
-    (root / "totals.json").write_text(
-        json.dumps(json.loads(generated.output)["sessions"]["totals"])
-    )
+    generated = generate_through_cli(root / "landing", sessions=600, transactions=400, seed=3)
+    (root / "totals.json").write_text(json.dumps(generated["sessions"]["totals"]))
     return ["--landing", str(root / "landing"), "--lake", str(root / "lake")]
 
 

@@ -9,11 +9,10 @@ from collections import Counter
 from collections.abc import Iterable
 
 import pytest
-from click.testing import CliRunner
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lakehouse.cli import cli, main
+from lakehouse.cli import main
 from lakehouse.config import load_settings
 from lakehouse.errors import (
     EXIT_CRASH,
@@ -26,6 +25,7 @@ from lakehouse.errors import (
 from lakehouse.io.lake_lock import LakeLockedError, lake_lock
 from lakehouse.monitoring import jobs
 from lakehouse.pipeline.report import StepReport
+from tests.support.lake import generate_through_cli
 
 KEY = ["--set", "privacy.hmac_key=metrics-test"]
 
@@ -46,10 +46,6 @@ def samples(text: str, **labels: str) -> dict[tuple, float]:
 
 def value(found: dict[tuple, float], name: str, **labels: str) -> float:
     return found[(name, tuple(sorted(labels.items())))]
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def exit_code(*args: str) -> int:
@@ -178,20 +174,7 @@ def test_an_unreachable_pushgateway_never_changes_how_a_command_ends(caplog):
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     root = tmp_path_factory.mktemp("metrics")
-    generated = invoke(
-        "generate",
-        "--out",
-        str(root / "landing"),
-        "--sessions",
-        "400",
-        "--transactions",
-        "100",
-        "--seed",
-        "11",
-        "--workers",
-        "1",
-    )
-    assert generated.exit_code == 0, generated.output
+    generate_through_cli(root / "landing", sessions=400, transactions=100, seed=11)
     return root
 
 

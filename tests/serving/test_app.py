@@ -310,6 +310,8 @@ def test_metrics_expose_requests_latency_predictions_and_drift(client, serving_l
         f'lakehouse_feature_psi{{feature="channel",model="fraud",version="{fraud}"}}',
         f'lakehouse_prediction_psi{{model="fraud",version="{fraud}"}}',
         'lakehouse_model_info{alias="champion",fast_path="true",model="fraud"',
+        'lakehouse_model_champion_held{model="fraud"} 1.0',
+        'lakehouse_model_champion_held{model="delivery_date"} 1.0',
         'lakehouse_model_loads_total{model="fraud",outcome="loaded"}',
         'lakehouse_invalid_records_total{reason="negative_amount",task="fraud"}',
     ]
@@ -338,6 +340,10 @@ def test_not_ready_without_models_answers_503(tmp_path):
         assert response.status_code == 503
         assert response.json()["request_id"] == response.headers["x-request-id"]
         assert client.post("/v1/fraud/score", json=transaction(1)).status_code == 503
+        # what LakehouseNoChampion alerts on
+        metrics = client.get("/metrics").text
+        assert 'lakehouse_model_champion_held{model="delivery_date"} 0.0' in metrics
+        assert 'lakehouse_model_champion_held{model="fraud"} 0.0' in metrics
 
 
 def test_wait_ready_helper_sees_a_ready_service(client):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 from pyspark.sql import DataFrame
 
@@ -43,3 +44,16 @@ def comparable(df: DataFrame) -> list[str]:
     columns left out."""
     keep = [f.name for f in df.schema.fields if not run_specific(f.name)]
     return sorted(repr(tuple(r)) for r in df.select(*keep).collect())
+
+
+def generate_through_cli(out, *, sessions: int, transactions: int, seed: int) -> dict:
+    """``lakehouse generate`` a small landing zone into ``out`` (one worker); its summary."""
+    from click.testing import CliRunner
+
+    from lakehouse.cli import cli
+
+    args = ["generate", "--out", str(out), "--sessions", str(sessions)]
+    args += ["--transactions", str(transactions), "--seed", str(seed), "--workers", "1"]
+    generated = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert generated.exit_code == 0, generated.output
+    return json.loads(generated.output)
