@@ -53,7 +53,7 @@ def main() -> None:
         "--quality-rounds",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="then run the pipeline three more times (quality off, on, off) for its overhead",
+        help="then the pipeline four more times (off, on, suites only, off): the overhead",
     )
     args = parser.parse_args()
 
@@ -104,9 +104,9 @@ def main() -> None:
         steps["records_read"] = bronze.metrics["records_read"]
         steps["silver_inserted"] = silver.metrics["silver_inserted"]
 
-    def quality_run(quality: bool, label: str) -> float:
-        """The whole pipeline on a lake of its own, with or without the quality work."""
-        on = quality_lake(args.workdir, landing, label, quality, args.set)
+    def quality_run(mode: str, label: str) -> float:
+        """The whole pipeline on a lake of its own, with the quality work of ``mode``."""
+        on = quality_lake(args.workdir, landing, label, mode, args.set)
         steps: dict = {}
         timed(f"pipeline, {label}", steps, lambda: pipeline(on, steps))
         return steps[f"pipeline, {label}"]
