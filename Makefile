@@ -21,7 +21,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars services-deps services demo serve test lint format bench-sessions bench-payments bench-s3 bench-serving lock clean
+.PHONY: help setup venv jars services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-serving lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ demo: setup ## Generate sample data, run the whole pipeline as it arrives, print
 
 serve: setup ## Start the prediction service on the demo's lake (run `make demo` first)
 	$(LAKEHOUSE) serve --lake $(DEMO_DIR)/lake
+
+monitoring-manifests: venv ## Render infra/monitoring/rules as the Kubernetes PrometheusRule
+	$(PY) infra/monitoring/render_k8s.py
 
 lint: venv ## Static checks (ruff lint + format check)
 	$(VENV)/bin/ruff check .

@@ -106,3 +106,18 @@ def test_alerts_name_only_metrics_the_project_exports():
         names = set(re.findall(r"\b(lakehouse_[a-z_]+)\b", expr))
         assert names, rule["alert"]
         assert names <= exported, (rule["alert"], names - exported)
+
+
+def test_the_kubernetes_prometheus_rule_is_rendered_from_the_rules():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render_k8s", MONITORING / "render_k8s.py")
+    render_k8s = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render_k8s)
+    assert render_k8s.MANIFEST.read_text() == render_k8s.render(), (
+        "infra/k8s/monitoring/prometheus-rule.yaml is out of date: make monitoring-manifests"
+    )
+    manifest = yaml.safe_load(render_k8s.MANIFEST.read_text())
+    assert manifest["kind"] == "PrometheusRule"
+    groups = [g for path in RULES for g in yaml.safe_load(path.read_text())["groups"]]
+    assert manifest["spec"]["groups"] == groups
