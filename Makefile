@@ -66,7 +66,8 @@ demo: setup ## Generate sample data, run the whole pipeline as it arrives, print
 serve: setup ## Start the prediction service on the demo's lake (run `make demo` first)
 	$(LAKEHOUSE) serve --lake $(DEMO_DIR)/lake
 
-monitoring-manifests: venv ## Render infra/monitoring/rules as the Kubernetes PrometheusRule
+monitoring-manifests: venv ## Render the Grafana dashboards and the Kubernetes PrometheusRule from their sources
+	$(PY) infra/monitoring/dashboards.py
 	$(PY) infra/monitoring/render_k8s.py
 
 lint: venv ## Static checks (ruff lint + format check)

@@ -12,26 +12,12 @@ import pytest
 import yaml
 
 from lakehouse.config import PROJECT_ROOT
+from tests.support.monitoring import exported_metrics, metric_names
 
 MONITORING = PROJECT_ROOT / "infra" / "monitoring"
 RULES = sorted((MONITORING / "rules").glob("*.yml"))
 TESTS = sorted((MONITORING / "tests").glob("*.yml"))
 OPERATIONS = PROJECT_ROOT / "docs" / "OPERATIONS.md"
-
-SUFFIXES = {
-    "counter": ("_total",),
-    "histogram": ("_bucket", "_count", "_sum"),
-    "summary": ("_count", "_sum"),
-}
-
-
-def exposed(registry) -> set[str]:
-    """The series names a registry exposes, whether or not a series has a value yet."""
-    return {
-        family.name + suffix
-        for family in registry.collect()
-        for suffix in SUFFIXES.get(family.type, ("",))
-    }
 
 
 def promtool() -> str:
@@ -92,18 +78,9 @@ def test_every_alert_has_a_runbook_section():
 
 
 def test_alerts_name_only_metrics_the_project_exports():
-    from serving.metrics import Metrics
-    from tests.monitoring.test_job_metrics import a_run
-
-    service = Metrics()
-    service.attach(lambda: [], lambda: [], lambda: ["fraud"])
-    run = a_run()
-    run.promoted, run.tables = False, {"gold/delivery_features": (3, 1.0)}
-    batch = exposed(a_run().registry(0, 1.0)) | exposed(run.registry(1, 2.0))
-    exported = exposed(service.registry) | batch
+    exported = exported_metrics()
     for rule in alerts():
-        expr = re.sub(r'"[^"]*"', '""', rule["expr"])  # label values are not metric names
-        names = set(re.findall(r"\b(lakehouse_[a-z_]+)\b", expr))
+        names = metric_names(rule["expr"])
         assert names, rule["alert"]
         assert names <= exported, (rule["alert"], names - exported)
 

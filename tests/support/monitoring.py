@@ -1,0 +1,45 @@
+"""The metric names the project exports, for checking alert rules and dashboards against."""
+
+from __future__ import annotations
+
+import re
+
+SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_count", "_sum"),
+    "summary": ("_count", "_sum"),
+}
+
+
+def exposed(registry) -> set[str]:
+    """The series names a registry exposes, whether or not a series has a value yet."""
+    return {
+        family.name + suffix
+        for family in registry.collect()
+        for suffix in SUFFIXES.get(family.type, ("",))
+    }
+
+
+def exported_metrics() -> set[str]:
+    """Every series name of the service's registry and of a batch job's run (one with every
+    kind of metric: steps, gates, a promotion decision, Gold tables)."""
+    from lakehouse.monitoring.jobs import JobRun
+    from lakehouse.pipeline.report import StepReport
+    from serving.metrics import Metrics
+
+    service = Metrics()
+    service.attach(lambda: [], lambda: [], lambda: ["fraud"])
+    run = JobRun("run", "local", started=0.0)
+    report = StepReport("silver", "sessions", "silver/sessions", seconds=1.0, version=1)
+    report.metrics.update({"quarantined": 1})
+    run.add_step(report)
+    run.gate_failures, run.promoted = [], False
+    run.tables = {"gold/delivery_features": (3, 1.0)}
+    jobs = exposed(run.registry(0, 2.0))
+    return exposed(service.registry) | jobs
+
+
+def metric_names(expr: str) -> set[str]:
+    """The ``lakehouse_*`` metric names a PromQL expression reads (label values aside)."""
+    expr = re.sub(r'"[^"]*"', '""', expr)
+    return set(re.findall(r"\b(lakehouse_[a-z_]+)\b", expr))
