@@ -137,7 +137,7 @@ class JobRun:
         if self.promoted is not None:
             gauge(
                 "lakehouse_promotion_gate_passed",
-                "1 when the last promotion gate promoted the challenger, else 0.",
+                "1 when the challenger passed the last promotion gate, else 0 (also when forced).",
             ).set(1 if self.promoted else 0)
         if self.tables:
             version = gauge(

@@ -103,3 +103,25 @@ def test_every_query_is_valid_promql(tmp_path):
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_kubernetes_config_maps_carry_the_dashboards():
+    spec = importlib.util.spec_from_file_location("render_k8s", MONITORING / "render_k8s.py")
+    render_k8s = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render_k8s)
+    assert render_k8s.DASHBOARDS_MANIFEST.read_text() == render_k8s.render_dashboards(), (
+        "infra/k8s/monitoring/grafana-dashboards.yaml is out of date: make monitoring-manifests"
+    )
+    maps = list(yaml.safe_load_all(render_k8s.DASHBOARDS_MANIFEST.read_text()))
+    carried = {
+        name: json.loads(text)
+        for config_map in maps
+        if config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        for name, text in config_map["data"].items()
+    }
+    assert carried == {f"{name}.json": board for name, board in boards().items()}
+    kustomization = yaml.safe_load((render_k8s.MANIFEST.parent / "kustomization.yaml").read_text())
+    assert set(kustomization["resources"]) == {
+        render_k8s.MANIFEST.name,
+        render_k8s.DASHBOARDS_MANIFEST.name,
+    }
