@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from lakehouse.config import PROJECT_ROOT
-from tests.support.monitoring import exported_metrics, metric_names
+from tests.support.monitoring import exported_metrics, metric_names, monitoring_script
 
 MONITORING = PROJECT_ROOT / "infra" / "monitoring"
 RULES = sorted((MONITORING / "rules").glob("*.yml"))
@@ -86,11 +86,7 @@ def test_alerts_name_only_metrics_the_project_exports():
 
 
 def test_the_kubernetes_prometheus_rule_is_rendered_from_the_rules():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("render_k8s", MONITORING / "render_k8s.py")
-    render_k8s = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(render_k8s)
+    render_k8s = monitoring_script("render_k8s")
     assert render_k8s.MANIFEST.read_text() == render_k8s.render(), (
         "infra/k8s/monitoring/prometheus-rule.yaml is out of date: make monitoring-manifests"
     )

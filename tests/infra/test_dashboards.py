@@ -4,7 +4,6 @@ only metrics the project exports."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -14,16 +13,9 @@ import pytest
 import yaml
 
 from lakehouse.config import PROJECT_ROOT
-from tests.support.monitoring import exported_metrics, metric_names
+from tests.support.monitoring import exported_metrics, metric_names, monitoring_script
 
 MONITORING = PROJECT_ROOT / "infra" / "monitoring"
-
-
-def generator():
-    spec = importlib.util.spec_from_file_location("dashboards", MONITORING / "dashboards.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def boards() -> dict[str, dict]:
@@ -43,7 +35,7 @@ def exprs(board: dict) -> list[str]:
 
 
 def test_the_dashboards_are_generated_from_their_code():
-    module = generator()
+    module = monitoring_script("dashboards")
     assert set(boards()) == set(module.DASHBOARDS)
     for name in module.DASHBOARDS:
         committed = (MONITORING / "dashboards" / f"{name}.json").read_text()
@@ -106,9 +98,7 @@ def test_every_query_is_valid_promql(tmp_path):
 
 
 def test_the_kubernetes_config_maps_carry_the_dashboards():
-    spec = importlib.util.spec_from_file_location("render_k8s", MONITORING / "render_k8s.py")
-    render_k8s = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(render_k8s)
+    render_k8s = monitoring_script("render_k8s")
     assert render_k8s.DASHBOARDS_MANIFEST.read_text() == render_k8s.render_dashboards(), (
         "infra/k8s/monitoring/grafana-dashboards.yaml is out of date: make monitoring-manifests"
     )

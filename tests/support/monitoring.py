@@ -43,3 +43,16 @@ def metric_names(expr: str) -> set[str]:
     """The ``lakehouse_*`` metric names a PromQL expression reads (label values aside)."""
     expr = re.sub(r'"[^"]*"', '""', expr)
     return set(re.findall(r"\b(lakehouse_[a-z_]+)\b", expr))
+
+
+def monitoring_script(name: str):
+    """A script of infra/monitoring (``dashboards``, ``render_k8s``), imported as a module."""
+    import importlib.util
+
+    from lakehouse.config import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "infra" / "monitoring" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
