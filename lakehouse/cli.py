@@ -114,19 +114,19 @@ def common_options(command: Callable) -> Callable:
         name = click.get_current_context().info_name
         scope = kwargs.get("source") or kwargs.get("task") or kwargs.get("model")
         run = job_metrics.start(name, settings, scope)
+        error = None
         try:
             if name not in NO_SECRETS:
                 from lakehouse.secrets import check
 
                 check(settings, pii=name not in NO_PII_KEY)
-            result = command(settings=settings, **kwargs)
+            return command(settings=settings, **kwargs)
         except BaseException as exc:
-            if run is not None:
-                job_metrics.finish(run, settings, exc)
+            error = exc
             raise
-        if run is not None:
-            job_metrics.finish(run, settings, None)
-        return result
+        finally:
+            if run is not None:
+                job_metrics.finish(run, settings, error)
 
     return wrapper
 

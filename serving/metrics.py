@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from lakehouse.ml.registry import CHAMPION
 from serving.drift import DriftReading
 
 LATENCY_BUCKETS = (
@@ -133,7 +134,7 @@ class _ModelInfoCollector(Collector):
             "1 when the service holds a champion of the model, 0 when it answers it with 503",
             labels=["model"],
         )
-        with_champion = {model.name for model in held if model.alias == "champion"}
+        with_champion = {model.name for model in held if model.alias == CHAMPION}
         for name in self.served():
             champions.add_metric([name], 1 if name in with_champion else 0)
         yield champions

@@ -7,9 +7,8 @@ end (success or any failure) closes it. Its metrics then go to the Prometheus Pu
 its ``--source``, the model of ``train fraud``, else ``all``) so that runs of one job on
 different scopes do not replace each other's metrics (the step metrics' own ``source`` label
 names the feed a step read); without a Pushgateway they go to one file per job, environment
-and scope in
-``monitoring.textfile_dir``, for node-exporter's textfile collector. Reporting never fails a
-command: a Pushgateway that cannot be reached is a warning.
+and scope in ``monitoring.textfile_dir``, for node-exporter's textfile collector. Reporting
+never fails a command: a Pushgateway that cannot be reached is a warning.
 
 Every metric is a gauge (the state after the job's last run), named after Prometheus's rules
 (base units, the unit in the name). ``lakehouse_job_last_success_timestamp_seconds`` is only
@@ -92,7 +91,7 @@ class JobRun:
     steps: list[StepReport] = field(default_factory=list)
     gate_failures: list[str] | None = None  # None: the job has no data-quality gate
     promoted: bool | None = None  # the promotion gate's decision, when the job has one
-    # Gold (and score) tables: key -> (version, commit time in epoch seconds)
+    # the Gold tables the steps reported: key -> (version, commit time in epoch seconds)
     tables: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def add_step(self, report: StepReport) -> None:
