@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from pyspark import SparkConf, SparkContext
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from lakehouse.config import PROJECT_ROOT, SparkSettings, StorageSettings
@@ -92,10 +92,19 @@ def _launched_by_spark_submit() -> bool:
     return os.environ.get("PYSPARK_GATEWAY_PORT") is not None
 
 
-def _submitted_conf() -> SparkConf:
-    """The settings spark-submit launched the JVM with (master, jars, memory)."""
+def _delta_loadable() -> bool:
+    """Whether the launched JVM can load Delta's classes: whatever put them on its classpath
+    (``--jars``, ``--packages``, a Spark image's ``jars/`` folder, a cluster's class path)."""
+    from py4j.protocol import Py4JJavaError
+
     SparkContext._ensure_initialized()
-    return SparkConf()
+    jvm = SparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    try:
+        jvm.java.lang.Class.forName(DELTA_EXTENSION, False, loader)
+    except Py4JJavaError:
+        return False
+    return True
 
 
 def build_conf(
@@ -153,10 +162,10 @@ def get_spark(
             # Python workers (mapInPandas scoring) must run this interpreter, the one with the
             # project's packages, not whatever `python3` is first on PATH.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    elif DELTA_JAR_PREFIX not in (_submitted_conf().get("spark.jars") or ""):
+    elif not _delta_loadable():
         raise JarsMissingError(
-            "spark-submit was started without the Delta jars: use infra/spark-submit.sh, or pass "
-            "--jars with the files in .jars/ (make jars)"
+            "spark-submit was started without Delta on the classpath: use infra/spark-submit.sh, "
+            "or pass --jars with the files in .jars/ (make jars), or an image with Delta's jars"
         )
     conf = build_conf(settings, extra_conf, storage=storage)
     for key, value in conf.items():

@@ -26,6 +26,7 @@ TEST_SPARK_CONF = {
 # (longest-first scheduling); the order follows `--durations` of a whole run.
 LONGEST_FIRST = (
     "integration/test_s3_lake.py",
+    "integration/test_cluster.py",
     "test_cli.py",
     "faults/test_kill.py",
     "integration/test_payments_pipeline.py",

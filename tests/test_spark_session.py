@@ -1,5 +1,6 @@
 """The session factory: Delta works, and a session starts with no network at all."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -75,3 +76,52 @@ def test_local_reads_split_files_at_least_twice_per_core(spark, tmp_path):
         assert spark.read.parquet(path).rdd.getNumPartitions() >= 2 * cores
     finally:
         spark.conf.set("spark.sql.files.openCostInBytes", previous)
+
+
+SUBMITTED_SCRIPT = """
+import sys
+from lakehouse.errors import LakehouseError
+from lakehouse.spark import get_spark
+try:
+    spark = get_spark()
+except LakehouseError as exc:
+    print("refused:", exc)
+    sys.exit(3)
+spark.range(3).write.format("delta").save(sys.argv[1])
+print("rows", spark.read.format("delta").load(sys.argv[1]).count())
+"""
+
+
+def _submit(tmp_path, *options: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "job.py"
+    script.write_text(SUBMITTED_SCRIPT)
+    command = [
+        str(Path(sys.executable).parent / "spark-submit"),
+        "--master",
+        "local[1]",
+        "--conf",
+        "spark.ui.enabled=false",
+        *options,
+        str(script),
+        str(tmp_path / "t"),
+    ]
+    # the driver runs this interpreter, the one with the project installed
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize("how", ["--jars", "--driver-class-path"])
+def test_delta_is_found_by_its_classes_however_it_reached_the_classpath(tmp_path, how):
+    """A cluster may put Delta on the class path another way than --jars (a Spark image's
+    jars folder, a cluster-wide class path): the session checks Delta's classes, not jar names."""
+    jars = local_jars(PROJECT_ROOT / ".jars")
+    separator = "," if how == "--jars" else ":"
+    result = _submit(tmp_path, how, separator.join(jars))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "rows 3" in result.stdout
+
+
+def test_spark_submit_without_delta_is_refused_clearly(tmp_path):
+    result = _submit(tmp_path)
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "refused: spark-submit was started without Delta on the classpath" in result.stdout

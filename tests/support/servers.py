@@ -1,5 +1,6 @@
 """Real servers on loopback for tests: moto (S3, DynamoDB, Secrets Manager), a throwaway
-PostgreSQL cluster, and an ``mlflow server`` on both.
+PostgreSQL cluster, an ``mlflow server`` on both, a Prometheus Pushgateway, and a Spark
+standalone cluster (a master and workers from the pinned PySpark's ``spark-class``).
 
 Each is a context manager that starts the server on a free 127.0.0.1 port as a separate
 process, waits until it answers, yields where it listens, and stops it on exit. Nothing here
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -407,6 +409,69 @@ def pushgateway_server(workdir: Path | None = None, timeout: float = 30) -> Iter
         url = f"http://{address}"
         _wait_http(f"{url}/-/ready", process, log, timeout)
         yield Pushgateway(url)
+
+
+# --- a Spark standalone cluster ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SparkCluster:
+    """A standalone master and its workers: ``url`` for ``--master``, ``status()`` the master's
+    JSON (workers, running and completed applications)."""
+
+    url: str
+    ui_url: str
+
+    def status(self) -> dict:
+        with urllib.request.urlopen(f"{self.ui_url}/json/", timeout=10) as response:
+            return json.loads(response.read())
+
+
+def spark_class() -> str:
+    """The pinned PySpark's ``bin/spark-class`` (its distribution is a Spark home)."""
+    from pyspark.find_spark_home import _find_spark_home
+
+    return str(Path(_find_spark_home()) / "bin" / "spark-class")
+
+
+@contextlib.contextmanager
+def spark_cluster(
+    workdir: Path, workers: int = 2, cores: int = 1, memory: str = "2g", timeout: float = 90
+) -> Iterator[SparkCluster]:
+    """A Spark standalone master and ``workers`` workers on loopback, from the pinned PySpark."""
+    from pyspark.find_spark_home import _find_spark_home
+
+    env = {
+        **os.environ,
+        "SPARK_HOME": _find_spark_home(),
+        "SPARK_LOCAL_IP": LOOPBACK,
+        "SPARK_LOCAL_DIRS": str(workdir / "local"),
+        "SPARK_NO_DAEMONIZE": "1",
+    }
+    with contextlib.ExitStack() as stack:
+        port, ui_port = free_port(), free_port()
+        url, ui_url = f"spark://{LOOPBACK}:{port}", f"http://{LOOPBACK}:{ui_port}"
+        master_log = workdir / "master.log"
+        master = [spark_class(), "org.apache.spark.deploy.master.Master", "--host", LOOPBACK]
+        master += ["--port", str(port), "--webui-port", str(ui_port)]
+        process = _start(master, master_log, env)
+        stack.callback(_stop, process)
+        _wait_http(f"{ui_url}/json/", process, master_log, timeout)
+        for n in range(workers):
+            folder = workdir / f"worker-{n}"
+            folder.mkdir(parents=True, exist_ok=True)
+            command = [spark_class(), "org.apache.spark.deploy.worker.Worker", "--host", LOOPBACK]
+            command += ["--cores", str(cores), "--memory", memory, "--work-dir", str(folder)]
+            command += ["--webui-port", str(free_port()), url]
+            worker = _start(command, folder / "worker.log", env)
+            stack.callback(_stop, worker)
+        cluster = SparkCluster(url, ui_url)
+        deadline = time.monotonic() + timeout
+        while len([w for w in cluster.status()["workers"] if w["state"] == "ALIVE"]) < workers:
+            if time.monotonic() > deadline:
+                raise ServerError(f"{workers} workers did not register\n{_tail(master_log)}")
+            time.sleep(0.5)
+        yield cluster
 
 
 def _main() -> None:
