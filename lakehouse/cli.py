@@ -19,6 +19,8 @@ from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, join_uri, load_settings
 from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.errors import EXIT_CRASH, LakehouseError
+from lakehouse.log_scrub import install as install_scrubber
+from lakehouse.log_scrub import scrub
 from lakehouse.monitoring import jobs as job_metrics
 from lakehouse.secrets import keep_secrets_out_of_logs
 from lakehouse.tables import SOURCES
@@ -75,6 +77,7 @@ def _configure_logging(verbose: bool, log_format: str = "text") -> None:
         )
     else:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    install_scrubber()  # PII out of every line, whoever logs it
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # py4j logs every JVM call at INFO
@@ -565,6 +568,79 @@ def quarantine_replay(settings, source, reasons, batches):
             click.echo(report.summary())
 
 
+@cli.group(name="api-key")
+def api_key() -> None:
+    """The prediction service's API keys: make one, revoke one (kept hashed)."""
+
+
+_KEYS_FILE = click.option(
+    "--keys-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The service's keys file (serve.auth.keys_file): the entry is written into it.",
+)
+
+
+@api_key.command(name="create")
+@click.argument("key_id")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["predict", "admin"]),
+    help="predict: the prediction endpoints; admin: everything (repeatable).",
+)
+@_KEYS_FILE
+@click.option("--replace", is_flag=True, help="Replace a key of the same id (rotation).")
+def api_key_create(key_id, roles, keys_file, replace):
+    """Make a key for KEY_ID (it names the caller in metrics). The key is printed once, on
+    stdout; only its hash is kept: in --keys-file, or printed for a secret's document."""
+    import json
+
+    from lakehouse import api_keys
+
+    key = api_keys.new_key()
+    item = api_keys.entry(key_id, key, roles)
+    if keys_file is None:
+        click.echo(
+            "Add this entry to the keys document (serve.auth.keys_file or secrets.api_keys):\n"
+            + json.dumps(item),
+            err=True,
+        )
+    else:
+        entries = api_keys.read_file(keys_file)
+        if any(e["id"] == key_id for e in entries) and not replace:
+            raise click.UsageError(
+                f"{keys_file} already has a key {key_id!r}: --replace rotates it"
+            )
+        entries = [e for e in entries if e["id"] != key_id] + [item]
+        api_keys.write_file(keys_file, entries)
+        click.echo(
+            f"{key_id} ({', '.join(item['roles'])}) is in {keys_file} ({len(entries)} keys); "
+            "the service reads it at start",
+            err=True,
+        )
+    click.echo(key)
+
+
+@api_key.command(name="revoke")
+@click.argument("key_id")
+@_KEYS_FILE
+def api_key_revoke(key_id, keys_file):
+    """Remove KEY_ID's key from --keys-file."""
+    from lakehouse import api_keys
+
+    if keys_file is None:
+        raise click.UsageError("--keys-file is required (in a secret: edit its document)")
+    entries = api_keys.read_file(keys_file)
+    kept = [e for e in entries if e["id"] != key_id]
+    if len(kept) == len(entries):
+        raise click.UsageError(f"{keys_file} has no key {key_id!r}")
+    api_keys.write_file(keys_file, kept)
+    click.echo(f"{key_id} revoked in {keys_file} ({len(kept)} keys left)", err=True)
+
+
 @cli.command()
 @common_options
 @click.option("--rows", default=5, show_default=True, help="Sample rows of each Gold table.")
@@ -651,13 +727,14 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted!", err=True)
         sys.exit(1)
     except click.ClickException as exc:
+        exc.message = scrub(exc.message)
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except LakehouseError as exc:
         log.debug("%s", type(exc).__name__, exc_info=True)
-        click.echo(f"lakehouse: error: {exc.one_line()}", err=True)
+        click.echo(f"lakehouse: error: {scrub(exc.one_line())}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a crash: the traceback, and an exit code of its own
         log.critical("crash: %s", type(exc).__name__, exc_info=True)

@@ -79,6 +79,8 @@ class SecretsSettings(_Section):
     hmac_key: str | None = None  # the PII tokenization key (required outside local)
     # the password of a postgresql:// ml.tracking_uri, put into that URI at connect time
     tracking_db_password: str | None = None
+    # the prediction service's hashed API keys (a JSON document, ``lakehouse.api_keys``)
+    api_keys: str | None = None
     region: str | None = None  # None: the S3 region (storage.s3_region, AWS_REGION, ...)
     # None: AWS_ENDPOINT_URL_SECRETS_MANAGER, else AWS_ENDPOINT_URL, else AWS's own
     endpoint: str | None = None
@@ -233,8 +235,19 @@ class MlSettings(_Section):
     maintain: MaintainSettings = Field(default_factory=MaintainSettings)
 
 
+class ApiAuthSettings(_Section):
+    """Who may call the prediction service (``lakehouse.api_keys`` has the rules)."""
+
+    # off is allowed in ``local`` only, and said loudly at start
+    enabled: bool = True
+    # a mounted file with the hashed keys (a Kubernetes Secret); ``secrets.api_keys`` too
+    keys_file: str | None = None
+
+
 class ServeSettings(_Section):
     """``lakehouse serve``: the prediction service (``serving/``)."""
+
+    auth: ApiAuthSettings = Field(default_factory=ApiAuthSettings)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65_535)

@@ -4,6 +4,10 @@ The same raw value always gets the same token under one key, so joins and distin
 working on tokens, while nobody without the key can recompute or dictionary-attack them.
 The Spark version is built from Spark's own ``sha2`` and binary ``concat`` (no Python UDF);
 ``token_of`` is the pure-Python twin that the service uses, and a test proves they agree.
+
+The key never enters a Spark plan as a literal: a literal is printed by ``EXPLAIN``, the SQL tab
+of the Spark UI and the event log. ``with_token_key`` joins the padded keys in as the columns of
+a one-row frame instead, which plans show by column name only.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import hashlib
 import hmac
 import re
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
@@ -37,11 +41,32 @@ def _padded_keys(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ _IPAD for b in key), bytes(b ^ _OPAD for b in key)
 
 
-def hmac_token(value: Column, key: bytes) -> Column:
-    """HMAC-SHA256 of a string column as 64 hex characters; null stays null."""
+# The padded keys' columns that ``with_token_key`` adds and ``hmac_token`` reads.
+INNER_KEY_COLUMN = "_token_inner_key"
+OUTER_KEY_COLUMN = "_token_outer_key"
+
+
+def with_token_key(df: DataFrame, key: bytes) -> DataFrame:
+    """``df`` with the padded forms of ``key`` as two columns, for ``hmac_token``.
+
+    They come from a broadcast one-row frame built from Python data (an RDD scan in the plan), so
+    the key is data that tasks read, not a literal that plans print. Select the output columns
+    afterwards: the key columns must not be written anywhere.
+    """
     inner_key, outer_key = _padded_keys(key)
-    inner = F.unhex(F.sha2(F.concat(F.lit(inner_key), value.cast("binary")), 256))
-    return F.when(value.isNotNull(), F.sha2(F.concat(F.lit(outer_key), inner), 256))
+    keys = df.sparkSession.createDataFrame(
+        [(inner_key, outer_key)], f"{INNER_KEY_COLUMN} binary, {OUTER_KEY_COLUMN} binary"
+    )
+    return df.crossJoin(F.broadcast(keys))
+
+
+def hmac_token(value: Column) -> Column:
+    """HMAC-SHA256 of a string column as 64 hex characters; null stays null.
+
+    The frame must carry the key's columns (``with_token_key``).
+    """
+    inner = F.unhex(F.sha2(F.concat(F.col(INNER_KEY_COLUMN), value.cast("binary")), 256))
+    return F.when(value.isNotNull(), F.sha2(F.concat(F.col(OUTER_KEY_COLUMN), inner), 256))
 
 
 def token_of(value: str | None, key: bytes) -> str | None:

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from lakehouse.api_keys import KeyRing
 from lakehouse.config import Settings
 from serving.batcher import MicroBatcher
 from serving.drift import DriftMonitor
@@ -36,6 +37,7 @@ class ServiceState:
     fraud: FraudService
     watcher: Watcher
     drift: DriftMonitor
+    keys: KeyRing | None = None  # the accepted API keys; None when authentication is off
 
 
 async def get_state(request: Request) -> ServiceState:

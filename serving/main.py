@@ -16,8 +16,11 @@ import numpy as np
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
+from lakehouse.api_keys import KeyRing, load_keys
 from lakehouse.config import Settings
+from lakehouse.log_scrub import install as install_scrubber
 from lakehouse.secrets import check as check_secrets
+from serving.auth import KeysReloader
 from serving.batcher import MicroBatcher
 from serving.deps import ServiceState
 from serving.drift import DriftMonitor
@@ -34,8 +37,13 @@ from serving.watcher import Watcher
 log = logging.getLogger(__name__)
 
 
-def build_state(settings: Settings) -> ServiceState:
-    """Everything the app holds, nothing loaded yet (the watcher loads in the background)."""
+def build_state(settings: Settings, keys: KeyRing | None = None) -> ServiceState:
+    """Everything the app holds, nothing loaded yet (the watcher loads in the background).
+
+    Args:
+        settings: The configuration.
+        keys: The API keys accepted (``lakehouse.api_keys.load_keys``); None: auth is off.
+    """
     from lakehouse.ml.tracking import client_for
 
     serve = settings.serve
@@ -52,6 +60,7 @@ def build_state(settings: Settings) -> ServiceState:
         model.drift.add(inputs, outputs)
 
     batcher = MicroBatcher(serve.micro_batch_wait_ms / 1e3, serve.micro_batch_max_rows, on_batch)
+    metrics.auth_enabled.set(keys is not None)
     services = (settings, holder, features, batcher, metrics)
     watcher = Watcher(
         holder,
@@ -60,7 +69,7 @@ def build_state(settings: Settings) -> ServiceState:
         poll_s=serve.registry_poll_s,
         data_refresh_s=serve.data_refresh_s,
     )
-    return ServiceState(
+    state = ServiceState(
         settings=settings,
         metrics=metrics,
         holder=holder,
@@ -70,7 +79,10 @@ def build_state(settings: Settings) -> ServiceState:
         fraud=FraudService(*services),
         watcher=watcher,
         drift=drift,
+        keys=keys,
     )
+    watcher.steps = (KeysReloader(settings, state),)  # reads the keys file when it changes
+    return state
 
 
 @asynccontextmanager
@@ -112,14 +124,17 @@ def create_app(
         settings = (service or ServiceSettings()).lakehouse()
     # the tracking database's password, when configured, before anything is served; the
     # service tokenizes nothing, so it never holds the PII key
+    # PII masked in every log line, uvicorn's handlers included when it loads this factory
+    install_scrubber()
     check_secrets(settings, pii=False)
+    keys = load_keys(settings)  # before anything is served, too
     app = FastAPI(
         title="lakehouse prediction service",
         summary="Delivery-date prediction and fraud scoring from the lakehouse's models",
         version="1",
         lifespan=lifespan,
     )
-    app.state.service = build_state(settings)
+    app.state.service = build_state(settings, keys)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.service.metrics,

@@ -244,7 +244,25 @@ class Metrics:
             "Transactions held in the fraud service's velocity windows",
             registry=r,
         )
+        self.key_requests = Counter(
+            "lakehouse_api_key_requests",
+            "Requests per API key (its id), route and status, when authentication is on",
+            ["key_id", "route", "status"],
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "lakehouse_api_auth_failures",
+            "Requests refused by authentication: missing or invalid key (401), missing role (403)",
+            ["reason"],
+            registry=r,
+        )
+        self.auth_enabled = Gauge(
+            "lakehouse_api_auth_enabled",
+            "1 when the API needs keys, 0 when authentication is off (allowed in local only)",
+            registry=r,
+        )
         self._route_children: dict[tuple[str, str, int], Any] = {}
+        self._key_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
 
     def attach(
@@ -274,6 +292,14 @@ class Metrics:
         if histogram is None:
             histogram = self._latency_children[route] = self.latency.labels(route)
         histogram.observe(seconds)
+
+    def observe_key(self, key_id: str, route: str, status: int) -> None:
+        """Count one request made with the API key ``key_id``."""
+        key = (key_id, route, status)
+        counter = self._key_children.get(key)
+        if counter is None:
+            counter = self._key_children[key] = self.key_requests.labels(*key[:2], str(status))
+        counter.inc()
 
     def observe_batch(self, model: Scored, rows: int, seconds: float) -> None:
         """One model call of ``rows`` rows."""

@@ -13,6 +13,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.auth import KEY_ID_STATE
 from serving.metrics import Metrics
 from serving.request_log import REQUEST_ID_HEADER, new_request_id, request_id_var
 
@@ -58,6 +59,8 @@ class RequestContextMiddleware:
                 offered = value.decode("latin-1")
             elif name == _CONTENT_LENGTH and value.isdigit():
                 declared = int(value)
+        # the request state, where authentication names the caller's key
+        state = scope.setdefault("state", {})
         request_id = new_request_id(offered)
         token = request_id_var.set(request_id)
         status = 500
@@ -98,6 +101,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", _UNMATCHED)
             self.metrics.observe_request(scope["method"], path, status, seconds)
+            key_id = state.get(KEY_ID_STATE)
+            if key_id is not None:
+                self.metrics.observe_key(key_id, path, status)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s %d %.2fms", scope["method"], path, status, seconds * 1e3)
             request_id_var.reset(token)

@@ -14,6 +14,7 @@ from contextvars import ContextVar
 
 from pythonjsonlogger.core import BaseJsonFormatter
 
+from lakehouse.log_scrub import install as install_scrubber
 from lakehouse.secrets import keep_secrets_out_of_logs
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -53,3 +54,4 @@ def configure_logging(level: str = "INFO") -> None:
             handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.getLogger("py4j").setLevel(logging.WARNING)
     keep_secrets_out_of_logs()
+    install_scrubber()  # every handler: PII masked in every line

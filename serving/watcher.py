@@ -13,7 +13,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from serving.holder import ModelHolder
@@ -31,6 +31,7 @@ class Watcher:
         client_factory: Makes the MLflow client (called on the thread).
         poll_s: Registry poll interval.
         data_refresh_s: Interval of the lake table check.
+        steps: More checks run on every poll (the API keys file's).
     """
 
     def __init__(
@@ -40,12 +41,14 @@ class Watcher:
         client_factory: Callable[[], Any],
         poll_s: float,
         data_refresh_s: float,
+        steps: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.holder = holder
         self.features = features
         self.client_factory = client_factory
         self.poll_s = poll_s
         self.data_refresh_s = data_refresh_s
+        self.steps = tuple(steps)
         self.first_pass_done = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,12 +105,14 @@ class Watcher:
         last_data = time.monotonic()
         while not self._stop.wait(self.poll_s):
             self._guard(self.poll_registry)
+            for step in self.steps:
+                self._guard(step)
             if time.monotonic() - last_data >= self.data_refresh_s:
                 last_data = time.monotonic()
                 self._guard(self.refresh_data)
 
     @staticmethod
-    def _guard(step: Callable[[], None]) -> None:
+    def _guard(step: Callable[[], object]) -> None:
         try:
             step()
         except Exception:  # the thread must outlive any one failure

@@ -1,5 +1,9 @@
 """The command surface, end to end through click, on the suite's Spark session."""
 
+import contextlib
+import csv
+import gzip
+import io
 import json
 import os
 import re
@@ -14,6 +18,8 @@ from lakehouse import __version__
 from lakehouse.cli import cli
 from lakehouse.config import PROJECT_ROOT
 from lakehouse.errors import EXIT_CRASH, EXIT_DATA_QUALITY
+from lakehouse.privacy import INNER_KEY_COLUMN
+from tests.support.key_material import leaks
 from tests.support.lake import generate_through_cli
 
 
@@ -156,33 +162,98 @@ def test_known_errors_end_with_one_line(tmp_path, args, env, code, message):
     assert "Traceback" not in result.stderr
 
 
+def landing_pii(landing: Path) -> set[str]:
+    """The e-mails, phones, IPs and card numbers of a landing zone's records (canaries)."""
+    found: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("email", "phone", "ipAddress") and isinstance(item, str) and item:
+                    found.add(item.strip())
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for path in landing.rglob("*"):
+        if not path.is_file() or path.parts[-2] == "_manifest":
+            continue
+        raw = path.read_bytes()
+        text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8", "replace")
+        if "sessions" in path.parts:
+            for line in text.splitlines():
+                with contextlib.suppress(ValueError):
+                    walk(json.loads(line))
+        elif path.suffix in (".csv", ".gz") and "payments" in path.parts:
+            header = text.split("\n", 1)[0]
+            delimiter = max(",;\t|", key=header.count)
+            for row in csv.DictReader(io.StringIO(text), delimiter=delimiter):
+                for column, value in row.items():
+                    name = (column or "").strip().lower()
+                    if (
+                        value
+                        and value.strip()
+                        and ("card" in name or name in ("ip_address", "email"))
+                    ):
+                        found.add(value.strip())
+    return {value for value in found if len(value) >= 7}
+
+
 def test_jobs_run_under_spark_submit(roots, tmp_path):
-    """The same job file, launched by spark-submit (here on a local master), builds the lake."""
+    """The same job file, launched by spark-submit (here on a local master), builds the lake;
+    its event log (what a history server shows) holds no form of the PII key; and its whole
+    output, debug logs and Spark's own included, holds none of the landing zone's e-mails,
+    phones, IPs or card numbers (quarantined and malformed records among them)."""
     landing = roots[1]
     lake = str(tmp_path / "submitted-lake")
+    events = tmp_path / "events"
+    events.mkdir()
+    key = "submit-test-key-7Qx"
     command = [
         str(PROJECT_ROOT / "infra" / "spark-submit.sh"),
         "--master",
         "local[1]",
         "--conf",
         "spark.ui.enabled=false",
+        "--conf",
+        "spark.eventLog.enabled=true",
+        "--conf",
+        f"spark.eventLog.dir={events.as_uri()}",
+        "--conf",
+        "spark.eventLog.compress=false",  # readable here; compression does not hide a key
         str(PROJECT_ROOT / "jobs" / "run.py"),
         "--landing",
         landing,
         "--lake",
         lake,
-        # one source is enough to show the job file runs under spark-submit
-        "--source",
-        "sessions",
-        "--set",
-        "privacy.hmac_key=submit-test",
+        "-v",
     ]
-    env = {**os.environ, "SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit")}
+    env = {
+        **os.environ,
+        "SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit"),
+        "LAKEHOUSE_HMAC_KEY": key,  # not on the command line, which the event log records
+    }
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     # spark-submit's Python runner merges the driver's stderr (our log) into stdout
     assert "master=local[1]" in result.stdout
-    assert "gold/delivery_features" in result.stdout and "-> version 0" in result.stdout
+    for gold in ("gold/delivery_features", "gold/payments_unified"):
+        assert f"{gold}" in result.stdout
+    assert "-> version 0" in result.stdout
+
+    # Spark 4 writes an event log as a folder of rolled files
+    logged = "".join(f.read_text() for f in sorted(events.rglob("*")) if f.is_file())
+    # the Silver plans that tokenize were logged, with their plans, and hold no key
+    assert "SparkListenerSQLExecutionStart" in logged and INNER_KEY_COLUMN in logged
+    assert leaks(logged, key.encode()) == []
+
+    canaries = landing_pii(Path(landing))
+    assert len(canaries) > 100
+    output = result.stdout + result.stderr
+    # debug logs were on, and rows were held in quarantine
+    assert "DEBUG" in output and re.search(r"quarantined=[1-9]", output)
+    assert [value for value in canaries if value in output] == []
 
 
 def test_demo_runs_both_waves(spark, tmp_path):

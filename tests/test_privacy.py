@@ -10,6 +10,7 @@ from lakehouse.privacy import (
     normalize_email,
     normalize_email_py,
     token_of,
+    with_token_key,
 )
 
 VALUES = ["jane.doe@example.com", "", "ünïcødé ✓", "x" * 500, None]
@@ -19,7 +20,8 @@ VALUES = ["jane.doe@example.com", "", "ünïcødé ✓", "x" * 500, None]
 def test_spark_hmac_equals_python_hmac(spark, key):
     df = spark.createDataFrame([(v,) for v in VALUES], StructType([StructField("v", StringType())]))
     actual = {
-        r["v"]: r["t"] for r in df.select("v", hmac_token(F.col("v"), key).alias("t")).collect()
+        r["v"]: r["t"]
+        for r in with_token_key(df, key).select("v", hmac_token(F.col("v")).alias("t")).collect()
     }
     for value in VALUES:
         expected = (

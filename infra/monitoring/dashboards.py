@@ -273,6 +273,30 @@ def service_dashboard() -> dashboard.Dashboard:
                 "v{{version}} {{decision}}",
             ),
         ),
+        series(
+            layout,
+            "Requests by API key",
+            "reqps",
+            query(
+                f"sum by (key_id, status) (rate(lakehouse_api_key_requests_total[{RATE}]))",
+                "{{key_id}} {{status}}",
+            ),
+            description="Each caller's traffic by its key's id (serve.auth)",
+        ),
+        series(
+            layout,
+            "Refused by authentication",
+            "reqps",
+            query(
+                f"sum by (reason) (rate(lakehouse_api_auth_failures_total[{RATE}]))",
+                "{{reason}}",
+            ),
+            query(
+                "count(lakehouse_api_auth_enabled == 0) or vector(0)", "replicas with auth off", "B"
+            ),
+            description="401 for a missing or unknown key, 403 for a missing role "
+            "(LakehouseApiKeyRejections); replicas with authentication off (local only)",
+        ),
     ]
     return new_dashboard(
         "lakehouse-service",

@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse import contract
-from lakehouse.privacy import hmac_token, normalize_email, normalize_text
+from lakehouse.privacy import hmac_token, normalize_email, normalize_text, with_token_key
 from lakehouse.silver.dedupe import first_per_key
 from lakehouse.silver.normalize import parse_epoch_or_iso, strip_control, upper_code
 from lakehouse.silver.payments_rules import AMOUNT_PATTERN, AMOUNT_TYPE, NO_EPOCH_SECONDS
@@ -127,7 +127,7 @@ def to_silver_transactions(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
     """Typed transactions; the card keeps its last four digits beside a token."""
     card_digits = F.regexp_replace(F.col("card_number"), r"[^0-9]", "")
     card = F.when(card_digits != "", card_digits)
-    return valid_df.select(
+    return with_token_key(valid_df, hmac_key).select(
         _text(F.col("transaction_id")).alias("transaction_id"),
         iso_ts(F.col("transaction_ts")).alias("transaction_ts"),
         _text(F.col("source_account_id")).alias("source_account_id"),
@@ -137,8 +137,8 @@ def to_silver_transactions(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
         lower_code(F.col("channel")).alias("channel"),
         _text(F.col("merchant_category")).alias("merchant_category"),
         F.right(card, F.lit(CARD_LAST_DIGITS)).alias("card_last4"),
-        hmac_token(card, hmac_key).alias("card_token"),
-        hmac_token(normalize_text(F.col("ip_address")), hmac_key).alias("ip_token"),
+        hmac_token(card).alias("card_token"),
+        hmac_token(normalize_text(F.col("ip_address"))).alias("ip_token"),
         _text(F.col("device_id")).alias("device_id"),
         F.col("_extra_columns"),
         F.col("_source_file"),
@@ -190,12 +190,12 @@ def with_account_reasons(bronze_df: DataFrame) -> DataFrame:
 
 def to_account_changes(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
     """One typed row per snapshot row, with a hash of its attributes."""
-    typed = valid_df.select(
+    typed = with_token_key(valid_df, hmac_key).select(
         _text(F.col("account_id")).alias("account_id"),
         iso_ts(F.col("updated_at")).alias("updated_at"),
         lower_code(F.col("account_type")).alias("account_type"),
-        hmac_token(normalize_text(F.col("holder_name")), hmac_key).alias("holder_name_token"),
-        hmac_token(normalize_email(F.col("email")), hmac_key).alias("email_token"),
+        hmac_token(normalize_text(F.col("holder_name"))).alias("holder_name_token"),
+        hmac_token(normalize_email(F.col("email"))).alias("email_token"),
         upper_code(F.col("country")).alias("country"),
         lower_code(F.col("kyc_status")).alias("kyc_status"),
         F.try_to_date(_text(F.col("created_date"))).alias("created_date"),

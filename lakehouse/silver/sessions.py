@@ -28,7 +28,13 @@ from lakehouse.contract import (
     REASON_MISSING_CREATED_TS,
     REASON_MISSING_RECORD_ID,
 )
-from lakehouse.privacy import hmac_token, normalize_email, normalize_phone, normalize_text
+from lakehouse.privacy import (
+    hmac_token,
+    normalize_email,
+    normalize_phone,
+    normalize_text,
+    with_token_key,
+)
 from lakehouse.silver.dedupe import first_per_key, transform_newest_per_key
 from lakehouse.silver.normalize import (
     CONTROL_CHARS_PATTERN,
@@ -270,13 +276,13 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
         F.col("event_ts"),
         upper_code(s["eventType"]).alias("event_type"),
         normalize_text(s["customer"]["customerId"]).alias("customer_id"),
-        hmac_token(normalize_email(s["customer"]["email"]), hmac_key).alias("customer_email_token"),
-        hmac_token(normalize_phone(s["customer"]["phone"]), hmac_key).alias("customer_phone_token"),
+        hmac_token(normalize_email(s["customer"]["email"])).alias("customer_email_token"),
+        hmac_token(normalize_phone(s["customer"]["phone"])).alias("customer_phone_token"),
         upper_code(s["customer"]["loyaltyTier"]).alias("loyalty_tier"),
         upper_code(s["device"]["type"]).alias("device_type"),
         normalize_text(s["device"]["os"]).alias("device_os"),
         normalize_text(s["device"]["appVersion"]).alias("app_version"),
-        hmac_token(normalize_text(s["device"]["ipAddress"]), hmac_key).alias("device_ip_token"),
+        hmac_token(normalize_text(s["device"]["ipAddress"])).alias("device_ip_token"),
         upper_code(s["cart"]["currency"]).alias("cart_currency"),
         typed_cart_items(s["cart"]["items"]).alias("cart_items"),
         upper_code(s["shipping"]["method"]).alias("shipping_method"),
@@ -294,7 +300,7 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
             "delivered_ts"
         ),
     ]
-    typed_df = valid_df.select(
+    typed_df = with_token_key(valid_df, hmac_key).select(
         *business,
         epoch_or_iso_format(s["createdDateTime"], epoch_seconds_below).alias("event_ts_format"),
         F.struct(

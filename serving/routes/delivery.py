@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 
+from lakehouse.api_keys import PREDICT
+from serving.auth import require
 from serving.deps import DeliveryDep
 from serving.routing import OrjsonResponse, OrjsonRoute
-from serving.schemas.common import ERROR_RESPONSES
+from serving.schemas.common import AUTH_RESPONSES, ERROR_RESPONSES
 from serving.schemas.delivery import CheckoutDocument, DeliveryBatchResponse, DeliveryResponse
 from serving.schemas.examples import CHECKOUT_EXAMPLE
 
-router = APIRouter(prefix="/v1/delivery", tags=["delivery"], route_class=OrjsonRoute)
+router = APIRouter(
+    prefix="/v1/delivery",
+    tags=["delivery"],
+    route_class=OrjsonRoute,
+    dependencies=[Depends(require(PREDICT))],
+    responses=AUTH_RESPONSES,
+)
 
 
 @router.post(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from lakehouse.api_keys import ADMIN
+from serving.auth import require
 from serving.deps import StateDep
+from serving.schemas.common import AUTH_RESPONSES
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(
+    tags=["metrics"],
+    dependencies=[Depends(require(ADMIN))],
+    responses=AUTH_RESPONSES,
+)
 
 
 @router.get("/metrics", response_class=Response)

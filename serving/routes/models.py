@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from lakehouse.api_keys import ADMIN
+from serving.auth import require
 from serving.deps import StateDep
+from serving.schemas.common import AUTH_RESPONSES
 from serving.schemas.models import ModelsResponse, ServedModel
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["models"],
+    dependencies=[Depends(require(ADMIN))],
+    responses=AUTH_RESPONSES,
+)
 
 
 @router.get("/models")

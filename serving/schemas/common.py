@@ -45,6 +45,11 @@ class ErrorResponse(BaseModel):
     request_id: str
 
 
+# the answers of authentication (serving.auth), on every route that needs a key
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No API key, or one the service does not know"},
+    403: {"model": ErrorResponse, "description": "The API key lacks the route's role"},
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Body or record count over the limit"},
     422: {"model": ErrorResponse, "description": "Invalid request (field-level details)"},

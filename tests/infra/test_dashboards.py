@@ -114,4 +114,20 @@ def test_the_kubernetes_config_maps_carry_the_dashboards():
     assert set(kustomization["resources"]) == {
         render_k8s.MANIFEST.name,
         render_k8s.DASHBOARDS_MANIFEST.name,
+        "pod-monitor.yaml",
     }
+
+
+def test_the_pod_monitor_scrapes_the_service_with_a_key():
+    """/metrics needs the admin role: the PodMonitor sends a bearer key to the service's port."""
+    monitor = yaml.safe_load((PROJECT_ROOT / "infra/k8s/monitoring/pod-monitor.yaml").read_text())
+    serving = list(yaml.safe_load_all((PROJECT_ROOT / "infra/k8s/serving.yaml").read_text()))
+    (deployment,) = [d for d in serving if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]
+    ports = {p["name"] for c in pod["spec"]["containers"] for p in c["ports"]}
+    assert monitor["kind"] == "PodMonitor"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in ports and endpoint["path"] == "/metrics"
+    assert endpoint["authorization"]["type"] == "Bearer"
+    assert set(endpoint["authorization"]["credentials"]) == {"name", "key"}
