@@ -406,6 +406,37 @@ def reproduce(settings, run_id):
 
 @cli.command()
 @common_options
+@click.option("--email", "emails", multiple=True, help="A customer's e-mail (repeatable).")
+@click.option("--customer-id", "customer_ids", multiple=True, help="A customer id (repeatable).")
+@click.option("--account-id", "account_ids", multiple=True, help="An account id (repeatable).")
+@click.option(
+    "--file",
+    "subjects_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV of subjects for a bulk request: header kind,value (email, customer_id, "
+    "account_id).",
+)
+@writes_lake
+def forget(settings, emails, customer_ids, account_ids, subjects_file):
+    """Erase data subjects from every table and version, and from the models' artifacts."""
+    from lakehouse.erasure import Subject, read_subjects
+    from lakehouse.erasure import forget as forget_subjects
+
+    try:
+        subjects = [Subject.of("email", v) for v in emails]
+        subjects += [Subject.of("customer_id", v) for v in customer_ids]
+        subjects += [Subject.of("account_id", v) for v in account_ids]
+        if subjects_file is not None:
+            subjects += read_subjects(subjects_file)
+        report = forget_subjects(_spark(settings), settings, subjects)
+    except ValueError as exc:
+        _fail(exc)
+    for line in report.lines():
+        click.echo(line)
+
+
+@cli.command()
+@common_options
 @click.option("--dry-run", is_flag=True, help="Only say what would be compacted and deleted.")
 @writes_lake
 def maintain(settings, dry_run):

@@ -510,3 +510,88 @@ def vacuum(spark: SparkSession, path: str, retain_hours: int, *, dry_run: bool =
             return spark.sql(f"VACUUM delta.`{path}` RETAIN {retain_hours} HOURS DRY RUN").count()
         DeltaTable.forPath(spark, path).vacuum(retain_hours)
         return 0
+
+
+# --- erasure: deletes made once, and the data files that still hold deleted rows -------------
+ERASURE_KEY = "erasure"
+
+
+def delete_once(
+    spark: SparkSession, path: str, identifiers: DataFrame, condition, *, request: str
+) -> int:
+    """Delete the rows that match ``condition`` with any row of ``identifiers`` (a MERGE of the
+    table ``t`` with ``s``: the commit records the condition, never the values), once per
+    erasure ``request``; the rows deleted.
+
+    The commit carries the request's id in its ``userMetadata`` (and the metadata of the newest
+    commit that had any, so a Gold table keeps the source versions it was built from) and a
+    Delta transaction id, so a rerun after a crash commits nothing twice and finds the count of
+    the earlier attempt.
+    """
+    earlier = erasure_deletes(spark, path).get(request)
+    if earlier is not None:
+        return earlier
+    tag = json.dumps({**last_commit_metadata(spark, path), ERASURE_KEY: request}, sort_keys=True)
+    with _idempotent_dml(spark, (f"erasure:{request}", 0), tag):
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(identifiers.alias("s"), condition)
+            .whenMatchedDelete()
+            .execute()
+        )
+    return erasure_deletes(spark, path).get(request, 0)
+
+
+def erasure_deletes(spark: SparkSession, path: str) -> dict[str, int]:
+    """Rows deleted by each erasure request's commit in the table's history."""
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .where(F.col("userMetadata").contains(f'"{ERASURE_KEY}"'))
+        .select("userMetadata", "operationMetrics")
+        .collect()
+    )
+    found = {}
+    for row in rows:
+        try:
+            request = json.loads(row["userMetadata"])[ERASURE_KEY]
+        except (TypeError, KeyError, json.JSONDecodeError):
+            continue
+        found[request] = int((row["operationMetrics"] or {}).get("numTargetRowsDeleted", 0))
+    return found
+
+
+def _hadoop_path(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
+    return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def stored_data_files(spark: SparkSession, path: str) -> list[str]:
+    """Every data file in the table's folder, whichever versions use it (the current one, older
+    ones, none): the files time travel and a VACUUM not yet run can still read."""
+    root, fs = _hadoop_path(spark, path if "://" in path else Path(path).resolve().as_uri())
+    if not fs.exists(root):
+        return []
+    files, listing = [], fs.listFiles(root, True)
+    while listing.hasNext():
+        uri = listing.next().getPath().toUri().toString()
+        relative = uri[len(root.toUri().toString()) :].lstrip("/")
+        if relative.endswith(".parquet") and not relative.startswith(("_", ".")):
+            files.append(uri)
+    return files
+
+
+def current_data_files(spark: SparkSession, path: str) -> set[str]:
+    """The names of the data files the table's current version reads."""
+    return {uri.rsplit("/", 1)[-1] for uri in spark.read.format("delta").load(path).inputFiles()}
+
+
+def remove_data_files(spark: SparkSession, uris: list[str]) -> int:
+    """Delete data files from storage (local or object store); how many were there."""
+    removed = 0
+    for uri in uris:
+        file, fs = _hadoop_path(spark, uri)
+        removed += bool(fs.delete(file, False))
+    return removed

@@ -58,8 +58,10 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
 
 
 def stream_delta_changes(spark: SparkSession, path: str) -> DataFrame:
-    """Rows appended to a Delta table since the consuming query's checkpoint."""
-    return spark.readStream.format("delta").load(path)
+    """Rows appended to a Delta table since the consuming query's checkpoint. Commits that
+    delete or rewrite rows (``lakehouse forget``'s erasures) are skipped: they bring no new
+    rows, and what they removed downstream was removed there too."""
+    return spark.readStream.format("delta").option("skipChangeCommits", "true").load(path)
 
 
 def stream_new_file_paths(spark: SparkSession, folder: str, settings: IngestSettings) -> DataFrame:

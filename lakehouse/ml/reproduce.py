@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
+from lakehouse.erasure_registry import erased_rows
 from lakehouse.ml.catalog import task_named
 from lakehouse.ml.tracking import client_for, git_commit
 from lakehouse.ml.training import (
@@ -79,6 +80,17 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=REL_TOLERANCE, abs_tol=1e-12)
 
 
+def _erased_report(run_id: str, task: str, data: str, erased: int) -> ReproductionReport:
+    """What reproduction can say of a run whose data files an erasure removed."""
+    report = ReproductionReport(run_id, task, data)
+    report.add("training rows erased", 0, erased)
+    report.notes.append(
+        f"{erased} rows of {data} were erased by `lakehouse forget` and the files that held "
+        "them removed: this version cannot be read again, so the run cannot be reproduced"
+    )
+    return report
+
+
 def reproduce(spark: SparkSession, settings: Settings, run_id: str) -> ReproductionReport:
     """Re-read, verify, retrain and compare one training run."""
     client = client_for(settings)
@@ -93,14 +105,19 @@ def reproduce(spark: SparkSession, settings: Settings, run_id: str) -> Reproduct
     logged_config = mlflow.artifacts.load_dict(f"runs:/{run_id}/{CONFIG_ARTIFACT}")
     run_settings = settings_from_run(logged_config, settings)
     version = int(params["table_version"])
+    erased = erased_rows(run.data.tags)
     try:
         split, lineage = load_split(spark, run_settings, task, version)
     except Exception as exc:  # any read failure means the data is gone
+        if erased:
+            return _erased_report(run_id, task.name, f"{task.table.key}@v{version}", erased)
         raise ReproductionError(
             f"cannot re-read {task.table.key}@v{version}: {exc}. Were its files vacuumed? "
             "`lakehouse maintain` keeps the versions of aliased models only."
         ) from exc
     report = ReproductionReport(run_id, task.name, f"{lineage.table}@v{lineage.version}")
+    if erased:
+        report.notes.append(f"{erased} rows of this data were erased (lakehouse forget)")
     report.add("row count", int(params["table_row_count"]), lineage.row_count)
     report.add("content hash", params["table_content_hash"], lineage.content_hash)
     logged_sources = {
