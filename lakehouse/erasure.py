@@ -454,7 +454,9 @@ def forget(spark: SparkSession, settings: Settings, subjects: list[Subject]) -> 
     tables, identifiers = find(spark, settings, ids)
     report = ErasureReport(request, tables)
     conditions = {t.table.key: t.condition for t in tables}
+    # before any file goes: a rerun after a crash could not read those versions any more
     training = count_training_rows(spark, settings, identifiers, conditions)
+    report.runs, report.examples_removed = mark_runs(settings, request, training)
     released: dict[str, int] = {}
     # downstream first: a crash leaves the tables that identify the subjects for the rerun
     for erasure in reversed(tables):
@@ -479,7 +481,6 @@ def forget(spark: SparkSession, settings: Settings, subjects: list[Subject]) -> 
                 "DELETE; purge them (REORG TABLE ... APPLY (PURGE)) and run forget again"
             )
         erasure.files_removed = remove_data_files(spark, list(erasure.files.values()))
-    report.runs, report.examples_removed = mark_runs(settings, request, training)
     _record(spark, settings, request, tokens, tables, released)
     log.info(
         "erasure %s: %d rows in %d tables",

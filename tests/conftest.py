@@ -27,6 +27,7 @@ TEST_SPARK_CONF = {
 LONGEST_FIRST = (
     "integration/test_s3_lake.py",
     "integration/test_cluster.py",
+    "test_forget.py",
     "test_cli.py",
     "faults/test_kill.py",
     "integration/test_payments_pipeline.py",

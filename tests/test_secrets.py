@@ -238,6 +238,7 @@ COMMAND_ARGS = {
     "reproduce": ["0123456789abcdef"],
     "score": ["delivery"],
     "maintain": [],
+    "forget": ["--account-id", "AC00000001"],
     "report": [],
     "history": ["gold/delivery_features"],
     "demo": [],

@@ -540,6 +540,7 @@ def delete_once(
             .whenMatchedDelete()
             .execute()
         )
+    failpoint(f"committed:{table_name(path)}")
     return erasure_deletes(spark, path).get(request, 0)
 
 
