@@ -199,7 +199,8 @@ def test_forget_erases_a_customer_and_an_account_everywhere(spark, lake, tmp_pat
     # predicate names no value) or any other file beside the tables. Files' min/max statistics
     # in the log are a known limit (docs/PRIVACY.md).
     store = lake_root.parent
-    raw = [email.encode(), cid.lower().encode(), account.lower().encode()]
+    token = token_of(normalize_email_py(email), KEY.encode())
+    raw = [email.encode(), cid.lower().encode(), account.lower().encode(), token.encode()]
     for file in store.rglob("*"):
         if not file.is_file() or file.suffix in (".parquet", ".crc"):
             continue
