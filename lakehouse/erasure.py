@@ -339,18 +339,27 @@ RULES = (
 )
 
 
-def all_versions(spark: SparkSession, path: str) -> DataFrame | None:
-    """Every stored data file of a table read with its current schema, each row with its
-    file's name (``_file``); None when the table has no files."""
+@dataclass(frozen=True)
+class Stored:
+    """Every stored data file of a table: the rows, read with the current schema, each with
+    its file's name (``_file``), and each file's URI by name."""
+
+    rows: DataFrame
+    uris: dict[str, str]
+
+
+def all_versions(spark: SparkSession, path: str) -> Stored | None:
+    """The table's stored files (``Stored``); None when it has none."""
     files = stored_data_files(spark, path)
     if not files:
         return None
     schema = read_table(spark, path).schema
-    return (
+    rows = (
         spark.read.schema(schema)
         .parquet(*files)
         .withColumn("_file", F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1))
     )
+    return Stored(rows, {uri.rsplit("/", 1)[-1]: uri for uri in files})
 
 
 @dataclass
@@ -373,18 +382,23 @@ def find(
     present = [r for r in RULES if is_delta_table(spark, settings.table_path(*r.table))]
     stored = {r.table: all_versions(spark, settings.table_path(*r.table)) for r in present}
     for rule in present:
-        if rule.widen is not None and stored[rule.table] is not None:
-            rule.widen(matching(stored[rule.table], ids.frame(spark), rule.match()), ids)
+        files = stored[rule.table]
+        if rule.widen is not None and files is not None:
+            # one scan for the several identifier columns the rule collects
+            matched = matching(files.rows, ids.frame(spark), rule.match()).cache()
+            try:
+                rule.widen(matched, ids)
+            finally:
+                matched.unpersist()
     identifiers = ids.frame(spark).cache()
     found = []
     for rule in present:
-        path = settings.table_path(*rule.table)
-        erasure = TableErasure(rule.table, path, rule.match())
-        if stored[rule.table] is not None:
-            held = matching(stored[rule.table], identifiers, erasure.condition)
+        files = stored[rule.table]
+        erasure = TableErasure(rule.table, settings.table_path(*rule.table), rule.match())
+        if files is not None:
+            held = matching(files.rows, identifiers, erasure.condition)
             names = _collect(held, F.col("_file"))
-            uris = {uri.rsplit("/", 1)[-1]: uri for uri in stored_data_files(spark, path)}
-            erasure.files = {name: uri for name, uri in uris.items() if name in names}
+            erasure.files = {name: uri for name, uri in files.uris.items() if name in names}
         found.append(erasure)
     return found, identifiers
 
