@@ -253,6 +253,9 @@ class ServeSettings(_Section):
     port: int = Field(8000, ge=0, le=65_535)
     # the tasks the service answers for (``lakehouse.ml.catalog.TASKS`` names)
     tasks: list[str] = Field(default_factory=lambda: ["delivery", "fraud"])
+    # tasks whose model must answer before /ready is 200; a task not listed here is waited
+    # for only once the registry has a champion for it (else it answers 503 on its own routes)
+    require_models: list[str] = Field(default_factory=list)
     # how often the registry is asked whether champion (or challenger) moved
     registry_poll_s: float = Field(5.0, gt=0)
     # a version that failed to load is tried again after this long

@@ -264,18 +264,42 @@ class ModelSlot:
         return held
 
     def status(self) -> dict[str, Any]:
-        """Readiness of this task's models, for ``/ready`` and ``/v1/models``."""
+        """Readiness of this task's models, for ``/ready`` and ``/v1/models``.
+
+        ``state`` is one of ``ready`` (the registry's champion answers), ``loading`` (a
+        champion is being loaded), ``degraded`` (a newer champion failed to load and an older
+        one answers), ``failed`` (the champion failed to load and nothing answers),
+        ``no_champion`` (the registry has no champion for the model) or ``unknown`` (the
+        registry has not answered yet). ``message`` says what to do when nothing answers.
+        """
         wanted = self.registry.get(CHAMPION)
         serving = self.champion.version if self.champion else None
         failure = self.failures.get(CHAMPION)
-        state = "ready"
-        if serving is None:
-            state = "not_ready"
-        elif wanted is not None and wanted != serving:
-            # still loading the new champion, or it failed and the old one keeps serving
-            state = "degraded" if failure else "loading"
+        state, message = "ready", None
+        if serving is not None:
+            if wanted is not None and wanted != serving:
+                # still loading the new champion, or it failed and the old one keeps serving
+                state = "degraded" if failure else "loading"
+        elif self.checked_at is None:
+            state = "unknown"
+            why = self.registry_error or "polling"
+            message = f"the model registry has not answered yet ({why})"
+        elif wanted is None:
+            state = "no_champion"
+            message = (
+                f"model {self.name!r} has no {CHAMPION!r} alias in the registry yet: train "
+                f"one (`lakehouse train {self.task.name}`) and promote it "
+                f"(`lakehouse promote {self.task.name}`)"
+            )
+        elif failure is not None:
+            state = "failed"
+            message = f"{self.name} v{failure.version} failed to load: {failure.error}"
+        else:
+            state = "loading"
+            message = f"{self.name} v{wanted} is loading"
         return {
             "state": state,
+            "message": message,
             "serving": serving,
             "registry_champion": wanted,
             "challenger": self.challenger.version if self.challenger else None,
@@ -297,6 +321,11 @@ class ModelHolder:
         unknown = sorted(set(tasks) - set(TASKS))
         if unknown:
             raise ValueError(f"serve.tasks: unknown tasks {unknown}; expected {sorted(TASKS)}")
+        unserved = sorted(set(settings.serve.require_models) - set(tasks))
+        if unserved:
+            raise ValueError(
+                f"serve.require_models: {unserved} not among serve.tasks {sorted(tasks)}"
+            )
         self.slots = {
             name: ModelSlot(TASKS[name], TASKS[name].task_settings(settings).registered_name)
             for name in tasks

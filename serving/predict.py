@@ -82,6 +82,14 @@ class _Service:
             raise TooManyRecordsError(f"{len(records)} records; at most {limit} per request")
         return records, many
 
+    def require_model(self) -> None:
+        """503 with what to do, before any work, when this task has no model to answer with."""
+        if self.slot.champion is None:
+            raise self.not_ready()
+
+    def not_ready(self) -> NotReadyError:
+        return NotReadyError(self.slot.status()["message"] or f"no {self.task} model loaded")
+
     def choose(self) -> tuple[LoadedModel, str]:
         """The champion, or the challenger for the configured canary share of requests."""
         slot = self.slot
@@ -90,7 +98,7 @@ class _Service:
         if challenger is not None and share > 0 and random.random() < share:
             return challenger, CHALLENGER
         if champion is None:
-            raise NotReadyError(f"no {self.task} model loaded yet: see /ready")
+            raise self.not_ready()
         return champion, CHAMPION
 
     def reject(self, errors: list[tuple[int | None, FeatureError]], many: bool) -> None:
@@ -163,6 +171,7 @@ class DeliveryService(_Service):
             A ``DeliveryResponse`` or ``DeliveryBatchResponse`` as a dict.
         """
         documents, many = self.records(body)
+        self.require_model()
         reference = self.features.reference
         if reference is None:
             raise NotReadyError("reference data not loaded yet: see /ready")
@@ -206,6 +215,7 @@ class FraudService(_Service):
             A ``FraudResponse`` or ``FraudBatchResponse`` as a dict.
         """
         transactions, many = self.records(body)
+        self.require_model()
         accounts, velocity = self.features.accounts, self.features.velocity
         if accounts is None or velocity is None:
             raise NotReadyError("account history or velocity state not loaded yet: see /ready")

@@ -21,17 +21,36 @@ async def health() -> Health:
     responses={503: {"model": Readiness, "description": "Something is not loaded"}},
 )
 async def ready(holder: HolderDep, features: FeaturesDep, response: Response) -> Readiness:
-    """Ready when every task has a model and its features; degraded when an older champion
-    serves because the newer one failed to load (or is loading); 503 when not ready."""
+    """Each model is ready on its own. 200 when every model that has a champion (and every
+    model ``serve.require_models`` names) answers with its features loaded, and at least one
+    model answers; ``degraded`` when an older champion answers because a newer one failed to
+    load (or is loading), or data failed to refresh; 503 otherwise. A model without a
+    champion answers 503 on its own routes and does not hold the others back."""
+    required = set(holder.settings.serve.require_models)
     models = {task: slot.status() for task, slot in holder.slots.items()}
-    states = {m["state"] for m in models.values()}
     feature_status = features.status()
-    missing_features = any(not features.is_ready(task) for task in holder.slots)
-    if "not_ready" in states or missing_features:
+    blocking, answering = [], []
+    for task, model in models.items():
+        waived = model["state"] == "no_champion" and task not in required
+        model["features_ready"] = features.is_ready(task)
+        model["required"] = task in required
+        if model["serving"] is not None and model["features_ready"]:
+            answering.append(task)
+        elif not waived:
+            blocking.append(task)
+    if blocking or not answering:
         overall = "not_ready"
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    elif states == {"ready"} and not any(f["error"] for f in feature_status.values()):
+    elif all(models[task]["state"] == "ready" for task in answering) and not any(
+        f["error"] for f in feature_status.values()
+    ):
         overall = "ready"
     else:
         overall = "degraded"
-    return Readiness(status=overall, models=models, features=feature_status)
+    return Readiness(
+        status=overall,
+        answering=sorted(answering),
+        waiting_for=sorted(blocking),
+        models=models,
+        features=feature_status,
+    )

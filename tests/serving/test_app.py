@@ -25,6 +25,7 @@ from tests.support.serving import (
     with_serve,
 )
 
+FRAUD_TASK = "fraud"
 PII = ("jane.doe@example.com", "Jane", "Doe", "+1-555-0100", "203.0.113.7", "12 Main St")
 PII += ("4111111111111111", "198.51.100.23")
 
@@ -336,16 +337,51 @@ def test_not_ready_without_models_answers_503(tmp_path):
         assert client.get("/health").status_code == 200
         ready = client.get("/ready")
         assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
-        assert ready.json()["models"]["delivery"]["state"] == "not_ready"
+        # no model has a champion: none holds the others back, but nothing answers either
+        assert ready.json()["answering"] == [] and ready.json()["waiting_for"] == []
+        assert ready.json()["models"]["delivery"]["state"] == "no_champion"
         assert "does not exist" in ready.json()["features"]["reference"]["error"]
         response = client.post("/v1/delivery/predict", json=checkout(1))
         assert response.status_code == 503
+        assert "has no 'champion' alias" in response.json()["detail"]
         assert response.json()["request_id"] == response.headers["x-request-id"]
         assert client.post("/v1/fraud/score", json=transaction(1)).status_code == 503
         # what LakehouseNoChampion alerts on
         metrics = client.get("/metrics").text
         assert 'lakehouse_model_champion_held{model="delivery_date"} 0.0' in metrics
         assert 'lakehouse_model_champion_held{model="fraud"} 0.0' in metrics
+
+
+def test_each_model_is_ready_on_its_own(serving_lake):
+    """A lake where only delivery has a champion (a fresh lake with too few mature fraud
+    labels): the service is ready, delivery answers, fraud answers 503 with what to do."""
+    absent = "fraud_never_trained"
+    settings = serving_lake.settings.model_copy(deep=True)
+    settings.ml.fraud.registered_name = absent
+    with TestClient(create_app(settings=settings)) as client:
+        ready = wait_ready(client)
+        assert ready["answering"] == ["delivery"] and ready["waiting_for"] == []
+        fraud = ready["models"]["fraud"]
+        assert fraud["state"] == "no_champion" and fraud["serving"] is None
+        assert absent in fraud["message"] and "lakehouse train fraud" in fraud["message"]
+        assert ready["models"]["delivery"]["state"] == "ready"
+        assert client.post("/v1/delivery/predict", json=checkout(1)).status_code == 200
+        refused = client.post("/v1/fraud/score", json=transaction(1))
+        assert refused.status_code == 503
+        assert refused.json()["detail"] == fraud["message"]
+        models = {m["task"]: m for m in client.get("/v1/models").json()["models"]}
+        assert models["fraud"]["status"]["state"] == "no_champion"
+        assert models["delivery"]["status"]["state"] == "ready"
+
+    # a deployment that cannot go without fraud says so: the same lake is not ready
+    required = with_serve(settings, require_models=[FRAUD_TASK])
+    with TestClient(create_app(settings=required)) as client:
+        client.app.state.service.watcher.first_pass_done.wait(60)
+        ready = client.get("/ready")
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["waiting_for"] == [FRAUD_TASK]
+        assert ready.json()["answering"] == ["delivery"]
+        assert ready.json()["models"]["fraud"]["required"] is True
 
 
 def test_wait_ready_helper_sees_a_ready_service(client):
