@@ -21,7 +21,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-serving lock clean
+.PHONY: help setup venv jars tools services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-serving lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ help: ## List the targets
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON_BOOT) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(UV) pip install --quiet --python $(PY) -c constraints.txt -e '.[dev]'
+	$(UV) pip install --quiet --python $(PY) -c constraints.txt -e '.[batch,serving,dev]'
 	@touch $@
 
 venv: $(VENV)/.installed ## Create .venv and install the pinned Python packages
@@ -43,15 +43,20 @@ jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta, hadoop-aws + AWS
 
 setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
 
+# The validators the tests run on the deployment files, built from the Go module proxy
+tools: ## Build the pinned validators (infra/tools/go-tools.txt) into .tools/bin
+	infra/tools/install-go-tools.sh
+
 # The tests start real servers on loopback (tests/support/servers.py): moto comes with the dev
 # packages, PostgreSQL from Debian (its programs live in /usr/lib/postgresql/<version>/bin).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-services-deps: ## Install what the tests need from Debian when missing: PostgreSQL, Prometheus Pushgateway, promtool
+services-deps: ## Install what the tests need from Debian when missing: PostgreSQL, Prometheus Pushgateway, promtool, shellcheck
 	@missing=""; \
 	  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	    missing="$$missing postgresql"; \
 	  command -v prometheus-pushgateway >/dev/null 2>&1 || missing="$$missing prometheus-pushgateway"; \
 	  command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	  command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
 	  if [ -n "$$missing" ]; then \
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
@@ -83,7 +88,7 @@ format: venv ## Apply ruff's formatting and safe fixes
 # order them by their number of tests); the slowest tests are listed at the end.
 # TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup lint services-deps ## Set up and run the whole test suite
+test: setup lint services-deps tools ## Set up and run the whole test suite
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents vs Spark's floor
@@ -100,7 +105,7 @@ bench-serving: setup ## Benchmark the prediction service against `mlflow models 
 	$(PY) benchmarks/bench_serving.py
 
 lock: ## Re-resolve constraints.txt from setup.cfg (needs network)
-	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra dev --extra server -o constraints.txt
+	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra batch --extra serving --extra dev --extra server -o constraints.txt
 
 clean: ## Remove the virtualenv, jars and generated data
-	rm -rf $(VENV) $(JARS_DIR) data spark-warehouse *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(JARS_DIR) .tools data spark-warehouse *.egg-info .pytest_cache .ruff_cache

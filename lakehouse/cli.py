@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -16,7 +17,7 @@ from pathlib import Path
 import click
 
 from lakehouse import __version__
-from lakehouse.config import ConfigError, Settings, join_uri, load_settings
+from lakehouse.config import ConfigError, Settings, env_overrides, join_uri, load_settings
 from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.errors import EXIT_CRASH, LakehouseError
 from lakehouse.log_scrub import install as install_scrubber
@@ -43,6 +44,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL_VAR = "LAKEHOUSE_LOG_LEVEL"
+# `--set` given as a JSON list in the environment (containers), when no --set is given
+OVERRIDES_VAR = "LAKEHOUSE_SET"
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -58,10 +63,15 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def _configure_logging(verbose: bool, log_format: str = "text") -> None:
+def configure_logging(verbose: bool, log_format: str = "text", level: str | None = None) -> None:
     """Logs on stderr: text lines, or JSON lines for log collectors (one object per line with
     ``time``, ``level``, ``logger``, ``message`` and the record's extra fields). Replaces the
-    handler an earlier command of this process installed; leaves other handlers alone."""
+    handler an earlier command of this process installed; leaves other handlers alone.
+
+    The level is DEBUG with ``verbose``, else ``level`` or ``LAKEHOUSE_LOG_LEVEL`` (INFO)."""
+    name = "DEBUG" if verbose else (level or os.environ.get(LOG_LEVEL_VAR) or "INFO").upper()
+    if name not in LOG_LEVELS:
+        raise click.UsageError(f"{LOG_LEVEL_VAR}={name}: expected one of {', '.join(LOG_LEVELS)}")
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(old)
@@ -79,7 +89,7 @@ def _configure_logging(verbose: bool, log_format: str = "text") -> None:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
     install_scrubber()  # PII out of every line, whoever logs it
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(name)
     # py4j logs every JVM call at INFO
     logging.getLogger("py4j").setLevel(logging.WARNING)
     keep_secrets_out_of_logs()
@@ -89,14 +99,25 @@ def common_options(command: Callable) -> Callable:
     """The options every command takes; the command receives ``settings``."""
 
     @click.option("--env", "env", default=None, help="Configuration overlay (default: local).")
-    @click.option("--landing", default=None, help="Landing root: a folder or s3a:// URI.")
-    @click.option("--lake", default=None, help="Lake root: a folder or s3a:// URI.")
+    @click.option(
+        "--landing",
+        default=None,
+        envvar="LAKEHOUSE_LANDING",
+        help="Landing root: a folder or s3a:// URI (LAKEHOUSE_LANDING).",
+    )
+    @click.option(
+        "--lake",
+        default=None,
+        envvar="LAKEHOUSE_LAKE",
+        help="Lake root: a folder or s3a:// URI (LAKEHOUSE_LAKE).",
+    )
     @click.option(
         "--set",
         "overrides",
         multiple=True,
         metavar="KEY=VALUE",
-        help="Any other configuration value, e.g. --set sessions.holiday_window_days=5.",
+        help="Any other configuration value, e.g. --set sessions.holiday_window_days=5 "
+        f"({OVERRIDES_VAR}: a JSON list of them, used when no --set is given).",
     )
     @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
     @click.option(
@@ -109,8 +130,9 @@ def common_options(command: Callable) -> Callable:
     )
     @functools.wraps(command)
     def wrapper(env, landing, lake, overrides, verbose, log_format, **kwargs):
-        _configure_logging(verbose, log_format)
+        configure_logging(verbose, log_format)
         try:
+            overrides = overrides or env_overrides(os.environ.get(OVERRIDES_VAR))
             settings = load_settings(env, landing=landing, lake=lake, overrides=overrides)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc

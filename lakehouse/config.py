@@ -433,6 +433,20 @@ def parse_override(item: str) -> dict[str, Any]:
     return node
 
 
+def env_overrides(value: str | None) -> list[str]:
+    """``key=value`` overrides given as a JSON list in one environment variable
+    (``LAKEHOUSE_SET``, for containers); none when unset or empty."""
+    if not value or not value.strip():
+        return []
+    try:
+        items = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"LAKEHOUSE_SET is not a JSON list of key=value strings: {exc}") from exc
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ConfigError('LAKEHOUSE_SET must be a JSON list of strings, e.g. ["serve.port=80"]')
+    return items
+
+
 def load_settings(
     env: str | None = None,
     *,

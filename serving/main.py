@@ -121,7 +121,13 @@ def create_app(
         settings: The lakehouse configuration itself (wins over ``service``).
     """
     if settings is None:
-        settings = (service or ServiceSettings()).lakehouse()
+        # started from the environment (`uvicorn --factory serving.main:create_app`): its
+        # LAKEHOUSE_LOG_LEVEL and LAKEHOUSE_LOG_FORMAT, as `lakehouse serve` applies them
+        service = service or ServiceSettings()
+        from lakehouse.cli import configure_logging
+
+        configure_logging(False, service.log_format, service.log_level)
+        settings = service.lakehouse()
     # the tracking database's password, when configured, before anything is served; the
     # service tokenizes nothing, so it never holds the PII key
     # PII masked in every log line, uvicorn's handlers included when it loads this factory

@@ -9,6 +9,8 @@ serving.main:create_app`` works in a container with nothing but environment vari
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,7 @@ class ServiceSettings(BaseSettings):
         landing: Landing root (``LAKEHOUSE_LANDING``).
         overrides: ``key=value`` settings (``LAKEHOUSE_SET``, a JSON list), as ``--set``.
         log_level: Level of the service's logs (``LAKEHOUSE_LOG_LEVEL``).
+        log_format: ``text`` or ``json`` lines (``LAKEHOUSE_LOG_FORMAT``).
     """
 
     model_config = SettingsConfigDict(env_prefix="LAKEHOUSE_", extra="ignore")
@@ -35,6 +38,7 @@ class ServiceSettings(BaseSettings):
         default_factory=list, validation_alias=AliasChoices("LAKEHOUSE_SET", "overrides")
     )
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     def lakehouse(self) -> Settings:
         """The effective lakehouse configuration."""

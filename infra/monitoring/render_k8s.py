@@ -1,9 +1,9 @@
 """Render the monitoring for Kubernetes (`make monitoring-manifests`, after the dashboards):
 
 - the alert rules (infra/monitoring/rules/*.yml) as a prometheus-operator ``PrometheusRule``
-  (infra/k8s/monitoring/prometheus-rule.yaml);
+  (infra/k8s/base/monitoring/prometheus-rule.yaml);
 - the Grafana dashboards (infra/monitoring/dashboards/*.json) as ConfigMaps that Grafana's
-  dashboard sidecar provisions (label ``grafana_dashboard``; infra/k8s/monitoring/
+  dashboard sidecar provisions (label ``grafana_dashboard``; infra/k8s/base/monitoring/
   grafana-dashboards.yaml).
 
 The rules and dashboards stay the sources (promtool and the dashboard tests check them); the
@@ -20,8 +20,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "infra" / "monitoring" / "rules"
 DASHBOARDS = ROOT / "infra" / "monitoring" / "dashboards"
-MANIFEST = ROOT / "infra" / "k8s" / "monitoring" / "prometheus-rule.yaml"
-DASHBOARDS_MANIFEST = ROOT / "infra" / "k8s" / "monitoring" / "grafana-dashboards.yaml"
+MANIFEST = ROOT / "infra" / "k8s" / "base" / "monitoring" / "prometheus-rule.yaml"
+DASHBOARDS_MANIFEST = ROOT / "infra" / "k8s" / "base" / "monitoring" / "grafana-dashboards.yaml"
 HEADER = (
     "# Generated from infra/monitoring/{} by infra/monitoring/render_k8s.py "
     "(make monitoring-manifests): do not edit.\n"

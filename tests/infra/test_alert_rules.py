@@ -88,7 +88,7 @@ def test_alerts_name_only_metrics_the_project_exports():
 def test_the_kubernetes_prometheus_rule_is_rendered_from_the_rules():
     render_k8s = monitoring_script("render_k8s")
     assert render_k8s.MANIFEST.read_text() == render_k8s.render(), (
-        "infra/k8s/monitoring/prometheus-rule.yaml is out of date: make monitoring-manifests"
+        "infra/k8s/base/monitoring/prometheus-rule.yaml is out of date: make monitoring-manifests"
     )
     manifest = yaml.safe_load(render_k8s.MANIFEST.read_text())
     assert manifest["kind"] == "PrometheusRule"

@@ -100,7 +100,8 @@ def test_every_query_is_valid_promql(tmp_path):
 def test_the_kubernetes_config_maps_carry_the_dashboards():
     render_k8s = monitoring_script("render_k8s")
     assert render_k8s.DASHBOARDS_MANIFEST.read_text() == render_k8s.render_dashboards(), (
-        "infra/k8s/monitoring/grafana-dashboards.yaml is out of date: make monitoring-manifests"
+        f"{render_k8s.DASHBOARDS_MANIFEST.relative_to(PROJECT_ROOT)} is out of date: "
+        "make monitoring-manifests"
     )
     maps = list(yaml.safe_load_all(render_k8s.DASHBOARDS_MANIFEST.read_text()))
     carried = {
@@ -114,20 +115,26 @@ def test_the_kubernetes_config_maps_carry_the_dashboards():
     assert set(kustomization["resources"]) == {
         render_k8s.MANIFEST.name,
         render_k8s.DASHBOARDS_MANIFEST.name,
-        "pod-monitor.yaml",
+        "service-monitor.yaml",
     }
 
 
-def test_the_pod_monitor_scrapes_the_service_with_a_key():
-    """/metrics needs the admin role: the PodMonitor sends a bearer key to the service's port."""
-    monitor = yaml.safe_load((PROJECT_ROOT / "infra/k8s/monitoring/pod-monitor.yaml").read_text())
-    serving = list(yaml.safe_load_all((PROJECT_ROOT / "infra/k8s/serving.yaml").read_text()))
-    (deployment,) = [d for d in serving if d["kind"] == "Deployment"]
+def test_the_service_monitor_scrapes_the_service_with_a_key():
+    """/metrics needs the admin role: the ServiceMonitor sends a bearer key to the service's port
+    (tests/infra/test_k8s.py checks the same on the rendered overlays)."""
+    base = PROJECT_ROOT / "infra/k8s/base"
+    monitor = yaml.safe_load((base / "monitoring/service-monitor.yaml").read_text())
+    service = yaml.safe_load((base / "serving/service.yaml").read_text())
+    deployment = yaml.safe_load((base / "serving/deployment.yaml").read_text())
     pod = deployment["spec"]["template"]
     ports = {p["name"] for c in pod["spec"]["containers"] for p in c["ports"]}
-    assert monitor["kind"] == "PodMonitor"
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    assert endpoint["port"] in ports and endpoint["path"] == "/metrics"
+    assert monitor["kind"] == "ServiceMonitor"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    (port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
+    assert port["targetPort"] in ports and endpoint["path"] == "/metrics"
     assert endpoint["authorization"]["type"] == "Bearer"
     assert set(endpoint["authorization"]["credentials"]) == {"name", "key"}
