@@ -765,6 +765,116 @@ def demo(settings, workdir, documents, transactions, seed):
         sys.exit(1)
 
 
+@cli.command()
+@click.option("--url", required=True, envvar="SERVICE_URL", help="The service (SERVICE_URL).")
+@click.option(
+    "--api-key", envvar="LAKEHOUSE_API_KEY", default=None, help="A predict key (LAKEHOUSE_API_KEY)."
+)
+@click.option("--wait-ready", default=120.0, show_default=True, help="Seconds /ready may take.")
+@click.option(
+    "--record",
+    "records",
+    multiple=True,
+    type=(click.Choice(MODELS), click.Path(exists=True, dir_okay=False, path_type=Path)),
+    metavar="MODEL FILE",
+    help="Score this JSON record instead of the contract's example (repeatable).",
+)
+def smoke(url, api_key, wait_ready, records):
+    """Smoke-test a deployed service: alive, ready, each answering model scores a record and
+    refuses a malformed one. Exit 0 when every check passed, 1 otherwise."""
+    import json
+
+    from lakehouse.release.smoke import run_smoke
+
+    given = {model: json.loads(path.read_text()) for model, path in records}
+    result = run_smoke(url, api_key, wait_ready_s=wait_ready, records=given)
+    for check in result.checks:
+        click.echo(check.line())
+    click.echo(f"smoke test {'passed' if result.passed else 'FAILED'} against {url}")
+    if not result.passed:
+        sys.exit(1)
+
+
+@cli.command(name="canary-judge")
+@click.option("--prometheus", required=True, help="Prometheus' base URL.")
+@click.option("--baseline", required=True, help='The stable pods\' labels: {pod=~"web-.*"}.')
+@click.option("--canary", required=True, help="The canary's labels, likewise.")
+@click.option("--window", default="10m", show_default=True, help="How long to watch: 90s, 10m.")
+@click.option("--interval", default="15s", show_default=True, help="How often to look.")
+@click.option("--max-error-rate", default=0.01, show_default=True, help="5xx share allowed.")
+@click.option("--error-margin", default=0.005, show_default=True, help="Over the baseline's.")
+@click.option("--p99-floor", default="25ms", show_default=True, help="p99 always allowed.")
+@click.option("--p99-ratio", default=1.5, show_default=True, help="p99 vs the baseline's.")
+@click.option("--min-requests", default=100, show_default=True, help="Canary traffic needed.")
+def canary_judge(
+    prometheus,
+    baseline,
+    canary,
+    window,
+    interval,
+    max_error_rate,
+    error_margin,
+    p99_floor,
+    p99_ratio,
+    min_requests,
+):
+    """Watch a canary against the baseline in Prometheus; exit 0 to promote it, 1 to roll
+    it back (errors or latency above the limits, too little traffic, or no Prometheus)."""
+    from lakehouse.release.canary import JudgeError, Prometheus, Thresholds, judge, matchers
+
+    try:
+        matchers(baseline), matchers(canary)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    limits = Thresholds(
+        max_error_rate=max_error_rate,
+        error_margin=error_margin,
+        p99_floor_s=_seconds(p99_floor),
+        p99_ratio=p99_ratio,
+        min_requests=min_requests,
+    )
+    client = Prometheus(prometheus)
+    try:
+        verdict = judge(
+            client,
+            baseline,
+            canary,
+            window_s=int(_seconds(window)),
+            interval_s=_seconds(interval),
+            limits=limits,
+            report=click.echo,
+        )
+    except JudgeError as exc:
+        click.echo(f"ROLL BACK: {exc}")
+        sys.exit(1)
+    finally:
+        client.close()
+    if verdict.promote:
+        click.echo(f"PROMOTE: canary {verdict.canary.describe()}")
+        return
+    click.echo("ROLL BACK: " + "; ".join(verdict.reasons))
+    sys.exit(1)
+
+
+def _seconds(text: str) -> float:
+    """``250ms``, ``90s``, ``10m``, ``1h`` or a bare number of seconds."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    value = str(text).strip()
+    for unit in ("ms", "s", "m", "h"):
+        if value.endswith(unit):
+            number, scale = value[: -len(unit)], units[unit]
+            break
+    else:
+        number, scale = value, 1.0
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        raise click.UsageError(f"{text!r} is not a duration such as 250ms, 90s or 10m") from None
+    if seconds <= 0:
+        raise click.UsageError(f"{text!r}: a duration must be positive")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point.
 

@@ -411,6 +411,47 @@ def pushgateway_server(workdir: Path | None = None, timeout: float = 30) -> Iter
         yield Pushgateway(url)
 
 
+@contextlib.contextmanager
+def prometheus_server(
+    targets: dict[str, str], workdir: Path, scrape_interval_s: float = 1.0, timeout: float = 60
+) -> Iterator[str]:
+    """Run Prometheus (Debian's ``prometheus``, beside promtool) on a free loopback port,
+    scraping each ``job -> host:port`` target's ``/metrics``; yield its URL."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise ServerError(
+            "prometheus is not installed: run `make services-deps` (Debian's prometheus package)"
+        )
+    jobs = [
+        {"job_name": job, "static_configs": [{"targets": [target]}]}
+        for job, target in targets.items()
+    ]
+    config = {
+        "global": {
+            "scrape_interval": f"{round(scrape_interval_s * 1000)}ms",
+            "evaluation_interval": f"{round(scrape_interval_s * 1000)}ms",
+        },
+        "scrape_configs": jobs,
+    }
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "prometheus.yml").write_text(json.dumps(config))
+    address = f"{LOOPBACK}:{free_port()}"
+    log = workdir / "prometheus.log"
+    command = [
+        binary,
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--web.listen-address={address}",
+    ]
+    process = _start(command, log)
+    try:
+        url = f"http://{address}"
+        _wait_http(f"{url}/-/ready", process, log, timeout)
+        yield url
+    finally:
+        _stop(process)
+
+
 # --- a Spark standalone cluster ------------------------------------------------------------
 
 

@@ -1,0 +1,137 @@
+# Production: three zones, a NAT gateway per zone, larger nodes, longer recovery windows and
+# deletion protection. Names are the ones conf/prod/lakehouse.yml gives the code
+# (tests/infra/test_terraform.py checks that they agree).
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      project     = "lakehouse"
+      environment = local.env
+      managed-by  = "opentofu"
+    }
+  }
+}
+
+data "aws_availability_zones" "available" {
+  state = "available"
+}
+
+locals {
+  env  = "prod"
+  name = "lakehouse-${local.env}"
+
+  # conf/prod/lakehouse.yml: landing_root and lake_root (s3a://<bucket>/<prefix>)
+  data_bucket    = "lakehouse-prod"
+  landing_prefix = "landing"
+  lake_prefix    = "lake"
+  # storage.dynamodb_table (storage.log_store: dynamodb) and lock.table (conf/base)
+  delta_log_table = "lakehouse_prod_delta_log"
+  lock_table      = "lakehouse_locks"
+  # secrets.hmac_key (the part before #hmac_key) and secrets.api_keys
+  hmac_key_secret = "lakehouse/prod"
+  api_keys_secret = "lakehouse/prod/api-keys"
+  # made into Kubernetes Secrets by the External Secrets Operator (infra/k8s/overlays/prod)
+  metrics_scraper_secret = "lakehouse/prod/metrics-scraper"
+  mlflow_db_secret       = "lakehouse/prod/mlflow-db"
+  # conf/base ml.maintain: min_retention_hours (168) + safety_margin_s (3600 s = 1 h)
+  vacuum_retention_hours = 169
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name               = local.name
+  cluster_name       = local.name
+  cidr_block         = "10.50.0.0/16"
+  availability_zones = slice(data.aws_availability_zones.available.names, 0, 3)
+  single_nat_gateway = false
+}
+
+module "eks" {
+  source = "../../modules/eks"
+
+  cluster_name        = local.name
+  kubernetes_version  = "1.34"
+  subnet_ids          = module.network.private_subnet_ids
+  public_access_cidrs = var.public_access_cidrs
+  admin_role_arns     = var.admin_role_arns
+  log_retention_days  = 365
+
+  node_groups = {
+    system = {
+      instance_types = ["m6i.xlarge"]
+      capacity_type  = "ON_DEMAND"
+      min_size       = 3
+      desired_size   = 3
+      max_size       = 6
+      disk_size_gib  = 100
+      labels         = { workload = "system" }
+    }
+    spark = {
+      instance_types = ["r6i.4xlarge"]
+      capacity_type  = "ON_DEMAND"
+      min_size       = 0
+      desired_size   = 2
+      max_size       = 20
+      disk_size_gib  = 200
+      labels         = { workload = "spark" }
+    }
+  }
+}
+
+module "storage" {
+  source = "../../modules/storage"
+
+  data_bucket             = local.data_bucket
+  landing_prefix          = local.landing_prefix
+  lake_prefix             = local.lake_prefix
+  artifacts_bucket        = "${local.name}-mlflow-artifacts"
+  vacuum_retention_hours  = local.vacuum_retention_hours
+  noncurrent_version_days = 21
+  landing_expiration_days = 21
+  landing_noncurrent_days = 7
+  erasure_deadline_days   = 30
+  lake_tiering_days       = 30
+}
+
+module "log_store" {
+  source = "../../modules/log_store"
+
+  delta_log_table     = local.delta_log_table
+  lock_table          = local.lock_table
+  deletion_protection = true
+}
+
+module "secrets" {
+  source = "../../modules/secrets"
+
+  name                   = local.name
+  hmac_key_secret        = local.hmac_key_secret
+  api_keys_secret        = local.api_keys_secret
+  metrics_scraper_secret = local.metrics_scraper_secret
+  mlflow_db_secret       = local.mlflow_db_secret
+  recovery_window_days   = 30
+}
+
+module "iam" {
+  source = "../../modules/iam"
+
+  name                       = local.name
+  oidc_provider_arn          = module.eks.oidc_provider_arn
+  oidc_issuer                = module.eks.oidc_issuer
+  data_bucket_arn            = module.storage.data_bucket_arn
+  landing_prefix             = local.landing_prefix
+  lake_prefix                = local.lake_prefix
+  data_kms_key_arn           = module.storage.data_kms_key_arn
+  artifacts_bucket_arn       = module.storage.artifacts_bucket_arn
+  artifacts_kms_key_arn      = module.storage.artifacts_kms_key_arn
+  delta_log_table_arn        = module.log_store.delta_log_table_arn
+  lock_table_arn             = module.log_store.lock_table_arn
+  secrets_kms_key_arn        = module.secrets.kms_key_arn
+  hmac_key_secret_arn        = module.secrets.hmac_key_secret_arn
+  api_keys_secret_arn        = module.secrets.api_keys_secret_arn
+  metrics_scraper_secret_arn = module.secrets.metrics_scraper_secret_arn
+  mlflow_db_secret_arn       = module.secrets.mlflow_db_secret_arn
+}

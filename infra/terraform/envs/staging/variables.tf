@@ -1,0 +1,17 @@
+variable "region" {
+  description = "The AWS region of every resource (conf/staging has no storage.s3_region: the pods get AWS_REGION)."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "admin_role_arns" {
+  description = "IAM roles that administer the cluster (EKS access entries)."
+  type        = set(string)
+  default     = []
+}
+
+variable "public_access_cidrs" {
+  description = "Operator address ranges allowed to reach the Kubernetes API from the internet; empty: VPC only."
+  type        = list(string)
+  default     = []
+}

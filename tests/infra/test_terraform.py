@@ -1,0 +1,823 @@
+"""The AWS Terraform (infra/terraform), checked offline: every file parsed with python-hcl2, the
+security and retention rules asserted on the parsed configuration, the names compared with
+conf/ and with what the code and Delta's log store expect, and OpenTofu's formatter run.
+
+`tofu validate` needs the AWS provider from a registry this machine cannot reach, so the
+validate-level checks that need no provider are made here instead: every module call sets the
+module's required variables and nothing else, and every `var.`, `local.`, `module.` and
+resource reference names something that exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from lakehouse.config import PROJECT_ROOT, load_settings
+from tests.support.tools import tool
+
+TERRAFORM = PROJECT_ROOT / "infra" / "terraform"
+MODULES = ("network", "eks", "storage", "log_store", "secrets", "iam")
+ENVS = ("staging", "prod")
+# the Kubernetes service accounts that get a role, by role (the External Secrets Operator's
+# stores read one secret each for infra/k8s)
+SERVICE_ACCOUNTS = {
+    "jobs": {"namespace": "lakehouse", "name": "lakehouse-jobs"},
+    "serving": {"namespace": "lakehouse", "name": "lakehouse-serving"},
+    "mlflow": {"namespace": "mlops", "name": "mlflow"},
+    "secrets_reader": {"namespace": "lakehouse", "name": "secrets-reader"},
+    "mlflow_secrets_reader": {"namespace": "mlops", "name": "secrets-reader"},
+}
+DELTA_LOG_STORE_SOURCE = (
+    PROJECT_ROOT
+    / "infra/jvm/delta-storage-s3-dynamodb/src/main/java/io/delta/storage/S3DynamoDBLogStore.java"
+)
+# storage classes S3 reads without a restore: a lake object may move to these, never to Glacier
+INSTANT_STORAGE_CLASSES = {"STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR"}
+SECONDS_PER_HOUR = 3600
+HCL = hcl2.SerializationOptions(
+    strip_string_quotes=True, explicit_blocks=False, with_comments=False
+)
+REFERENCE = re.compile(r"\$\{(?:local|var)\.(\w+)\}")
+
+
+@dataclass
+class Config:
+    """One directory's .tf files, merged by block kind."""
+
+    path: Path
+    resources: dict[tuple[str, str], dict] = field(default_factory=dict)
+    data: dict[tuple[str, str], dict] = field(default_factory=dict)
+    modules: dict[str, dict] = field(default_factory=dict)
+    variables: dict[str, dict] = field(default_factory=dict)
+    outputs: dict[str, dict] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    terraform: list[dict] = field(default_factory=list)
+    providers: list[dict] = field(default_factory=list)
+
+    def of_type(self, kind: str) -> dict[str, dict]:
+        """The resources of one type, by name."""
+        return {name: body for (typ, name), body in self.resources.items() if typ == kind}
+
+    def documents(self) -> dict[str, dict]:
+        """The aws_iam_policy_document data sources, by name."""
+        return {n: b for (t, n), b in self.data.items() if t == "aws_iam_policy_document"}
+
+
+def parse(path: Path) -> dict:
+    with path.open() as handle:
+        return hcl2.load(handle, serialization_options=HCL)
+
+
+def load_config(folder: Path) -> Config:
+    config = Config(folder)
+    for path in sorted(folder.glob("*.tf")):
+        parsed = parse(path)
+        for block in parsed.get("resource", []) + parsed.get("data", []):
+            target = config.resources if block in parsed.get("resource", []) else config.data
+            for kind, named in block.items():
+                for name, body in named.items():
+                    assert (kind, name) not in target, f"{path}: {kind}.{name} twice"
+                    target[(kind, name)] = body
+        for key, target in (
+            ("module", config.modules),
+            ("variable", config.variables),
+            ("output", config.outputs),
+        ):
+            for block in parsed.get(key, []):
+                target.update(block)
+        for block in parsed.get("locals", []):
+            config.locals.update(block)
+        config.terraform += parsed.get("terraform", [])
+        config.providers += parsed.get("provider", [])
+    return config
+
+
+@pytest.fixture(scope="module")
+def modules() -> dict[str, Config]:
+    return {name: load_config(TERRAFORM / "modules" / name) for name in MODULES}
+
+
+@pytest.fixture(scope="module")
+def envs() -> dict[str, Config]:
+    return {name: load_config(TERRAFORM / "envs" / name) for name in ENVS}
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def resolve(value: Any, scope: dict[str, Any]) -> Any:
+    """``value`` with ``${local.x}`` / ``${var.x}`` replaced from ``scope`` (repeatedly); a
+    value that is one whole reference keeps the referenced value's type."""
+    for _ in range(5):
+        if not isinstance(value, str):
+            return value
+        whole = REFERENCE.fullmatch(value)
+        if whole and whole.group(1) in scope:
+            value = scope[whole.group(1)]
+            continue
+        replaced = REFERENCE.sub(
+            lambda m: str(scope[m.group(1)]) if m.group(1) in scope else m.group(0), value
+        )
+        if replaced == value:
+            return value
+        value = replaced
+    return value
+
+
+def statements(document: dict) -> list[dict]:
+    found = document.get("statement", [])
+    assert found, "a policy document without statements"
+    return found
+
+
+def grants(document: dict, scope: dict[str, Any]) -> set[tuple[str, str]]:
+    """(action, resource) pairs a document allows, resources resolved through ``scope``."""
+    pairs = {
+        (action, resolve(resource, scope))
+        for statement in statements(document)
+        if statement.get("effect", "Allow") == "Allow"
+        for action in statement["actions"]
+        for resource in statement["resources"]
+    }
+    assert pairs, "a permission document that grants nothing"
+    return pairs
+
+
+# --- parsing and layout ---------------------------------------------------------------------
+
+
+def test_every_file_parses():
+    files = sorted(TERRAFORM.rglob("*.tf")) + sorted(TERRAFORM.rglob("backend.hcl.example"))
+    assert len(files) >= 4 * len(MODULES) + 5 * len(ENVS), files
+    failures = []
+    for path in files:
+        try:
+            parse(path)
+        except Exception as exc:  # the parser's errors have no common base class
+            failures.append(f"{path.relative_to(TERRAFORM)}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+def test_layout_modules_and_envs():
+    assert {p.name for p in (TERRAFORM / "modules").iterdir() if p.is_dir()} == set(MODULES)
+    assert {p.name for p in (TERRAFORM / "envs").iterdir() if p.is_dir()} == set(ENVS)
+    for name in MODULES:
+        present = {p.name for p in (TERRAFORM / "modules" / name).glob("*.tf")}
+        assert {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} <= present, name
+    assert (TERRAFORM / "README.md").is_file()
+
+
+def test_variables_and_outputs_are_typed_and_described(modules, envs):
+    configs = [*modules.values(), *envs.values()]
+    variables = [(c.path, n, v) for c in configs for n, v in c.variables.items()]
+    outputs = [(c.path, n, o) for c in configs for n, o in c.outputs.items()]
+    assert len(variables) > 20 and len(outputs) > 20
+    for path, name, body in variables:
+        assert body.get("type") and body.get("description"), f"{path}: variable {name}"
+    for path, name, body in outputs:
+        assert body.get("description"), f"{path}: output {name}"
+
+
+def test_every_module_and_env_pins_the_aws_provider(modules, envs):
+    for config in [*modules.values(), *envs.values()]:
+        (block,) = config.terraform
+        assert block["required_version"] == ">= 1.6.0", config.path  # OpenTofu 1.6+
+        (providers,) = block["required_providers"]
+        assert providers["aws"]["source"] == "hashicorp/aws", config.path
+        assert re.search(r"(~> 6\.0|>= 6\.0, < 7\.0)", providers["aws"]["version"]), config.path
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_calls_every_module(envs, env):
+    calls = envs[env].modules
+    assert {name: call["source"] for name, call in calls.items()} == {
+        name: f"../../modules/{name}" for name in MODULES
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_state_is_in_s3_with_dynamodb_locking(envs, env):
+    (block,) = envs[env].terraform
+    # partial configuration: no bucket, key or credentials committed
+    assert block["backend"] == [{"s3": {}}]
+    example = parse(TERRAFORM / "envs" / env / "backend.hcl.example")
+    assert set(example) == {"bucket", "key", "region", "dynamodb_table", "encrypt"}
+    assert example["encrypt"] is True
+    assert env in example["key"] and env in example["bucket"]
+
+
+# --- validate-level checks without a provider ------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_module_calls_set_exactly_the_module_variables(modules, envs, env):
+    calls = envs[env].modules
+    assert calls
+    for name, call in calls.items():
+        declared = modules[name].variables
+        required = {v for v, body in declared.items() if "default" not in body}
+        arguments = set(call) - {"source"}
+        assert required <= arguments, f"{env}: module {name} misses {required - arguments}"
+        assert arguments <= set(declared), (
+            f"{env}: module {name}: unknown {arguments - set(declared)}"
+        )
+
+
+def test_references_name_what_exists(modules, envs):
+    checked = 0
+    for config in [*modules.values(), *envs.values()]:
+        text = [s for s in strings(config.__dict__) if isinstance(s, str) and "${" in s]
+        resources = {f"{t}.{n}" for t, n in config.resources}
+        data = {f"{t}.{n}" for t, n in config.data}
+        for expression in text:
+            for name in re.findall(r"\bvar\.(\w+)", expression):
+                assert name in config.variables, f"{config.path}: var.{name}"
+                checked += 1
+            for name in re.findall(r"\blocal\.(\w+)", expression):
+                assert name in config.locals, f"{config.path}: local.{name}"
+                checked += 1
+            for ref in re.findall(r"\bdata\.(aws_\w+\.\w+)", expression):
+                assert ref in data, f"{config.path}: data.{ref}"
+                checked += 1
+            for ref in re.findall(r"(?<![.\w])(aws_\w+\.\w+)", expression):
+                assert ref in resources, f"{config.path}: {ref}"
+                checked += 1
+            for module, output in re.findall(r"\bmodule\.(\w+)\.(\w+)", expression):
+                assert output in modules[module].outputs, f"{config.path}: module.{module}.{output}"
+                checked += 1
+    assert checked > 100
+
+
+def test_every_variable_is_used(modules):
+    for name, config in modules.items():
+        used = " ".join(s for s in strings(config.__dict__) if "${" in s)
+        for variable in config.variables:
+            assert f"var.{variable}" in used, f"module {name}: var.{variable} is never used"
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+def companion(storage: Config, kind: str, bucket: str) -> dict:
+    (body,) = [
+        b
+        for b in storage.of_type(kind).values()
+        if b["bucket"] == f"${{aws_s3_bucket.{bucket}.id}}"
+    ] or [None]
+    assert body is not None, f"bucket {bucket} has no {kind}"
+    return body
+
+
+def test_every_bucket_is_versioned_kms_encrypted_private_and_tls_only(modules):
+    storage = modules["storage"]
+    buckets = storage.of_type("aws_s3_bucket")
+    assert set(buckets) == {"data", "artifacts"}
+    # no module but storage makes buckets
+    assert all(not c.of_type("aws_s3_bucket") for n, c in modules.items() if n != "storage")
+    keys = storage.of_type("aws_kms_key")
+    for bucket in buckets:
+        versioning = companion(storage, "aws_s3_bucket_versioning", bucket)
+        assert versioning["versioning_configuration"][0]["status"] == "Enabled"
+
+        encryption = companion(
+            storage, "aws_s3_bucket_server_side_encryption_configuration", bucket
+        )
+        (rule,) = encryption["rule"]
+        (default,) = rule["apply_server_side_encryption_by_default"]
+        assert default["sse_algorithm"] == "aws:kms"
+        key = re.fullmatch(r"\$\{aws_kms_key\.(\w+)\.arn\}", default["kms_master_key_id"])
+        assert key and key.group(1) in keys, default["kms_master_key_id"]
+        assert rule["bucket_key_enabled"] is True
+
+        block = companion(storage, "aws_s3_bucket_public_access_block", bucket)
+        for setting in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        ):
+            assert block[setting] is True, (bucket, setting)
+
+        ownership = companion(storage, "aws_s3_bucket_ownership_controls", bucket)
+        assert ownership["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
+
+        policy = companion(storage, "aws_s3_bucket_policy", bucket)
+        document = re.fullmatch(
+            r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", policy["policy"]
+        )
+        assert document, policy["policy"]
+        tls = [
+            s
+            for s in statements(storage.documents()[document.group(1)])
+            if s["effect"] == "Deny"
+            and {"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}
+            in s["condition"]
+        ]
+        assert tls, f"bucket {bucket}: no statement denies requests without TLS"
+        arn = f"${{aws_s3_bucket.{bucket}.arn}}"
+        assert set(tls[0]["resources"]) == {arn, f"{arn}/*"}
+        assert tls[0]["principals"] == [{"type": "*", "identifiers": ["*"]}]
+
+        companion(storage, "aws_s3_bucket_lifecycle_configuration", bucket)
+
+
+def test_every_kms_key_rotates(modules):
+    keys = [(n, k, b) for n, c in modules.items() for k, b in c.of_type("aws_kms_key").items()]
+    assert len(keys) >= 4  # data, artifacts, secrets, Kubernetes secrets
+    for module, name, body in keys:
+        assert body["enable_key_rotation"] is True, f"{module}: aws_kms_key.{name}"
+        assert body["deletion_window_in_days"] >= 7, f"{module}: aws_kms_key.{name}"
+
+
+def rules_by_id(storage: Config, bucket: str) -> dict[str, dict]:
+    lifecycle = companion(storage, "aws_s3_bucket_lifecycle_configuration", bucket)
+    rules = {rule["id"]: rule for rule in lifecycle["rule"]}
+    assert rules, f"bucket {bucket}: a lifecycle configuration without rules"
+    for rule in rules.values():
+        assert rule["status"] == "Enabled"
+        assert rule["abort_incomplete_multipart_upload"], rule["id"]
+    return rules
+
+
+def expires_current_objects(rule: dict) -> bool:
+    return any(set(e) & {"days", "date"} for e in rule.get("expiration", []))
+
+
+def test_lifecycle_never_expires_what_the_lake_or_registry_reads(modules):
+    storage = modules["storage"]
+    data_rules = rules_by_id(storage, "data")
+    assert set(data_rules) == {"lake", "landing"}
+    lake = data_rules["lake"]
+    assert resolve(lake["filter"][0]["prefix"], storage.locals) == "${var.lake_prefix}/"
+    # current lake objects (data files, the commit log, checkpoints) never expire: Delta
+    # decides what a table needs (VACUUM, delta.logRetentionDuration)
+    assert not expires_current_objects(lake)
+    assert lake["noncurrent_version_expiration"] == [
+        {"noncurrent_days": "${var.noncurrent_version_days}"}
+    ]
+    transitions = lake.get("transition", [])
+    assert transitions
+    assert {t["storage_class"] for t in transitions} <= INSTANT_STORAGE_CLASSES
+    assert "noncurrent_version_transition" not in lake
+
+    landing = data_rules["landing"]
+    assert resolve(landing["filter"][0]["prefix"], storage.locals) == "${var.landing_prefix}/"
+    assert landing["expiration"] == [{"days": "${var.landing_expiration_days}"}]
+
+    (artifacts,) = rules_by_id(storage, "artifacts").values()
+    assert not expires_current_objects(artifacts)
+    assert artifacts["filter"] == [{}]
+    assert artifacts["noncurrent_version_expiration"] == [
+        {"noncurrent_days": "${var.noncurrent_version_days}"}
+    ]
+
+    # the same rules, enforced by `tofu plan` itself
+    lifecycle = companion(storage, "aws_s3_bucket_lifecycle_configuration", "data")
+    conditions = {p["condition"] for p in lifecycle["lifecycle"][0]["precondition"]}
+    assert conditions == {
+        "${var.noncurrent_version_days * 24 > var.vacuum_retention_hours}",
+        "${var.noncurrent_version_days < var.erasure_deadline_days}",
+        "${var.landing_expiration_days + var.landing_noncurrent_days < var.erasure_deadline_days}",
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_retention_outlives_vacuum_and_ends_before_the_erasure_deadline(envs, env):
+    maintain = load_settings(env).ml.maintain
+    vacuum_hours = maintain.min_retention_hours + maintain.safety_margin_s / SECONDS_PER_HOUR
+    config = envs[env]
+    assert config.locals["vacuum_retention_hours"] == vacuum_hours
+    call = {k: resolve(v, config.locals) for k, v in config.modules["storage"].items()}
+    assert call["vacuum_retention_hours"] == vacuum_hours
+    # a file Delta deleted stays recoverable longer than Delta itself may still read it
+    assert call["noncurrent_version_days"] * 24 > vacuum_hours
+    # ...and every copy of erased data is gone before the erasure deadline (docs/PRIVACY.md)
+    assert call["noncurrent_version_days"] < call["erasure_deadline_days"]
+    assert (
+        call["landing_expiration_days"] + call["landing_noncurrent_days"]
+        < call["erasure_deadline_days"]
+    )
+    assert call["erasure_deadline_days"] <= 30
+    # the commit log (log_retention_days) is current data: no rule expires lake objects at all
+    assert maintain.log_retention_days * 24 > vacuum_hours
+
+
+# --- names shared with conf/ and the code --------------------------------------------------
+
+
+def s3a_root(uri: str) -> tuple[str, str]:
+    match = re.fullmatch(r"s3a://([^/]+)/(.+?)/?", uri)
+    assert match, uri
+    return match.group(1), match.group(2)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_names_are_the_ones_conf_gives_the_code(envs, env):
+    settings = load_settings(env)
+    config = envs[env]
+    names = config.locals
+    assert s3a_root(settings.lake_root) == (names["data_bucket"], names["lake_prefix"])
+    assert s3a_root(settings.landing_root) == (names["data_bucket"], names["landing_prefix"])
+    assert settings.storage.log_store == "dynamodb"
+    assert names["delta_log_table"] == settings.storage.dynamodb_table
+    assert names["lock_table"] == settings.lock.table
+    assert names["hmac_key_secret"] == settings.secrets.hmac_key.partition("#")[0]
+    assert names["api_keys_secret"] == settings.secrets.api_keys
+
+    def argument(module: str, name: str) -> Any:
+        return resolve(config.modules[module][name], names)
+
+    assert argument("storage", "data_bucket") == names["data_bucket"]
+    assert argument("storage", "lake_prefix") == argument("iam", "lake_prefix") == "lake"
+    assert argument("storage", "landing_prefix") == argument("iam", "landing_prefix") == "landing"
+    assert argument("log_store", "delta_log_table") == settings.storage.dynamodb_table
+    assert argument("log_store", "lock_table") == settings.lock.table
+    assert argument("secrets", "hmac_key_secret") == names["hmac_key_secret"]
+    assert argument("secrets", "api_keys_secret") == names["api_keys_secret"]
+    # the tracking server the code calls runs in the namespace its role trusts
+    host = re.match(r"https?://([^:/]+)", settings.ml.tracking_uri).group(1)
+    assert host.split(".")[:2] == ["mlflow", SERVICE_ACCOUNTS["mlflow"]["namespace"]]
+
+
+def java_constants(source: str) -> dict[str, str]:
+    return dict(re.findall(r'static final String (ATTR_\w+) = "(\w+)";', source))
+
+
+def test_delta_log_store_table_has_the_schema_delta_creates(modules):
+    source = DELTA_LOG_STORE_SOURCE.read_text()
+    names = java_constants(source)
+    keys = {
+        names[a]: k
+        for a, k in re.findall(r"new KeySchemaElement\((ATTR_\w+), KeyType\.(\w+)\)", source)
+    }
+    types = {
+        names[a]: t
+        for a, t in re.findall(
+            r"new AttributeDefinition\((ATTR_\w+), ScalarAttributeType\.(\w+)\)", source
+        )
+    }
+    assert keys == {"tablePath": "HASH", "fileName": "RANGE"}
+    assert types == {"tablePath": "S", "fileName": "S"}
+
+    table = modules["log_store"].of_type("aws_dynamodb_table")["delta_log"]
+    assert {table["hash_key"]: "HASH", table["range_key"]: "RANGE"} == keys
+    assert {a["name"]: a["type"] for a in table["attribute"]} == types
+    assert table["ttl"] == [{"attribute_name": names["ATTR_EXPIRE_TIME"], "enabled": True}]
+    assert table["point_in_time_recovery"] == [{"enabled": True}]
+    assert table["server_side_encryption"] == [{"enabled": True}]
+
+
+def test_lake_lock_table_has_the_schema_the_code_creates(modules):
+    from lakehouse.io import lake_lock
+
+    created = {}
+
+    class MissingTableError(Exception):
+        pass
+
+    class Client:
+        class exceptions:  # noqa: N801 - boto3's attribute name
+            ResourceNotFoundException = MissingTableError
+            ResourceInUseException = RuntimeError
+
+        def describe_table(self, **_):
+            raise MissingTableError
+
+        def create_table(self, **kwargs):
+            created.update(kwargs)
+
+        def get_waiter(self, _):
+            return type("Waiter", (), {"wait": lambda *_, **__: None})()
+
+    lake_lock._ensure_table(Client(), "t")
+    keys = {k["AttributeName"]: k["KeyType"] for k in created["KeySchema"]}
+    types = {a["AttributeName"]: a["AttributeType"] for a in created["AttributeDefinitions"]}
+    assert keys == {"lake": "HASH"}
+
+    table = modules["log_store"].of_type("aws_dynamodb_table")["lake_lock"]
+    assert {table["hash_key"]: "HASH"} == keys
+    assert "range_key" not in table
+    assert {a["name"]: a["type"] for a in table["attribute"]} == types
+    assert table["billing_mode"] == created["BillingMode"]
+
+
+def test_secrets_are_containers_encrypted_with_their_own_key(modules):
+    secrets = modules["secrets"].of_type("aws_secretsmanager_secret")
+    assert set(secrets) == {"hmac_key", "api_keys", "metrics_scraper", "mlflow_db"}
+    for name, body in secrets.items():
+        assert body["kms_key_id"] == "${aws_kms_key.secrets.arn}", name
+    # values are put out of band: none in the code or the state
+    for config in modules.values():
+        assert not config.of_type("aws_secretsmanager_secret_version")
+
+
+# --- IAM -------------------------------------------------------------------------------------
+
+
+def test_policy_documents_name_every_action_and_resource(modules):
+    documents = [(m, n, d) for m, c in modules.items() for n, d in c.documents().items()]
+    assert len(documents) >= 8
+    allows = 0
+    for module, name, document in documents:
+        where = f"{module}: {name}"
+        for statement in statements(document):
+            assert not set(statement) & {"not_actions", "not_resources", "not_principals"}, where
+            actions = statement["actions"]
+            assert actions, where
+            if statement.get("effect", "Allow") == "Deny":
+                # a blanket deny only makes a policy stricter; it must be the TLS rule
+                variables = {c["variable"] for c in statement["condition"]}
+                assert variables <= {"aws:SecureTransport", "s3:TlsVersion"}, where
+                continue
+            allows += 1
+            for action in actions:
+                assert "*" not in action, f"{where}: action {action}"
+            for principal in statement.get("principals", []):
+                assert "*" not in principal["identifiers"], where
+            scope = modules[module].locals
+            for resource in statement.get("resources", []):
+                resolved = resolve(resource, scope)
+                assert resolved != "*", f"{where}: resource *"
+                # a wildcard only for the objects under a named bucket and prefix
+                head = resolved.removesuffix("/*")
+                assert "*" not in head and head.startswith("${var."), f"{where}: {resolved}"
+    assert allows >= 15
+
+
+def test_policies_are_documents_not_inline_json(modules, envs):
+    for config in [*modules.values(), *envs.values()]:
+        for path in config.path.glob("*.tf"):
+            assert "jsonencode(" not in path.read_text(), path
+    roles = [b for c in modules.values() for b in c.of_type("aws_iam_role").values()]
+    policies = [b for c in modules.values() for b in c.of_type("aws_iam_role_policy").values()]
+    assert len(roles) >= 3 and len(policies) == len(SERVICE_ACCOUNTS)
+    for role in roles:
+        assert re.fullmatch(
+            r"\$\{data\.aws_iam_policy_document\.\w+(\[[^]]+\])?\.json\}",
+            role["assume_role_policy"],
+        )
+    for policy in policies:
+        assert re.fullmatch(r"\$\{data\.aws_iam_policy_document\.\w+\.json\}", policy["policy"])
+
+
+def test_no_static_credentials(modules, envs):
+    for config in [*modules.values(), *envs.values()]:
+        assert not config.of_type("aws_iam_access_key") and not config.of_type("aws_iam_user")
+        for provider in config.providers:
+            assert not set(provider.get("aws", {})) & {"access_key", "secret_key", "token"}
+    for path in TERRAFORM.rglob("*"):
+        if path.is_file():
+            assert not re.search(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", path.read_text()), path
+
+
+def test_service_accounts_assume_their_roles_through_the_cluster_oidc_provider(modules, envs):
+    iam = modules["iam"]
+    assert iam.locals["service_accounts"] == SERVICE_ACCOUNTS
+    trust = iam.documents()["trust"]
+    assert trust["for_each"] == "${local.service_accounts}"
+    (statement,) = statements(trust)
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert statement["principals"] == [
+        {"type": "Federated", "identifiers": ["${var.oidc_provider_arn}"]}
+    ]
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+    assert conditions == {
+        "${var.oidc_issuer}:sub": (
+            "StringEquals",
+            ["system:serviceaccount:${each.value.namespace}:${each.value.name}"],
+        ),
+        "${var.oidc_issuer}:aud": ("StringEquals", ["sts.amazonaws.com"]),
+    }
+    role = iam.of_type("aws_iam_role")["this"]
+    assert role["for_each"] == "${local.service_accounts}"
+    # lakehouse-<env>-secrets-reader, as infra/k8s/overlays/<env>/roles.yaml names them
+    assert role["name"] == '${var.name}-${replace(each.key, "_", "-")}'
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.trust[each.key].json}"
+    # each permission document is attached to its own role only
+    attached = {
+        body["role"]: body["policy"] for body in iam.of_type("aws_iam_role_policy").values()
+    }
+    assert attached == {
+        f'${{aws_iam_role.this["{key}"].id}}': f"${{data.aws_iam_policy_document.{key}.json}}"
+        for key in SERVICE_ACCOUNTS
+    }
+
+    eks = modules["eks"]
+    (provider,) = eks.of_type("aws_iam_openid_connect_provider").values()
+    assert provider["client_id_list"] == ["sts.amazonaws.com"]
+    assert provider["url"] == "${aws_eks_cluster.this.identity[0].oidc[0].issuer}"
+    assert (
+        'replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")'
+        in (eks.outputs["oidc_issuer"]["value"])
+    )
+
+    for key in SERVICE_ACCOUNTS:
+        assert iam.outputs[f"{key}_role_arn"]["value"] == f'${{aws_iam_role.this["{key}"].arn}}'
+        for env in envs.values():
+            assert env.outputs[f"{key}_role_arn"]["value"] == f"${{module.iam.{key}_role_arn}}"
+    for env in envs.values():
+        call = env.modules["iam"]
+        assert call["oidc_provider_arn"] == "${module.eks.oidc_provider_arn}"
+        assert call["oidc_issuer"] == "${module.eks.oidc_issuer}"
+
+
+LANDING_OBJECTS = "${var.data_bucket_arn}/${var.landing_prefix}/*"
+LAKE_OBJECTS = "${var.data_bucket_arn}/${var.lake_prefix}/*"
+DATA_BUCKET = "${var.data_bucket_arn}"
+ARTIFACTS_BUCKET = "${var.artifacts_bucket_arn}"
+ARTIFACT_OBJECTS = "${var.artifacts_bucket_arn}/*"
+S3_WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+
+
+def role_grants(modules: dict[str, Config], role: str) -> set[tuple[str, str]]:
+    iam = modules["iam"]
+    return grants(iam.documents()[role], iam.locals)
+
+
+def on(pairs: set[tuple[str, str]], service: str) -> set[tuple[str, str]]:
+    return {(a, r) for a, r in pairs if a.startswith(f"{service}:")}
+
+
+def test_jobs_read_landing_and_write_only_the_lake(modules):
+    pairs = role_grants(modules, "jobs")
+    s3 = on(pairs, "s3")
+    assert ("s3:GetObject", LANDING_OBJECTS) in s3
+    assert {("s3:GetObject", LAKE_OBJECTS), ("s3:PutObject", LAKE_OBJECTS)} <= s3
+    assert ("s3:DeleteObject", LAKE_OBJECTS) in s3  # VACUUM, erasure
+    assert {r for a, r in s3 if a in S3_WRITES} == {LAKE_OBJECTS}
+    assert {a for a, r in s3 if r == LANDING_OBJECTS} == {"s3:GetObject"}
+    assert {r for _, r in s3} == {DATA_BUCKET, LANDING_OBJECTS, LAKE_OBJECTS}  # no artifacts
+    assert {r for _, r in on(pairs, "dynamodb")} == {
+        "${var.delta_log_table_arn}",
+        "${var.lock_table_arn}",
+    }
+    assert not {a for a, _ in on(pairs, "dynamodb")} & {"dynamodb:CreateTable", "dynamodb:Scan"}
+    assert on(pairs, "secretsmanager") == {
+        ("secretsmanager:GetSecretValue", "${var.hmac_key_secret_arn}")
+    }
+
+
+def test_service_only_reads_the_lake_and_the_model_artifacts(modules):
+    pairs = role_grants(modules, "serving")
+    s3 = on(pairs, "s3")
+    assert {a for a, _ in s3} == {"s3:GetObject", "s3:ListBucket"}
+    assert {r for a, r in s3 if a == "s3:GetObject"} == {LAKE_OBJECTS, ARTIFACT_OBJECTS}
+    assert {r for a, r in s3 if a == "s3:ListBucket"} == {DATA_BUCKET, ARTIFACTS_BUCKET}
+    assert {a for a, _ in on(pairs, "kms")} == {"kms:Decrypt"}
+    assert not on(pairs, "dynamodb")
+    # the service tokenizes nothing: the API keys, never the PII key
+    assert on(pairs, "secretsmanager") == {
+        ("secretsmanager:GetSecretValue", "${var.api_keys_secret_arn}")
+    }
+    services = {a.split(":")[0] for a, _ in pairs}
+    assert services == {"s3", "kms", "secretsmanager"}
+
+
+def test_tracking_server_touches_only_the_artifacts(modules):
+    pairs = role_grants(modules, "mlflow")
+    s3 = on(pairs, "s3")
+    assert {r for _, r in s3} == {ARTIFACTS_BUCKET, ARTIFACT_OBJECTS}
+    assert {r for a, r in s3 if a in S3_WRITES} == {ARTIFACT_OBJECTS}
+    assert {a.split(":")[0] for a, _ in pairs} == {"s3", "kms"}
+
+
+@pytest.mark.parametrize(
+    ("role", "secret"),
+    [
+        ("secrets_reader", "${var.metrics_scraper_secret_arn}"),
+        ("mlflow_secrets_reader", "${var.mlflow_db_secret_arn}"),
+    ],
+)
+def test_each_secret_store_reads_one_secret(modules, role, secret):
+    pairs = role_grants(modules, role)
+    assert on(pairs, "secretsmanager") == {("secretsmanager:GetSecretValue", secret)}
+    assert pairs - on(pairs, "secretsmanager") == {("kms:Decrypt", "${var.secrets_kms_key_arn}")}
+
+
+def test_kms_keys_are_usable_only_through_their_service(modules):
+    iam = modules["iam"]
+    kms = [
+        s
+        for name in SERVICE_ACCOUNTS
+        for s in statements(iam.documents()[name])
+        if any(a.startswith("kms:") for a in s["actions"])
+    ]
+    assert len(kms) >= len(SERVICE_ACCOUNTS) + 2
+    for statement in kms:
+        (condition,) = statement["condition"]
+        assert condition["variable"] == "kms:ViaService"
+        assert resolve(condition["values"][0], iam.locals).split(".")[0] in {"s3", "secretsmanager"}
+
+
+# --- cluster and network -------------------------------------------------------------------
+
+
+def test_cluster_is_private_encrypted_and_its_nodes_hold_no_lake_rights(modules, envs):
+    eks = modules["eks"]
+    cluster = eks.of_type("aws_eks_cluster")["this"]
+    (vpc,) = cluster["vpc_config"]
+    assert vpc["endpoint_private_access"] is True
+    assert vpc["endpoint_public_access"] == "${length(var.public_access_cidrs) > 0}"
+    (encryption,) = cluster["encryption_config"]
+    assert encryption["resources"] == ["secrets"]
+    assert encryption["provider"] == [{"key_arn": "${aws_kms_key.secrets.arn}"}]
+    assert cluster["access_config"][0]["authentication_mode"] == "API"
+    assert {"audit", "api"} <= set(cluster["enabled_cluster_log_types"])
+    # the nodes' role has AWS's node policies only; the lake's rights are the pods' (IRSA)
+    assert not eks.of_type("aws_iam_role_policy")
+    attached = eks.of_type("aws_iam_role_policy_attachment")["node"]["for_each"]
+    assert "AmazonEKSWorkerNodePolicy" in attached and "AmazonS3" not in attached
+    for env in envs.values():
+        call = env.modules["eks"]
+        assert call["subnet_ids"] == "${module.network.private_subnet_ids}"
+        assert call["node_groups"], env.path
+        assert env.variables["public_access_cidrs"]["default"] == []
+
+
+def test_network_keeps_nodes_private_and_reaches_s3_and_dynamodb_directly(modules):
+    network = modules["network"]
+    public = network.of_type("aws_subnet")["public"]
+    assert public["map_public_ip_on_launch"] is False
+    endpoints = network.of_type("aws_vpc_endpoint")
+    assert {e["service_name"].rsplit(".", 1)[1] for e in endpoints.values()} == {"s3", "dynamodb"}
+    for endpoint in endpoints.values():
+        assert endpoint["vpc_endpoint_type"] == "Gateway"
+        assert endpoint["route_table_ids"] == "${aws_route_table.private[*].id}"
+
+
+# --- OpenTofu's own checks ---------------------------------------------------------------------
+
+
+def tofu(*args: str, cwd: Path = TERRAFORM) -> subprocess.CompletedProcess:
+    # no user CLI configuration: fmt needs none, and a missing one only prints warnings
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"}
+    return subprocess.run(
+        [str(tool("tofu")), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_tofu_fmt_finds_nothing_to_change(tmp_path):
+    result = tofu("fmt", "-check", "-recursive", "-diff", "-no-color", str(TERRAFORM))
+    assert result.returncode == 0, result.stdout + result.stderr
+    # the backend examples are HCL too, formatted like a .tfvars file
+    for env in ENVS:
+        copy = tmp_path / f"{env}.tfvars"
+        copy.write_text((TERRAFORM / "envs" / env / "backend.hcl.example").read_text())
+        result = tofu("fmt", "-check", "-diff", "-no-color", str(copy))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tofu_fmt_check_fails_on_a_misformatted_file(tmp_path):
+    (tmp_path / "main.tf").write_text('locals {\n  a = "x"\n  long_name = "y"\n}\n')
+    result = tofu("fmt", "-check", "-no-color", str(tmp_path))
+    assert result.returncode != 0
+    assert "main.tf" in result.stdout
+
+
+def tflint(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    config = TERRAFORM / ".tflint.hcl"
+    return subprocess.run(
+        [str(tool("tflint")), f"--config={config}", "--no-color", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_tflint_finds_nothing():
+    # the bundled Terraform ruleset, every rule: unused declarations, undocumented or untyped
+    # variables, missing version constraints, module structure, deprecated syntax
+    result = tflint("--recursive", cwd=TERRAFORM)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tflint_fails_on_an_unused_variable(tmp_path):
+    for name in ("main.tf", "outputs.tf"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "versions.tf").write_text('terraform {\n  required_version = ">= 1.6.0"\n}\n')
+    (tmp_path / "variables.tf").write_text(
+        'variable "unused" {\n  description = "x"\n  type        = string\n}\n'
+    )
+    result = tflint(cwd=tmp_path)
+    assert result.returncode != 0
+    assert "terraform_unused_declarations" in result.stdout
