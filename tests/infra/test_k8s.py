@@ -22,10 +22,9 @@ import pytest
 import yaml
 
 from lakehouse.config import PROJECT_ROOT
+from tests.support.kustomize import K8S, OVERLAYS, build, named, of_kind
 from tests.support.tools import tool
 
-K8S = PROJECT_ROOT / "infra" / "k8s"
-OVERLAYS = ("staging", "prod")
 SERVING_PORT = 8000
 DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 ROLE_ARN = re.compile(r"^arn:aws:iam::\d{12}:role/[\w+=,.@-]+$")
@@ -39,14 +38,6 @@ def schemas():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def build(folder: Path) -> str:
-    result = subprocess.run(
-        [str(tool("kustomize")), "build", str(folder)], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +55,6 @@ def objects(rendered: dict[str, Path], env: str) -> list[dict]:
     documents = [d for d in yaml.safe_load_all(rendered[env].read_text()) if d]
     assert documents, env
     return documents
-
-
-def of_kind(documents: list[dict], kind: str) -> list[dict]:
-    return [d for d in documents if d["kind"] == kind]
-
-
-def named(documents: list[dict], kind: str, name: str, namespace: str) -> dict:
-    (found,) = [
-        d
-        for d in of_kind(documents, kind)
-        if d["metadata"]["name"] == name and d["metadata"].get("namespace") == namespace
-    ]
-    return found
 
 
 def pod_templates(documents: list[dict]) -> list[tuple[dict, dict]]:

@@ -13,20 +13,26 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 
 from lakehouse.config import PROJECT_ROOT, load_settings
+from tests.support.terraform import (
+    ENVS,
+    MODULES,
+    TERRAFORM,
+    Config,
+    grants,
+    load_config,
+    parse,
+    resolve,
+    statements,
+    strings,
+)
 from tests.support.tools import tool
 
-TERRAFORM = PROJECT_ROOT / "infra" / "terraform"
-MODULES = ("network", "eks", "storage", "log_store", "secrets", "iam")
-ENVS = ("staging", "prod")
 # the Kubernetes service accounts that get a role, by role (the External Secrets Operator's
 # stores read one secret each for infra/k8s)
 SERVICE_ACCOUNTS = {
@@ -36,6 +42,8 @@ SERVICE_ACCOUNTS = {
     "secrets_reader": {"namespace": "lakehouse", "name": "secrets-reader"},
     "mlflow_secrets_reader": {"namespace": "mlops", "name": "secrets-reader"},
 }
+# GitHub Actions' roles (modules/ci), by the release workflow's variable that holds each
+CI_ROLES = {"build": "AWS_BUILD_ROLE_ARN", "deploy": "AWS_DEPLOY_ROLE_ARN"}
 DELTA_LOG_STORE_SOURCE = (
     PROJECT_ROOT
     / "infra/jvm/delta-storage-s3-dynamodb/src/main/java/io/delta/storage/S3DynamoDBLogStore.java"
@@ -43,62 +51,6 @@ DELTA_LOG_STORE_SOURCE = (
 # storage classes S3 reads without a restore: a lake object may move to these, never to Glacier
 INSTANT_STORAGE_CLASSES = {"STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR"}
 SECONDS_PER_HOUR = 3600
-HCL = hcl2.SerializationOptions(
-    strip_string_quotes=True, explicit_blocks=False, with_comments=False
-)
-REFERENCE = re.compile(r"\$\{(?:local|var)\.(\w+)\}")
-
-
-@dataclass
-class Config:
-    """One directory's .tf files, merged by block kind."""
-
-    path: Path
-    resources: dict[tuple[str, str], dict] = field(default_factory=dict)
-    data: dict[tuple[str, str], dict] = field(default_factory=dict)
-    modules: dict[str, dict] = field(default_factory=dict)
-    variables: dict[str, dict] = field(default_factory=dict)
-    outputs: dict[str, dict] = field(default_factory=dict)
-    locals: dict[str, Any] = field(default_factory=dict)
-    terraform: list[dict] = field(default_factory=list)
-    providers: list[dict] = field(default_factory=list)
-
-    def of_type(self, kind: str) -> dict[str, dict]:
-        """The resources of one type, by name."""
-        return {name: body for (typ, name), body in self.resources.items() if typ == kind}
-
-    def documents(self) -> dict[str, dict]:
-        """The aws_iam_policy_document data sources, by name."""
-        return {n: b for (t, n), b in self.data.items() if t == "aws_iam_policy_document"}
-
-
-def parse(path: Path) -> dict:
-    with path.open() as handle:
-        return hcl2.load(handle, serialization_options=HCL)
-
-
-def load_config(folder: Path) -> Config:
-    config = Config(folder)
-    for path in sorted(folder.glob("*.tf")):
-        parsed = parse(path)
-        for block in parsed.get("resource", []) + parsed.get("data", []):
-            target = config.resources if block in parsed.get("resource", []) else config.data
-            for kind, named in block.items():
-                for name, body in named.items():
-                    assert (kind, name) not in target, f"{path}: {kind}.{name} twice"
-                    target[(kind, name)] = body
-        for key, target in (
-            ("module", config.modules),
-            ("variable", config.variables),
-            ("output", config.outputs),
-        ):
-            for block in parsed.get(key, []):
-                target.update(block)
-        for block in parsed.get("locals", []):
-            config.locals.update(block)
-        config.terraform += parsed.get("terraform", [])
-        config.providers += parsed.get("provider", [])
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -109,57 +61,6 @@ def modules() -> dict[str, Config]:
 @pytest.fixture(scope="module")
 def envs() -> dict[str, Config]:
     return {name: load_config(TERRAFORM / "envs" / name) for name in ENVS}
-
-
-def strings(value: Any) -> Iterator[str]:
-    """Every string in a parsed value, keys included."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
-
-
-def resolve(value: Any, scope: dict[str, Any]) -> Any:
-    """``value`` with ``${local.x}`` / ``${var.x}`` replaced from ``scope`` (repeatedly); a
-    value that is one whole reference keeps the referenced value's type."""
-    for _ in range(5):
-        if not isinstance(value, str):
-            return value
-        whole = REFERENCE.fullmatch(value)
-        if whole and whole.group(1) in scope:
-            value = scope[whole.group(1)]
-            continue
-        replaced = REFERENCE.sub(
-            lambda m: str(scope[m.group(1)]) if m.group(1) in scope else m.group(0), value
-        )
-        if replaced == value:
-            return value
-        value = replaced
-    return value
-
-
-def statements(document: dict) -> list[dict]:
-    found = document.get("statement", [])
-    assert found, "a policy document without statements"
-    return found
-
-
-def grants(document: dict, scope: dict[str, Any]) -> set[tuple[str, str]]:
-    """(action, resource) pairs a document allows, resources resolved through ``scope``."""
-    pairs = {
-        (action, resolve(resource, scope))
-        for statement in statements(document)
-        if statement.get("effect", "Allow") == "Allow"
-        for action in statement["actions"]
-        for resource in statement["resources"]
-    }
-    assert pairs, "a permission document that grants nothing"
-    return pairs
 
 
 # --- parsing and layout ---------------------------------------------------------------------
@@ -525,9 +426,15 @@ def test_secrets_are_containers_encrypted_with_their_own_key(modules):
     assert set(secrets) == {"hmac_key", "api_keys", "metrics_scraper", "mlflow_db"}
     for name, body in secrets.items():
         assert body["kms_key_id"] == "${aws_kms_key.secrets.arn}", name
-    # values are put out of band: none in the code or the state
-    for config in modules.values():
-        assert not config.of_type("aws_secretsmanager_secret_version")
+    # values are put out of band: none in the code or the state, except the backend store's
+    # URL, whose host and password only Terraform knows (modules/database writes it)
+    versions = {
+        (module, name): body
+        for module, config in modules.items()
+        for name, body in config.of_type("aws_secretsmanager_secret_version").items()
+    }
+    assert set(versions) == {("database", "backend_store")}
+    assert versions["database", "backend_store"]["secret_id"] == "${var.backend_store_secret_arn}"
 
 
 # --- IAM -------------------------------------------------------------------------------------
@@ -536,7 +443,7 @@ def test_secrets_are_containers_encrypted_with_their_own_key(modules):
 def test_policy_documents_name_every_action_and_resource(modules):
     documents = [(m, n, d) for m, c in modules.items() for n, d in c.documents().items()]
     assert len(documents) >= 8
-    allows = 0
+    allows = wildcards = 0
     for module, name, document in documents:
         where = f"{module}: {name}"
         for statement in statements(document):
@@ -554,22 +461,36 @@ def test_policy_documents_name_every_action_and_resource(modules):
             for principal in statement.get("principals", []):
                 assert "*" not in principal["identifiers"], where
             scope = modules[module].locals
-            for resource in statement.get("resources", []):
+            resources = statement.get("resources", [])
+            if "*" in resources:
+                # the one exception: ecr:GetAuthorizationToken (docker login to ECR) has no
+                # resource-level permissions, IAM accepts it only on "*"
+                assert (actions, resources) == (["ecr:GetAuthorizationToken"], ["*"]), where
+                wildcards += 1
+                continue
+            for resource in resources:
                 resolved = resolve(resource, scope)
                 assert resolved != "*", f"{where}: resource *"
                 # a wildcard only for the objects under a named bucket and prefix
                 head = resolved.removesuffix("/*")
                 assert "*" not in head and head.startswith("${var."), f"{where}: {resolved}"
     assert allows >= 15
+    assert wildcards == len(CI_ROLES)  # the registry login of each CI role, nothing else
 
 
 def test_policies_are_documents_not_inline_json(modules, envs):
-    for config in [*modules.values(), *envs.values()]:
-        for path in config.path.glob("*.tf"):
-            assert "jsonencode(" not in path.read_text(), path
+    # jsonencode() writes one JSON value, the backend store's secret, and never a policy
+    uses = {
+        path.relative_to(TERRAFORM): path.read_text().count("jsonencode(")
+        for config in [*modules.values(), *envs.values()]
+        for path in config.path.glob("*.tf")
+    }
+    assert {path: n for path, n in uses.items() if n} == {Path("modules/database/main.tf"): 1}
+    secret = modules["database"].of_type("aws_secretsmanager_secret_version")["backend_store"]
+    assert secret["secret_string"].startswith("${jsonencode(")
     roles = [b for c in modules.values() for b in c.of_type("aws_iam_role").values()]
     policies = [b for c in modules.values() for b in c.of_type("aws_iam_role_policy").values()]
-    assert len(roles) >= 3 and len(policies) == len(SERVICE_ACCOUNTS)
+    assert len(roles) >= 3 and len(policies) == len(SERVICE_ACCOUNTS) + len(CI_ROLES)
     for role in roles:
         assert re.fullmatch(
             r"\$\{data\.aws_iam_policy_document\.\w+(\[[^]]+\])?\.json\}",
@@ -762,6 +683,180 @@ def test_network_keeps_nodes_private_and_reaches_s3_and_dynamodb_directly(module
     for endpoint in endpoints.values():
         assert endpoint["vpc_endpoint_type"] == "Gateway"
         assert endpoint["route_table_ids"] == "${aws_route_table.private[*].id}"
+
+
+# --- the MLflow backend store, the registry, CI ------------------------------------------------
+
+
+def test_database_is_private_encrypted_and_reached_only_from_the_cluster(modules, envs):
+    database = modules["database"]
+    (instance,) = database.of_type("aws_db_instance").values()
+    assert instance["engine"] == "postgres"
+    assert instance["publicly_accessible"] is False
+    assert instance["storage_encrypted"] is True
+    assert instance["kms_key_id"] == "${aws_kms_key.database.arn}"
+    assert instance["vpc_security_group_ids"] == ["${aws_security_group.database.id}"]
+    assert instance["db_subnet_group_name"] == "${aws_db_subnet_group.this.name}"
+    assert instance["password"] == "${random_password.master.result}"
+    assert instance["iam_database_authentication_enabled"] == "${var.iam_authentication}"
+    assert database.variables["iam_authentication"]["default"] is False  # optional
+    assert instance["backup_retention_period"] == "${var.backup_retention_days}"
+    assert instance["deletion_protection"] == "${var.deletion_protection}"
+    assert instance["skip_final_snapshot"] == "${!var.final_snapshot}"
+    assert "var.final_snapshot ?" in instance["final_snapshot_identifier"]
+    (group,) = database.of_type("aws_db_subnet_group").values()
+    assert group["subnet_ids"] == "${var.subnet_ids}"
+    (parameters,) = database.of_type("aws_db_parameter_group").values()
+    assert {"name": "rds.force_ssl", "value": "1"} in parameters["parameter"]
+    # one way in: PostgreSQL from the cluster's security group; no egress at all
+    (security_group,) = database.of_type("aws_security_group").values()
+    assert not security_group.get("ingress") and not security_group.get("egress")
+    rules = database.of_type("aws_vpc_security_group_ingress_rule")
+    assert rules
+    for rule in rules.values():
+        assert rule["security_group_id"] == "${aws_security_group.database.id}"
+        assert rule["referenced_security_group_id"] == "${var.client_security_group_id}"
+        assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule
+        assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == (
+            "tcp",
+            "${local.port}",
+            "${local.port}",
+        )
+    assert database.locals["port"] == 5432
+    assert not database.of_type("aws_vpc_security_group_egress_rule")
+    assert not database.of_type("aws_security_group_rule")
+    for env in envs.values():
+        call = env.modules["database"]
+        assert call["subnet_ids"] == "${module.network.private_subnet_ids}"
+        assert call["client_security_group_id"] == "${module.eks.cluster_security_group_id}"
+        assert call["backend_store_secret_arn"] == "${module.secrets.mlflow_db_secret_arn}"
+        assert call["backup_retention_days"] >= 7
+    prod = envs["prod"].modules["database"]
+    assert prod["deletion_protection"] is True and prod["final_snapshot"] is True
+    assert prod["multi_az"] is True
+    eks = modules["eks"].outputs["cluster_security_group_id"]["value"]
+    assert eks == "${aws_eks_cluster.this.vpc_config[0].cluster_security_group_id}"
+
+
+def test_backend_store_secret_is_the_url_the_tracking_server_reads(modules):
+    secret = modules["database"].of_type("aws_secretsmanager_secret_version")["backend_store"]
+    value = re.fullmatch(r"\$\{jsonencode\(\{uri = \"(.+)\"\}\)\}", secret["secret_string"])
+    assert value, secret["secret_string"]  # one field, uri (infra/k8s's ExternalSecret reads it)
+    uri = value.group(1)
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the MLflow image has psycopg2
+    assert uri.startswith("postgresql+psycopg2://${aws_db_instance.this.username}:")
+    assert ":${urlencode(random_password.master.result)}@" in uri
+    assert "@${aws_db_instance.this.address}:${aws_db_instance.this.port}/" in uri
+    assert uri.endswith("/${aws_db_instance.this.db_name}?sslmode=require")
+    (password,) = modules["database"].of_type("random_password").values()
+    assert password["length"] >= 32
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_registry_keeps_what_a_cluster_may_still_pull(modules, envs, env):
+    registry = modules["registry"]
+    (repository,) = registry.of_type("aws_ecr_repository").values()
+    assert repository["for_each"] == "${var.repositories}"
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert repository["image_scanning_configuration"] == [{"scan_on_push": True}]
+    assert repository["encryption_configuration"] == [
+        {"encryption_type": "KMS", "kms_key": "${aws_kms_key.images.arn}"}
+    ]
+    assert repository["force_delete"] is False
+    (policy,) = registry.of_type("aws_ecr_lifecycle_policy").values()
+    assert policy["for_each"] == "${aws_ecr_repository.this}"
+    document = re.fullmatch(
+        r"\$\{data\.aws_ecr_lifecycle_policy_document\.(\w+)\.json\}", policy["policy"]
+    )
+    assert document
+    rules = registry.data[("aws_ecr_lifecycle_policy_document", document.group(1))]["rule"]
+    assert rules
+    # images are pushed by digest, untagged: only a count rule, so the newest keep_images are
+    # never expired however old (prod may run a digest from many releases ago)
+    for rule in rules:
+        (selection,) = rule["selection"]
+        assert selection["tag_status"] == "untagged"
+        assert selection["count_type"] == "imageCountMoreThan"
+        assert selection["count_number"] == "${var.keep_images}"
+    call = envs[env].modules["registry"]
+    assert call["keep_images"] >= 100
+    names = {resolve(name, envs[env].locals) for name in call["repositories"]}
+    assert names == {"lakehouse-serving", "lakehouse-jobs"}
+
+
+def test_ci_roles_trust_only_this_repositorys_main_branch_and_environment(modules, envs):
+    ci = modules["ci"]
+    (provider,) = ci.of_type("aws_iam_openid_connect_provider").values()
+    assert provider["url"] == "https://${local.github_issuer}"
+    assert ci.locals["github_issuer"] == "token.actions.githubusercontent.com"
+    assert provider["client_id_list"] == ["sts.amazonaws.com"]
+    assert ci.locals["main_branch"] == "repo:${var.github_repository}:ref:refs/heads/main"
+    assert ci.locals["environment"] == (
+        "repo:${var.github_repository}:environment:${var.github_environment}"
+    )
+    subjects = {
+        "build": ["${local.main_branch}", "${local.environment}"],
+        "deploy": ["${local.environment}"],
+    }
+    roles = ci.of_type("aws_iam_role")
+    assert set(roles) == set(CI_ROLES) == set(subjects)
+    for key, role in roles.items():
+        trust = re.fullmatch(
+            r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", role["assume_role_policy"]
+        )
+        (statement,) = statements(ci.documents()[trust.group(1)])
+        assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+        assert statement["principals"] == [
+            {"type": "Federated", "identifiers": ["${aws_iam_openid_connect_provider.github.arn}"]}
+        ]
+        conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+        # exact subjects (StringEquals, no pattern): no other repository, branch or environment
+        assert conditions == {
+            "${local.github_issuer}:aud": ("StringEquals", ["sts.amazonaws.com"]),
+            "${local.github_issuer}:sub": ("StringEquals", subjects[key]),
+        }
+        assert role["name"] == f"${{var.name}}-ci-{key}"
+    # the environments release.yml deploys in
+    assert {resolve(e.modules["ci"]["github_environment"], e.locals) for e in envs.values()} == {
+        "staging",
+        "production",
+    }
+
+
+def test_ci_roles_push_the_images_and_deploy_and_nothing_else(modules, envs):
+    ci = modules["ci"]
+    repositories = {"${var.serving_repository_arn}", "${var.jobs_repository_arn}"}
+    login = ("ecr:GetAuthorizationToken", "*")
+    pull = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+    push = {
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:PutImage",
+    }
+    build = grants(ci.documents()["build"], ci.locals)
+    assert build == {login} | {(a, r) for a in pull | push for r in repositories}
+    deploy = grants(ci.documents()["deploy"], ci.locals)
+    assert deploy == {login, ("eks:DescribeCluster", "${var.cluster_arn}")} | {
+        (a, r) for a in pull for r in repositories
+    }
+    attached = {body["role"]: body["policy"] for body in ci.of_type("aws_iam_role_policy").values()}
+    assert attached == {
+        f"${{aws_iam_role.{key}.id}}": f"${{data.aws_iam_policy_document.{key}.json}}"
+        for key in CI_ROLES
+    }
+    # the deploy role may apply the overlay in the cluster (EKS access entry), the build role not
+    (entry,) = ci.of_type("aws_eks_access_entry").values()
+    assert entry["principal_arn"] == "${aws_iam_role.deploy.arn}"
+    for env in envs.values():
+        call = env.modules["ci"]
+        assert call["cluster_arn"] == "${module.eks.cluster_arn}"
+        assert call["serving_repository_arn"] == (
+            "${module.registry.repository_arns[local.serving_image]}"
+        )
+        assert call["jobs_repository_arn"] == "${module.registry.repository_arns[local.jobs_image]}"
+        for key in CI_ROLES:
+            assert env.outputs[f"ci_{key}_role_arn"]["value"] == f"${{module.ci.{key}_role_arn}}"
 
 
 # --- OpenTofu's own checks ---------------------------------------------------------------------

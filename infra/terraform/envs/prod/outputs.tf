@@ -52,3 +52,23 @@ output "mlflow_secrets_reader_role_arn" {
   description = "eks.amazonaws.com/role-arn of service account mlops/secrets-reader (External Secrets Operator)."
   value       = module.iam.mlflow_secrets_reader_role_arn
 }
+
+output "mlflow_database_address" {
+  description = "The MLflow backend store's host (private); its URL is in the mlflow-db secret."
+  value       = module.database.address
+}
+
+output "repository_urls" {
+  description = "Image name -> ECR repository URL: the overlay's `images:` newName."
+  value       = module.registry.repository_urls
+}
+
+output "ci_build_role_arn" {
+  description = "GitHub variable AWS_BUILD_ROLE_ARN (push and pull the images)."
+  value       = module.ci.build_role_arn
+}
+
+output "ci_deploy_role_arn" {
+  description = "GitHub environment variable AWS_DEPLOY_ROLE_ARN (deploy to the cluster)."
+  value       = module.ci.deploy_role_arn
+}

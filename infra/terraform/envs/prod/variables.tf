@@ -15,3 +15,8 @@ variable "public_access_cidrs" {
   type        = list(string)
   default     = []
 }
+
+variable "github_repository" {
+  description = "The GitHub repository (owner/name) whose release workflow may assume the CI roles."
+  type        = string
+}

@@ -34,6 +34,11 @@ locals {
   # made into Kubernetes Secrets by the External Secrets Operator (infra/k8s/overlays/staging)
   metrics_scraper_secret = "lakehouse/staging/metrics-scraper"
   mlflow_db_secret       = "lakehouse/staging/mlflow-db"
+  # the images the overlays name (`images:`), one ECR repository each
+  serving_image = "lakehouse-serving"
+  jobs_image    = "lakehouse-jobs"
+  # the GitHub environment .github/workflows/release.yml deploys staging in
+  github_environment = "staging"
   # conf/base ml.maintain: min_retention_hours (168) + safety_margin_s (3600 s = 1 h)
   vacuum_retention_hours = 169
 }
@@ -133,4 +138,41 @@ module "iam" {
   api_keys_secret_arn        = module.secrets.api_keys_secret_arn
   metrics_scraper_secret_arn = module.secrets.metrics_scraper_secret_arn
   mlflow_db_secret_arn       = module.secrets.mlflow_db_secret_arn
+}
+
+module "database" {
+  source = "../../modules/database"
+
+  name                      = local.name
+  vpc_id                    = module.network.vpc_id
+  subnet_ids                = module.network.private_subnet_ids
+  client_security_group_id  = module.eks.cluster_security_group_id
+  backend_store_secret_arn  = module.secrets.mlflow_db_secret_arn
+  instance_class            = "db.t4g.medium"
+  allocated_storage_gib     = 20
+  max_allocated_storage_gib = 100
+  multi_az                  = false
+  backup_retention_days     = 7
+  deletion_protection       = false
+  final_snapshot            = false
+}
+
+module "registry" {
+  source = "../../modules/registry"
+
+  name         = local.name
+  repositories = [local.serving_image, local.jobs_image]
+  keep_images  = 500
+}
+
+module "ci" {
+  source = "../../modules/ci"
+
+  name                   = local.name
+  github_repository      = var.github_repository
+  github_environment     = local.github_environment
+  serving_repository_arn = module.registry.repository_arns[local.serving_image]
+  jobs_repository_arn    = module.registry.repository_arns[local.jobs_image]
+  cluster_name           = module.eks.cluster_name
+  cluster_arn            = module.eks.cluster_arn
 }

@@ -17,3 +17,13 @@ output "oidc_issuer" {
   description = "The issuer without its scheme, as IAM condition keys name it (oidc.eks.<region>.amazonaws.com/id/...)."
   value       = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
 }
+
+output "cluster_arn" {
+  description = "ARN of the EKS cluster."
+  value       = aws_eks_cluster.this.arn
+}
+
+output "cluster_security_group_id" {
+  description = "The security group EKS makes for the cluster and puts on the managed nodes (and so their pods)."
+  value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+}

@@ -2,7 +2,8 @@
 # and the two the External Secrets Operator turns into Kubernetes Secrets (infra/k8s), under a
 # KMS key of their own. Only the containers are made here: values are put with
 # `aws secretsmanager put-secret-value` (README), so no secret is ever in the code or the
-# Terraform state.
+# Terraform state -- except the backend store's URL (mlflow_db), whose host and password only
+# Terraform knows: modules/database writes it.
 
 resource "aws_kms_key" "secrets" {
   description             = "${var.name}: Secrets Manager secrets"
