@@ -30,8 +30,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".tools" / "k8s-schemas"
 
-# The Kubernetes version the manifests are checked against (kubeconform -kubernetes-version)
-KUBERNETES_VERSION = "1.33.0"
+# The Kubernetes version the manifests are checked against (kubeconform -kubernetes-version):
+# the clusters' (infra/terraform/envs/*/main.tf, module "eks" kubernetes_version; a test
+# keeps them equal)
+KUBERNETES_VERSION = "1.36.0"
 # module@version -> (folder of CRD files inside the module, file name prefixes to convert)
 CRD_MODULES = {
     "github.com/prometheus-operator/prometheus-operator@v0.85.0": (

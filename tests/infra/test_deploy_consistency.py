@@ -10,7 +10,9 @@ The overlays are rendered with kustomize, the Terraform parsed with python-hcl2 
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,7 +254,7 @@ def test_images_come_from_the_repositories_terraform_makes(rendered, terraform, 
 
 def test_release_workflow_pushes_to_and_deploys_with_what_terraform_makes(terraform):
     workflow = yaml.safe_load(RELEASE.read_text())
-    trusted = {argument(terraform[env], "ci", "github_environment") for env in OVERLAYS}
+    trusted = {argument(terraform[env], "ci", "github_environment"): env for env in OVERLAYS}
     repositories = {
         resolve(r, terraform[env].locals)
         for env in OVERLAYS
@@ -261,16 +263,47 @@ def test_release_workflow_pushes_to_and_deploys_with_what_terraform_makes(terraf
     jobs = workflow["jobs"]
     assert jobs
     environments = {job["environment"] for job in jobs.values() if "environment" in job}
-    assert environments == trusted
-    # on: push to main only, the subject the build role trusts without an environment
-    assert workflow[True]["push"]["branches"] == ["main"]
-    pushed = set()
+    assert environments == set(trusted)
+    # both CI roles trust only their env's GitHub environment (test_terraform.py checks the
+    # subjects), so every job that assumes one runs in an environment, and each role is used
+    # in every env
+    used = {role: set() for role in ("AWS_BUILD_ROLE_ARN", "AWS_DEPLOY_ROLE_ARN")}
+    pushed, copied = set(), set()
     for name, job in jobs.items():
-        text = yaml.safe_dump(job)
-        if "AWS_DEPLOY_ROLE_ARN" in text:
-            # the deploy roles trust only an environment's subject
-            assert job.get("environment") in trusted, name
         for step in job.get("steps", []):
+            role = str(step.get("with", {}).get("role-to-assume", ""))
+            for variable in used:
+                if variable in role:
+                    assert job.get("environment") in trusted, name
+                    used[variable].add(trusted[job["environment"]])
+            if role:
+                assert any(v in role for v in used), (name, role)
             outputs = step.get("with", {}).get("outputs", "")
             pushed |= set(re.findall(r"outputs\.registry \}\}/([\w-]+),push-by-digest", outputs))
+            for pair in re.findall(r'"(lakehouse-[\w-]+)=\$\w+_DIGEST"', step.get("run", "")):
+                if "crane copy" in step.get("run", ""):
+                    copied.add((job.get("environment"), pair))
+    assert used == {role: set(OVERLAYS) for role in used}
+    # the build pushes to staging's repositories, the copy into prod's (the same names)
+    assert jobs["build"]["environment"] == "staging"
     assert pushed == repositories
+    assert copied == {("production", r) for r in repositories}
+    # the build role of prod may pull staging's repositories, which admit it
+    prod, staging = terraform["prod"], terraform["staging"]
+    assert prod.modules["ci"]["source_repository_arns"] == "${var.source_repository_arns}"
+    assert staging.modules["registry"]["pull_principal_arns"] == "${var.image_copy_role_arns}"
+
+
+def test_clusters_run_the_kubernetes_version_the_manifests_are_validated_for(terraform):
+    path = PROJECT_ROOT / "infra" / "tools" / "k8s_schemas.py"
+    spec = importlib.util.spec_from_file_location("k8s_schemas", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    validated = ".".join(module.KUBERNETES_VERSION.split(".")[:2])
+    clusters = {argument(terraform[env], "eks", "kubernetes_version") for env in OVERLAYS}
+    assert clusters == {validated}, (clusters, module.KUBERNETES_VERSION)
+    # and kubernetes-validate ships that version's schemas
+    from importlib.resources import files
+
+    shipped = Path(str(files("kubernetes_validate"))) / "kubernetes-json-schema"
+    assert (shipped / f"v{module.KUBERNETES_VERSION}-local-strict").is_dir()

@@ -10,6 +10,7 @@ resource reference names something that exists.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from lakehouse.config import PROJECT_ROOT, load_settings
+from lakehouse.tables import Table
 from tests.support.terraform import (
     ENVS,
     MODULES,
@@ -28,6 +30,7 @@ from tests.support.terraform import (
     load_config,
     parse,
     resolve,
+    resources_of,
     statements,
     strings,
 )
@@ -51,6 +54,7 @@ DELTA_LOG_STORE_SOURCE = (
 # storage classes S3 reads without a restore: a lake object may move to these, never to Glacier
 INSTANT_STORAGE_CLASSES = {"STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR"}
 SECONDS_PER_HOUR = 3600
+FEATURES = PROJECT_ROOT / "lakehouse" / "features"
 
 
 @pytest.fixture(scope="module")
@@ -461,7 +465,7 @@ def test_policy_documents_name_every_action_and_resource(modules):
             for principal in statement.get("principals", []):
                 assert "*" not in principal["identifiers"], where
             scope = modules[module].locals
-            resources = statement.get("resources", [])
+            resources = resources_of(statement)
             if "*" in resources:
                 # the one exception: ecr:GetAuthorizationToken (docker login to ECR) has no
                 # resource-level permissions, IAM accepts it only on "*"
@@ -490,7 +494,8 @@ def test_policies_are_documents_not_inline_json(modules, envs):
     assert secret["secret_string"].startswith("${jsonencode(")
     roles = [b for c in modules.values() for b in c.of_type("aws_iam_role").values()]
     policies = [b for c in modules.values() for b in c.of_type("aws_iam_role_policy").values()]
-    assert len(roles) >= 3 and len(policies) == len(SERVICE_ACCOUNTS) + len(CI_ROLES)
+    # + the prod build role's pull of staging's repositories (modules/ci build_source)
+    assert len(roles) >= 3 and len(policies) == len(SERVICE_ACCOUNTS) + len(CI_ROLES) + 1
     for role in roles:
         assert re.fullmatch(
             r"\$\{data\.aws_iam_policy_document\.\w+(\[[^]]+\])?\.json\}",
@@ -597,13 +602,94 @@ def test_jobs_read_landing_and_write_only_the_lake(modules):
     }
 
 
-def test_service_only_reads_the_lake_and_the_model_artifacts(modules):
+def served_tables() -> set[Table]:
+    """The lake tables the prediction service reads: every ``lakehouse.tables`` name that the
+    service's modules (serving/) and its online feature loaders (lakehouse/features/) import."""
+    from lakehouse import tables
+
+    names = set()
+    paths = [*(PROJECT_ROOT / "serving").rglob("*.py"), *FEATURES.glob("*.py")]
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "lakehouse.tables":
+                names |= {alias.name for alias in node.names}
+    found = {getattr(tables, name) for name in names}
+    return {t for t in found if isinstance(t, Table)}
+
+
+def may(pairs: set[tuple[str, str]], action: str, key: str) -> bool:
+    """Whether a role's (action, resource) pairs allow ``action`` on object ``key`` (IAM's
+    wildcards: ``*`` any run of characters, ``?`` one)."""
+    for granted, resource in pairs:
+        pattern = re.escape(resource).replace(r"\*", ".*").replace(r"\?", ".")
+        if granted == action and re.fullmatch(pattern, key):
+            return True
+    return False
+
+
+def lake_object(table: Table, file: str = "_delta_log/00000000000000000000.json") -> str:
+    return f"${{var.data_bucket_arn}}/${{var.lake_prefix}}/{table.layer}/{table.name}/{file}"
+
+
+def test_the_service_reads_only_the_silver_tables_it_serves_from(modules):
+    from lakehouse.tables import ALL_TABLES
+
+    served = served_tables()
+    # the delivery reference data, the account history and the velocity state's warm start
+    assert {t.key for t in served} == {
+        "silver/zip_codes",
+        "silver/warehouses",
+        "silver/holidays",
+        "silver/accounts",
+        "silver/risk_intervals",
+        "silver/payment_transactions",
+    }
+    serving = role_grants(modules, "serving")
+    jobs = role_grants(modules, "jobs")
+    for table in ALL_TABLES:
+        for file in ("_delta_log/00000000000000000003.json", "part-00000-x.snappy.parquet"):
+            key = lake_object(table, file)
+            assert may(serving, "s3:GetObject", key) == (table in served), key
+            # the jobs still read and write the whole lake
+            assert may(jobs, "s3:GetObject", key) and may(jobs, "s3:PutObject", key), key
+    # raw personal data (Bronze, quarantine), Gold, audit and MLflow's local store: never
+    for key in (
+        "${var.data_bucket_arn}/${var.lake_prefix}/bronze/sessions/part-0.parquet",
+        "${var.data_bucket_arn}/${var.lake_prefix}/quarantine/payment_transactions/x.parquet",
+        "${var.data_bucket_arn}/${var.lake_prefix}/gold/payments_unified/x.parquet",
+        "${var.data_bucket_arn}/${var.lake_prefix}/_mlflow/mlflow.db",
+        "${var.data_bucket_arn}/${var.lake_prefix}/silver/sessions/x.parquet",
+        "${var.data_bucket_arn}/${var.landing_prefix}/sessions/x.json.gz",
+        # a table whose name starts like a served one
+        "${var.data_bucket_arn}/${var.lake_prefix}/silver/accounts_backup/x.parquet",
+    ):
+        assert not may(serving, "s3:GetObject", key), key
+    assert may(jobs, "s3:DeleteObject", lake_object(Table("bronze", "sessions")))
+
+
+def test_the_tables_check_can_fail(modules):
+    """``may`` sees the old grant of the whole lake as reading Bronze and quarantine."""
+    whole_lake = {("s3:GetObject", LAKE_OBJECTS)}
+    assert may(whole_lake, "s3:GetObject", lake_object(Table("bronze", "sessions")))
+    assert may(whole_lake, "s3:GetObject", lake_object(Table("quarantine", "sessions")))
+    assert not may(whole_lake, "s3:PutObject", lake_object(Table("bronze", "sessions")))
+
+
+def test_service_only_reads_its_tables_and_the_api_keys(modules):
     pairs = role_grants(modules, "serving")
     s3 = on(pairs, "s3")
     assert {a for a, _ in s3} == {"s3:GetObject", "s3:ListBucket"}
-    assert {r for a, r in s3 if a == "s3:GetObject"} == {LAKE_OBJECTS, ARTIFACT_OBJECTS}
-    assert {r for a, r in s3 if a == "s3:ListBucket"} == {DATA_BUCKET, ARTIFACTS_BUCKET}
-    assert {a for a, _ in on(pairs, "kms")} == {"kms:Decrypt"}
+    assert {r for a, r in s3 if a == "s3:GetObject"} == {
+        f"${{var.data_bucket_arn}}/${{var.lake_prefix}}/{t.key}/*" for t in served_tables()
+    }
+    # listing the data bucket only (a HEAD's 404, see the module); models come through the
+    # tracking server, which proxies the artifact store: nothing on the artifact bucket
+    assert {r for a, r in s3 if a == "s3:ListBucket"} == {DATA_BUCKET}
+    assert not {r for _, r in pairs if r.startswith(ARTIFACTS_BUCKET)}
+    assert on(pairs, "kms") == {
+        ("kms:Decrypt", "${var.data_kms_key_arn}"),
+        ("kms:Decrypt", "${var.secrets_kms_key_arn}"),
+    }
     assert not on(pairs, "dynamodb")
     # the service tokenizes nothing: the API keys, never the PII key
     assert on(pairs, "secretsmanager") == {
@@ -790,14 +876,13 @@ def test_ci_roles_trust_only_this_repositorys_main_branch_and_environment(module
     assert provider["url"] == "https://${local.github_issuer}"
     assert ci.locals["github_issuer"] == "token.actions.githubusercontent.com"
     assert provider["client_id_list"] == ["sts.amazonaws.com"]
-    assert ci.locals["main_branch"] == "repo:${var.github_repository}:ref:refs/heads/main"
     assert ci.locals["environment"] == (
         "repo:${var.github_repository}:environment:${var.github_environment}"
     )
-    subjects = {
-        "build": ["${local.main_branch}", "${local.environment}"],
-        "deploy": ["${local.environment}"],
-    }
+    # every release job that assumes a role runs in the env's GitHub environment (build and
+    # scan included: their role ARN is an environment variable), so no branch subject
+    assert "main_branch" not in ci.locals
+    subjects = {"build": ["${local.environment}"], "deploy": ["${local.environment}"]}
     roles = ci.of_type("aws_iam_role")
     assert set(roles) == set(CI_ROLES) == set(subjects)
     for key, role in roles.items():
@@ -840,11 +925,23 @@ def test_ci_roles_push_the_images_and_deploy_and_nothing_else(modules, envs):
     assert deploy == {login, ("eks:DescribeCluster", "${var.cluster_arn}")} | {
         (a, r) for a in pull for r in repositories
     }
-    attached = {body["role"]: body["policy"] for body in ci.of_type("aws_iam_role_policy").values()}
+    policies = ci.of_type("aws_iam_role_policy")
+    attached = {name: (body["role"], body["policy"]) for name, body in policies.items()}
     assert attached == {
-        f"${{aws_iam_role.{key}.id}}": f"${{data.aws_iam_policy_document.{key}.json}}"
+        key: (f"${{aws_iam_role.{key}.id}}", f"${{data.aws_iam_policy_document.{key}.json}}")
         for key in CI_ROLES
+    } | {
+        "build_source": (
+            "${aws_iam_role.build.id}",
+            "${data.aws_iam_policy_document.build_source.json}",
+        )
     }
+    # the build role may also pull the source account's repositories (prod copies staging's
+    # digests), attached only when there are some
+    source = grants(ci.documents()["build_source"], ci.locals)
+    assert source == {(a, "${var.source_repository_arns}") for a in pull}
+    assert policies["build_source"]["count"] == "${length(var.source_repository_arns) > 0 ? 1 : 0}"
+    assert ci.variables["source_repository_arns"]["default"] == []
     # the deploy role may apply the overlay in the cluster (EKS access entry), the build role not
     (entry,) = ci.of_type("aws_eks_access_entry").values()
     assert entry["principal_arn"] == "${aws_iam_role.deploy.arn}"
@@ -857,6 +954,33 @@ def test_ci_roles_push_the_images_and_deploy_and_nothing_else(modules, envs):
         assert call["jobs_repository_arn"] == "${module.registry.repository_arns[local.jobs_image]}"
         for key in CI_ROLES:
             assert env.outputs[f"ci_{key}_role_arn"]["value"] == f"${{module.ci.{key}_role_arn}}"
+    # prod's build role pulls from staging's repositories, which let exactly that role in
+    assert envs["prod"].modules["ci"]["source_repository_arns"] == "${var.source_repository_arns}"
+    assert "source_repository_arns" not in envs["staging"].modules["ci"]
+    assert envs["staging"].modules["registry"]["pull_principal_arns"] == (
+        "${var.image_copy_role_arns}"
+    )
+    assert "pull_principal_arns" not in envs["prod"].modules["registry"]
+    assert envs["staging"].outputs["repository_arns"]["value"] == (
+        "${module.registry.repository_arns}"
+    )
+
+
+def test_the_registry_lets_other_accounts_pull_only_when_told(modules):
+    registry = modules["registry"]
+    (policy,) = registry.of_type("aws_ecr_repository_policy").values()
+    assert policy["for_each"] == (
+        "${length(var.pull_principal_arns) > 0 ? aws_ecr_repository.this : {}}"
+    )
+    assert policy["policy"] == "${data.aws_iam_policy_document.pull.json}"
+    (statement,) = statements(registry.documents()["pull"])
+    assert statement["principals"] == [{"type": "AWS", "identifiers": "${var.pull_principal_arns}"}]
+    assert set(statement["actions"]) == {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    }
+    assert registry.variables["pull_principal_arns"]["default"] == []
 
 
 # --- OpenTofu's own checks ---------------------------------------------------------------------

@@ -123,6 +123,13 @@ def statements(document: dict) -> list[dict]:
     return found
 
 
+def resources_of(statement: dict) -> list[str]:
+    """A statement's resources: a list, or one whole list-typed reference (``var.x``) kept as
+    one item rather than read as its characters."""
+    resources = statement.get("resources", [])
+    return [resources] if isinstance(resources, str) else list(resources)
+
+
 def grants(document: dict, scope: dict[str, Any]) -> set[tuple[str, str]]:
     """(action, resource) pairs a document allows, resources resolved through ``scope``."""
     pairs = {
@@ -130,7 +137,7 @@ def grants(document: dict, scope: dict[str, Any]) -> set[tuple[str, str]]:
         for statement in statements(document)
         if statement.get("effect", "Allow") == "Allow"
         for action in statement["actions"]
-        for resource in statement["resources"]
+        for resource in resources_of(statement)
     }
     assert pairs, "a permission document that grants nothing"
     return pairs

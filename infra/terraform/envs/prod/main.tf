@@ -58,7 +58,7 @@ module "eks" {
   source = "../../modules/eks"
 
   cluster_name        = local.name
-  kubernetes_version  = "1.34"
+  kubernetes_version  = "1.36"
   subnet_ids          = module.network.private_subnet_ids
   public_access_cidrs = var.public_access_cidrs
   admin_role_arns     = var.admin_role_arns
@@ -176,4 +176,6 @@ module "ci" {
   jobs_repository_arn    = module.registry.repository_arns[local.jobs_image]
   cluster_name           = module.eks.cluster_name
   cluster_arn            = module.eks.cluster_arn
+  # the build role copies staging's tested digests from these (`crane copy`)
+  source_repository_arns = var.source_repository_arns
 }

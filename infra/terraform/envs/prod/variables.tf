@@ -20,3 +20,9 @@ variable "github_repository" {
   description = "The GitHub repository (owner/name) whose release workflow may assume the CI roles."
   type        = string
 }
+
+variable "source_repository_arns" {
+  description = "Staging's ECR repositories (its repository_arns output) the release copies tested digests from."
+  type        = list(string)
+  default     = []
+}

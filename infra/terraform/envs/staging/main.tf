@@ -57,7 +57,7 @@ module "eks" {
   source = "../../modules/eks"
 
   cluster_name        = local.name
-  kubernetes_version  = "1.34"
+  kubernetes_version  = "1.36"
   subnet_ids          = module.network.private_subnet_ids
   public_access_cidrs = var.public_access_cidrs
   admin_role_arns     = var.admin_role_arns
@@ -163,6 +163,8 @@ module "registry" {
   name         = local.name
   repositories = [local.serving_image, local.jobs_image]
   keep_images  = 500
+  # prod's ci-build role copies the digests tested here into prod's registry
+  pull_principal_arns = var.image_copy_role_arns
 }
 
 module "ci" {

@@ -63,8 +63,18 @@ output "repository_urls" {
   value       = module.registry.repository_urls
 }
 
+output "repository_arns" {
+  description = "Image name -> ECR repository ARN (staging's: prod's source_repository_arns)."
+  value       = module.registry.repository_arns
+}
+
+output "registry" {
+  description = "GitHub environment variable ECR_REGISTRY: the registry host of the repositories."
+  value       = split("/", module.registry.repository_urls[local.serving_image])[0]
+}
+
 output "ci_build_role_arn" {
-  description = "GitHub variable AWS_BUILD_ROLE_ARN (push and pull the images)."
+  description = "GitHub environment variable AWS_BUILD_ROLE_ARN (push and pull the images)."
   value       = module.ci.build_role_arn
 }
 

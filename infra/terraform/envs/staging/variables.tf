@@ -20,3 +20,9 @@ variable "github_repository" {
   description = "The GitHub repository (owner/name) whose release workflow may assume the CI roles."
   type        = string
 }
+
+variable "image_copy_role_arns" {
+  description = "Roles of other accounts that copy this env's images (prod's ci_build_role_arn output); empty until prod exists."
+  type        = list(string)
+  default     = []
+}

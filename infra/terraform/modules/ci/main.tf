@@ -1,25 +1,28 @@
 # GitHub Actions' way into the account (.github/workflows/release.yml): no static keys, an IAM
 # OIDC provider for GitHub's token issuer and two roles the workflow assumes with its token
-# (aws-actions/configure-aws-credentials, role-to-assume):
+# (aws-actions/configure-aws-credentials, role-to-assume). Every job that assumes one runs in
+# the env's GitHub environment (staging or production), whose variables hold the role ARNs, and
+# which accepts deployments from main only (its protection rules); so both roles trust that
+# environment's subject and nothing else:
 #
-#   build   (vars.AWS_BUILD_ROLE_ARN)  push and pull the images; trusted by the workflow on this
-#                                      repository's main branch (the build job has no
-#                                      environment) and in the env's GitHub environment (the
-#                                      smoke test pulls the job image)
-#   deploy  (vars.AWS_DEPLOY_ROLE_ARN) find the cluster (eks:DescribeCluster), apply the overlay
-#                                      (an EKS access entry), pull the job image (the canary
-#                                      judge); trusted only in the env's GitHub environment,
-#                                      which accepts deployments from main only (its protection
-#                                      rules)
+#   build   (AWS_BUILD_ROLE_ARN)   push and pull the env's two repositories. Staging: the build
+#                                  job pushes the images by digest, the scan job pulls them.
+#                                  Prod: the copy job pushes staging's digests into prod's
+#                                  registry with `crane copy`, so it may also pull the
+#                                  repositories of `source_repository_arns` (staging's, which
+#                                  let this role in through their repository policy,
+#                                  modules/registry `pull_principal_arns`)
+#   deploy  (AWS_DEPLOY_ROLE_ARN)  find the cluster (eks:DescribeCluster), apply the overlay
+#                                  (an EKS access entry), pull the job image (the smoke test in
+#                                  staging, the canary judge in prod)
 #
-# GitHub's token names the repository and the branch or environment in `sub`; it is compared
-# with StringEquals, never a pattern. A role is named <name>-ci-<key>.
+# GitHub's token names the repository and the environment in `sub`; it is compared with
+# StringEquals, never a pattern. A role is named <name>-ci-<key>.
 
 data "aws_partition" "current" {}
 
 locals {
   github_issuer = "token.actions.githubusercontent.com"
-  main_branch   = "repo:${var.github_repository}:ref:refs/heads/main"
   environment   = "repo:${var.github_repository}:environment:${var.github_environment}"
 }
 
@@ -49,7 +52,7 @@ data "aws_iam_policy_document" "build_trust" {
     condition {
       test     = "StringEquals"
       variable = "${local.github_issuer}:sub"
-      values   = [local.main_branch, local.environment]
+      values   = [local.environment]
     }
   }
 }
@@ -80,7 +83,7 @@ data "aws_iam_policy_document" "deploy_trust" {
 
 resource "aws_iam_role" "build" {
   name                 = "${var.name}-ci-build"
-  description          = "GitHub Actions (${var.github_repository}, main): push and pull the images"
+  description          = "GitHub Actions (${var.github_repository}, environment ${var.github_environment}): push and pull the images"
   assume_role_policy   = data.aws_iam_policy_document.build_trust.json
   max_session_duration = 3600
 }
@@ -146,10 +149,33 @@ data "aws_iam_policy_document" "deploy" {
   }
 }
 
+# Prod's copy of staging's digests: pull from the source account's repositories. Attached only
+# when there are some (an IAM statement needs a resource).
+data "aws_iam_policy_document" "build_source" {
+  statement {
+    sid    = "PullSourceImages"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = var.source_repository_arns
+  }
+}
+
 resource "aws_iam_role_policy" "build" {
   name   = "ci-build"
   role   = aws_iam_role.build.id
   policy = data.aws_iam_policy_document.build.json
+}
+
+resource "aws_iam_role_policy" "build_source" {
+  count = length(var.source_repository_arns) > 0 ? 1 : 0
+
+  name   = "ci-build-source"
+  role   = aws_iam_role.build.id
+  policy = data.aws_iam_policy_document.build_source.json
 }
 
 resource "aws_iam_role_policy" "deploy" {

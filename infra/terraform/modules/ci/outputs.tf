@@ -1,5 +1,5 @@
 output "build_role_arn" {
-  description = "GitHub variable AWS_BUILD_ROLE_ARN: push and pull the images."
+  description = "GitHub environment variable AWS_BUILD_ROLE_ARN: push and pull the images."
   value       = aws_iam_role.build.arn
 }
 

@@ -37,3 +37,14 @@ variable "cluster_arn" {
   description = "ARN of the EKS cluster (eks:DescribeCluster, for `aws eks update-kubeconfig`)."
   type        = string
 }
+
+variable "source_repository_arns" {
+  description = "ECR repositories of another account whose images the build role copies into this env's (prod: staging's lakehouse-serving and lakehouse-jobs); empty: none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.source_repository_arns : can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/[a-z0-9._/-]+$", arn))])
+    error_message = "source_repository_arns are ECR repository ARNs, without wildcards."
+  }
+}

@@ -4,7 +4,7 @@ variable "cluster_name" {
 }
 
 variable "kubernetes_version" {
-  description = "The control plane's Kubernetes minor version, e.g. 1.33."
+  description = "The control plane's Kubernetes minor version, e.g. 1.36 (infra/tools/k8s_schemas.py validates the manifests for the same)."
   type        = string
 }
 

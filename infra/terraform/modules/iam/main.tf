@@ -6,8 +6,9 @@
 #
 #   jobs                   read landing/, read and write lake/, the Delta log store and lake
 #                          lock tables, the PII key
-#   serving                read lake/ and the model artifacts, the API keys' hashes; it never
-#                          holds the PII key
+#   serving                read the Silver tables the service loads (never Bronze, quarantine,
+#                          Gold, audit or the rest of lake/), the API keys' hashes; it never
+#                          holds the PII key, and reads models through the tracking server
 #   mlflow                 read and write the model artifacts
 #   secrets_reader         the External Secrets Operator in `lakehouse`: the metrics scraper's
 #                          API key
@@ -33,7 +34,8 @@ locals {
   }
 
   landing_objects  = "${var.data_bucket_arn}/${var.landing_prefix}/*"
-  lake_objects     = "${var.data_bucket_arn}/${var.lake_prefix}/*"
+  lake             = "${var.data_bucket_arn}/${var.lake_prefix}"
+  lake_objects     = "${local.lake}/*"
   artifact_objects = "${var.artifacts_bucket_arn}/*"
 
   # KMS keys are usable only through the service that stores the data
@@ -169,7 +171,16 @@ resource "aws_iam_role_policy" "jobs" {
   policy = data.aws_iam_policy_document.jobs.json
 }
 
-# --- serving: the prediction service (Gold and Silver through deltalake, the registry) ---
+# --- serving: the prediction service ----------------------------------------------------
+#
+# It reads, with deltalake (no Spark), the Silver tables its online features load
+# (serving/state.py, lakehouse/features/*_online.py): the delivery reference data and the
+# fraud model's account history and velocity state. Nothing else of the lake: not Bronze or
+# quarantine (personal data in clear text, docs/PRIVACY.md), not Gold (the models learn from
+# it, the service does not read it), not audit/ or _mlflow/. Models, their profiles and
+# aliases come from the tracking server, which proxies the artifact store
+# (--artifacts-destination), so the role has no right on the artifact bucket.
+# tests/infra/test_terraform.py compares these prefixes with the tables the code reads.
 
 data "aws_iam_policy_document" "serving" {
   statement {
@@ -180,31 +191,26 @@ data "aws_iam_policy_document" "serving" {
   }
 
   statement {
-    sid       = "ReadLake"
-    effect    = "Allow"
-    actions   = ["s3:GetObject"]
-    resources = [local.lake_objects]
+    sid     = "ReadServedSilverTables"
+    effect  = "Allow"
+    actions = ["s3:GetObject"]
+    resources = [
+      # delivery: the reference data (serving/state.py REFERENCE_TABLES)
+      "${local.lake}/silver/zip_codes/*",
+      "${local.lake}/silver/warehouses/*",
+      "${local.lake}/silver/holidays/*",
+      # fraud: the account history (ACCOUNT_TABLES) and the velocity state's warm start
+      "${local.lake}/silver/accounts/*",
+      "${local.lake}/silver/risk_intervals/*",
+      "${local.lake}/silver/payment_transactions/*",
+    ]
   }
 
   statement {
-    sid       = "ListArtifacts"
-    effect    = "Allow"
-    actions   = ["s3:ListBucket"]
-    resources = [var.artifacts_bucket_arn]
-  }
-
-  statement {
-    sid       = "ReadArtifacts"
-    effect    = "Allow"
-    actions   = ["s3:GetObject"]
-    resources = [local.artifact_objects]
-  }
-
-  statement {
-    sid       = "DecryptLakeAndArtifacts"
+    sid       = "DecryptLake"
     effect    = "Allow"
     actions   = ["kms:Decrypt"]
-    resources = [var.data_kms_key_arn, var.artifacts_kms_key_arn]
+    resources = [var.data_kms_key_arn]
 
     condition {
       test     = "StringEquals"

@@ -61,3 +61,30 @@ resource "aws_ecr_lifecycle_policy" "this" {
   repository = each.value.name
   policy     = data.aws_ecr_lifecycle_policy_document.keep_recent.json
 }
+
+# Cross-account pulls: prod's ci-build role copies the digests staging tested into prod's
+# registry (`crane copy`, .github/workflows/release.yml), so staging's repositories let that
+# role pull, and nothing more. No policy when nobody else pulls.
+data "aws_iam_policy_document" "pull" {
+  statement {
+    sid    = "CopyToAnotherAccount"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.pull_principal_arns
+    }
+  }
+}
+
+resource "aws_ecr_repository_policy" "pull" {
+  for_each = length(var.pull_principal_arns) > 0 ? aws_ecr_repository.this : {}
+
+  repository = each.value.name
+  policy     = data.aws_iam_policy_document.pull.json
+}
