@@ -26,7 +26,10 @@ CONFIG_FILE_NAME = "lakehouse.yml"
 DEFAULT_ENV = "local"
 ENV_VAR_ENV = "LAKEHOUSE_ENV"
 ENV_VAR_CONF_DIR = "LAKEHOUSE_CONF_DIR"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_VAR_HOME = "LAKEHOUSE_HOME"
+# the folder holding conf/ and .jars/: beside the package, unless the package was imported from
+# the zip infra/spark-submit.sh ships with a job (it sets LAKEHOUSE_HOME for the driver)
+PROJECT_ROOT = Path(os.environ.get(ENV_VAR_HOME) or Path(__file__).resolve().parent.parent)
 
 
 class ConfigError(LakehouseError, ValueError):

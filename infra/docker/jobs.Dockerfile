@@ -51,6 +51,7 @@ WORKDIR /app
 ENV PATH=/app/.venv/bin:/opt/java/openjdk/bin:$PATH \
     PYSPARK_PYTHON=/app/.venv/bin/python \
     SPARK_LOCAL_DIRS=/tmp \
+    LAKEHOUSE_PYFILES_DIR=/tmp/lakehouse-py \
     LAKEHOUSE_ENV=prod \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

@@ -5,10 +5,12 @@ a scoring job's predictions equal a local run's on the same data."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -38,12 +40,13 @@ def cluster(tmp_path_factory):
         yield cluster
 
 
-def submit(cluster, job: str, *args: str) -> subprocess.CompletedProcess:
-    """``infra/spark-submit.sh --master <cluster> jobs/<job> ...``: one core per worker."""
+def submit(cluster, job: str | Path, *args: str) -> subprocess.CompletedProcess:
+    """``infra/spark-submit.sh --master <cluster> jobs/<job> ...`` (or a job file given by its
+    path): one core per worker."""
     command = [str(PROJECT_ROOT / "infra" / "spark-submit.sh"), "--master", cluster.url]
     command += ["--conf", "spark.ui.enabled=false", "--conf", "spark.executor.memory=1g"]
     command += ["--conf", "spark.executor.cores=1", "--conf", "spark.sql.shuffle.partitions=4"]
-    command += [str(PROJECT_ROOT / "jobs" / job), *args]
+    command += [str(PROJECT_ROOT / "jobs" / job), *args]  # (an absolute path stays itself)
     env = {**os.environ, "SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit")}
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -96,3 +99,30 @@ def test_a_scoring_job_on_the_cluster_equals_a_local_one(spark, cluster, serving
     on_cluster = read(spark, tmp_path / "c" / "lake", GOLD_DELIVERY_PREDICTIONS)
     here = read(spark, tmp_path / "l" / "lake", GOLD_DELIVERY_PREDICTIONS)
     assert_df_equality(on_cluster.drop("scored_at"), here.drop("scored_at"), ignore_row_order=True)
+
+
+# where the executors found the package (their cwd is a worker's folder, not this checkout)
+WHERE = """
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.getOrCreate()
+found = spark.sparkContext.parallelize([0, 1], 2).map(
+    lambda _: __import__("lakehouse").__file__
+).collect()
+print("EXECUTORS_IMPORTED", sorted(set(found)))
+"""
+
+
+def test_the_executors_import_the_package_shipped_with_the_job(cluster, tmp_path):
+    """spark-submit.sh ships the package as build/py/lakehouse.zip (--py-files): executors
+    import it from their copy of the zip, ahead of anything installed on the worker."""
+    job = tmp_path / "where.py"
+    job.write_text(WHERE)
+    result = submit(cluster, job)
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("EXECUTORS_IMPORTED")]
+    found = ast.literal_eval(line.removeprefix("EXECUTORS_IMPORTED "))
+    assert found and all("lakehouse.zip" in path for path in found), found
+    assert all(not path.startswith(str(PROJECT_ROOT / "lakehouse")) for path in found)
+    shipped = PROJECT_ROOT / "build" / "py" / "lakehouse.zip"
+    names = zipfile.ZipFile(shipped).namelist()
+    assert "lakehouse/ml/scoring.py" in names and not [n for n in names if "__pycache__" in n]
