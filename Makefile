@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 PYTHON_BOOT ?= python3
 VENV        := .venv
+# Airflow's own environment, apart from the project's (infra/airflow/)
+AIRFLOW_VENV := .airflow-venv
 PY          := $(VENV)/bin/python
 UV          := $(VENV)/bin/uv
 LAKEHOUSE   := $(VENV)/bin/lakehouse
@@ -21,7 +23,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars tools services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-serving lock clean
+.PHONY: help setup venv jars tools airflow services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-cluster bench-serving lock lock-airflow clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +44,13 @@ $(JARS_DIR)/.fetched: $(POM) $(DDB_POM) $(DDB_SOURCES)
 jars: $(JARS_DIR)/.fetched ## Fetch the pinned JVM jars (Delta, hadoop-aws + AWS SDK) into .jars/; build Delta's DynamoDB log store
 
 setup: venv jars ## Everything a fresh clone needs: virtualenv, packages, jars
+
+$(AIRFLOW_VENV)/.installed: infra/airflow/requirements.in infra/airflow/constraints.txt $(VENV)/.installed
+	$(UV) venv --quiet --allow-existing --python $(PYTHON_BOOT) $(AIRFLOW_VENV)
+	$(UV) pip install --quiet --python $(AIRFLOW_VENV)/bin/python -c infra/airflow/constraints.txt -r infra/airflow/requirements.in
+	@touch $@
+
+airflow: $(AIRFLOW_VENV)/.installed ## Airflow and its Spark provider in .airflow-venv, for the DAGs in infra/airflow/dags
 
 # The validators the tests run on the deployment files, built from the Go module proxy
 tools: ## Build the pinned validators (infra/tools/go-tools.txt) into .tools/bin
@@ -88,7 +97,7 @@ format: venv ## Apply ruff's formatting and safe fixes
 # order them by their number of tests); the slowest tests are listed at the end.
 # TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup lint services-deps tools ## Set up and run the whole test suite
+test: setup lint services-deps tools airflow ## Set up and run the whole test suite
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 bench-sessions: setup ## Benchmark the sessions pipeline on BENCH_DOCS documents vs Spark's floor
@@ -101,11 +110,19 @@ BENCH_S3_DOCS ?= 200000
 bench-s3: setup ## Benchmark the sessions pipeline on a local S3 server (moto) vs the local file system
 	$(PY) benchmarks/bench_s3.py --documents $(BENCH_S3_DOCS)
 
+BENCH_CLUSTER_DOCS ?= 200000
+BENCH_CLUSTER_TRANSACTIONS ?= 200000
+bench-cluster: setup ## Benchmark the hourly jobs on a standalone cluster: 1 worker vs 2
+	$(PY) benchmarks/bench_cluster.py --documents $(BENCH_CLUSTER_DOCS) --transactions $(BENCH_CLUSTER_TRANSACTIONS)
+
 bench-serving: setup ## Benchmark the prediction service against `mlflow models serve` (same model versions)
 	$(PY) benchmarks/bench_serving.py
 
 lock: ## Re-resolve constraints.txt from setup.cfg (needs network)
 	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra batch --extra serving --extra dev --extra server -o constraints.txt
 
+lock-airflow: ## Re-resolve infra/airflow/constraints.txt from infra/airflow/requirements.in (needs network)
+	$(UV) pip compile --quiet --python-version 3.11 infra/airflow/requirements.in -o infra/airflow/constraints.txt
+
 clean: ## Remove the virtualenv, jars and generated data
-	rm -rf $(VENV) $(JARS_DIR) .tools data spark-warehouse *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(JARS_DIR) .tools data spark-warehouse *.egg-info .pytest_cache .ruff_cache

@@ -19,7 +19,7 @@ import click
 from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, env_overrides, join_uri, load_settings
 from lakehouse.contract import PAYMENT_FEEDS
-from lakehouse.errors import EXIT_CRASH, LakehouseError
+from lakehouse.errors import EXIT_CRASH, EXIT_PROMOTION_REFUSED, LakehouseError
 from lakehouse.log_scrub import install as install_scrubber
 from lakehouse.log_scrub import scrub
 from lakehouse.monitoring import jobs as job_metrics
@@ -359,6 +359,12 @@ def _fail(exc: Exception) -> None:
     raise click.ClickException(str(exc)) from exc
 
 
+class PromotionRefused(click.ClickException):
+    """The promotion gate refused the challenger: the champion stays (exit code 3)."""
+
+    exit_code = EXIT_PROMOTION_REFUSED
+
+
 @cli.command()
 @common_options
 @click.argument("task", type=click.Choice(MODELS))
@@ -386,9 +392,11 @@ def promote(settings, model, force):
     run = job_metrics.current()
     try:
         gate, event = promote_model(_spark(settings), settings, model, force=force)
-    except _ml_errors() as exc:
-        if run is not None and isinstance(exc, PromotionRefusedError):
+    except PromotionRefusedError as exc:
+        if run is not None:
             run.promoted = False
+        raise PromotionRefused(str(exc)) from exc
+    except _ml_errors() as exc:
         _fail(exc)
     if run is not None:
         run.promoted = bool(event["passed_gate"])
@@ -704,6 +712,22 @@ def report(settings, rows):
     ok = print_lake_report(_spark(settings), settings, sample_rows=rows)
     if not ok:
         sys.exit(1)
+
+
+@cli.command()
+@common_options
+@writes_lake
+def check(settings):
+    """After a run: every source's records and files add up, and each Gold table's current
+    version passed its expectation suite; exit 65 when not."""
+    from lakehouse.errors import DataQualityError
+    from lakehouse.reporting import check_lake
+
+    # (under the writer lock: the tables it adds up are read as one state of the lake)
+    problems = check_lake(_spark(settings), settings)
+    if problems:
+        raise DataQualityError(f"lake check failed: {'; '.join(problems)} (see `lakehouse report`)")
+    click.echo("lake check passed")
 
 
 @cli.command()

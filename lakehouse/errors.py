@@ -13,6 +13,9 @@ from __future__ import annotations
 # Exit codes of the `lakehouse` command (README, "Exit codes"): 0 is success.
 EXIT_FAILED = 1  # a step or command failed for a reason it names
 EXIT_USAGE = 2  # bad command line or configuration (click uses 2 for usage errors too)
+# `lakehouse promote`: the gate refused the challenger and the champion stays; an outcome, not a
+# failure (a scheduler skips what follows a promotion instead of retrying or paging)
+EXIT_PROMOTION_REFUSED = 3
 # the run finished, but its data failed a quality gate (quality.fail_on_error): e.g. a Silver
 # step quarantined more than quality.max_quarantine_share of its rows (sysexits' EX_DATAERR)
 EXIT_DATA_QUALITY = 65

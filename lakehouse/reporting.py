@@ -353,3 +353,27 @@ def print_lake_report(spark: SparkSession, settings: Settings, sample_rows: int 
             spark, payments_path, GOLD_PAYMENTS_UNIFIED.key, "sum(cast(fraud_flag AS int))"
         )
     return ok
+
+
+def check_lake(spark: SparkSession, settings: Settings) -> list[str]:
+    """Print and return what is wrong with the lake as a whole, after a run: a source whose
+    records or files do not add up (conservation), and a Gold table whose current version was
+    published with failed ``fail`` checks of its expectation suite (``quality.fail_on_error``
+    false lets such a version through)."""
+    from lakehouse.quality.audit import failed_checks
+
+    problems = [] if print_conservation(spark, settings) else ["conservation does not hold"]
+    click.echo("\nGold tables, current version against its expectation suite:")
+    for table in (GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED):
+        version = latest_version(spark, settings.table_path(*table))
+        if version is None:
+            click.echo(f"  -    {table.key:<24} not built yet")
+            continue
+        failed = failed_checks(spark, settings, table, version)
+        click.echo(
+            f"  {'FAIL' if failed else 'OK  '} {table.key:<24} v{version}"
+            + (f": failed {', '.join(failed)}" if failed else "")
+        )
+        if failed:
+            problems.append(f"{table.key} v{version} failed {', '.join(failed)}")
+    return problems

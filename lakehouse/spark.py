@@ -92,6 +92,14 @@ def _launched_by_spark_submit() -> bool:
     return os.environ.get("PYSPARK_GATEWAY_PORT") is not None
 
 
+def _submitted_app_name() -> str | None:
+    """The application name spark-submit was given (``--name``, e.g. an Airflow task's), or
+    None for its default, the job file's name."""
+    SparkContext._ensure_initialized()
+    name = SparkContext._jvm.java.lang.System.getProperty("spark.app.name")
+    return None if not name or name.endswith(".py") else name
+
+
 def _delta_loadable() -> bool:
     """Whether the launched JVM can load Delta's classes: whatever put them on its classpath
     (``--jars``, ``--packages``, a Spark image's ``jars/`` folder, a cluster's class path)."""
@@ -138,7 +146,7 @@ def get_spark(
 
     Args:
         settings: The ``spark`` section of the configuration; defaults when omitted.
-        app_name: Overrides ``settings.app_name``.
+        app_name: Overrides ``settings.app_name``, and the name spark-submit was given.
         extra_conf: Settings applied last (tests use this for small shuffles).
         storage: The ``storage`` section: S3 endpoint, region and log store for ``s3a://``
             paths (``lakehouse.storage``); credentials stay with the AWS provider chain.
@@ -150,8 +158,10 @@ def get_spark(
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    builder = SparkSession.builder.appName(app_name or settings.app_name)
-    if not _launched_by_spark_submit():
+    submitted = _launched_by_spark_submit()
+    name = app_name or (_submitted_app_name() if submitted else None) or settings.app_name
+    builder = SparkSession.builder.appName(name)
+    if not submitted:
         master = settings.master or "local[*]"
         builder = builder.master(master)
         jars = local_jars(settings.jars_dir)

@@ -60,6 +60,13 @@ def test_generate_run_history_report(spark, roots):
     assert "version 0:" in report.output
     assert "gold/payments_unified" in report.output
 
+    # the hourly schedule's last task: both sources add up, both Gold versions passed
+    check = invoke("check", *roots)
+    assert check.exit_code == 0, check.output
+    assert "lake check passed" in check.output
+    for table in ("gold/delivery_features", "gold/payments_unified"):
+        assert f"OK   {table}" in check.output
+
 
 def test_quarantine_list_and_replay(spark, roots):
     key = ["--set", "privacy.hmac_key=cli-test"]

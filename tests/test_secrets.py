@@ -240,6 +240,7 @@ COMMAND_ARGS = {
     "maintain": [],
     "forget": ["--account-id", "AC00000001"],
     "report": [],
+    "check": [],
     "history": ["gold/delivery_features"],
     "demo": [],
     "models": [],

@@ -35,6 +35,7 @@ from lakehouse.errors import (
     EXIT_DATA_QUALITY,
     EXIT_FAILED,
     EXIT_LAKE_LOCKED,
+    EXIT_PROMOTION_REFUSED,
     EXIT_SECRET,
     EXIT_USAGE,
 )
@@ -46,12 +47,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # the commands a scheduler runs; each reports its metrics
-SCHEDULED = frozenset({"ingest", "silver", "gold", "run", "train", "promote", "score", "maintain"})
+SCHEDULED = frozenset(
+    {"ingest", "silver", "gold", "check", "run", "train", "promote", "score", "maintain"}
+)
 # a run's outcome, by exit code: one lakehouse_job_outcome series per outcome, 1 for this run's
 OUTCOMES = {
     0: "success",
     EXIT_FAILED: "failed",
     EXIT_USAGE: "usage_error",
+    EXIT_PROMOTION_REFUSED: "promotion_refused",
     EXIT_DATA_QUALITY: "data_quality_failure",
     EXIT_CRASH: "crash",
     EXIT_LAKE_LOCKED: "lake_locked",

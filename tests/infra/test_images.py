@@ -31,6 +31,7 @@ DIGEST = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
 HEAVY = [
     ".venv/bin/python",
     ".venv-bench/x",
+    ".airflow-venv/bin/airflow",
     ".jars/delta.jar",
     ".tools/bin/kustomize",
     "data/lake/gold/x.parquet",

@@ -1,11 +1,13 @@
 """The jobs on a real Spark standalone cluster (a master and two workers on loopback, from the
 pinned PySpark), launched by ``infra/spark-submit.sh`` in client mode (Spark runs Python
-applications on a standalone cluster in client mode only): the whole pipeline's Gold tables and
-a scoring job's predictions equal a local run's on the same data."""
+applications on a standalone cluster in client mode only): the hourly Airflow DAG, run by
+Airflow, builds the pipeline's Gold tables there, equal to a local run's on the same data, and
+a scoring job's predictions equal a local one's."""
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -19,19 +21,29 @@ from click.testing import CliRunner
 
 from lakehouse.cli import cli
 from lakehouse.config import PROJECT_ROOT, load_settings
+from lakehouse.io.delta import latest_version
 from lakehouse.ml.scoring import score_table
 from lakehouse.tables import (
+    ALL_TABLES,
     GOLD_DELIVERY_FEATURES,
     GOLD_DELIVERY_PREDICTIONS,
     GOLD_PAYMENTS_UNIFIED,
 )
 from tests.serving.conftest import serving_lake  # noqa: F401 (the serving tests' lake)
+from tests.support.airflow import airflow_home
 from tests.support.lake import generate_through_cli
 from tests.support.servers import spark_cluster
 
 pytestmark = pytest.mark.integration
 
 KEY = ["--set", "privacy.hmac_key=cluster-test"]
+# one core per worker
+EXECUTORS = {
+    "spark.ui.enabled": "false",
+    "spark.executor.memory": "1g",
+    "spark.executor.cores": "1",
+    "spark.sql.shuffle.partitions": "4",
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +54,10 @@ def cluster(tmp_path_factory):
 
 def submit(cluster, job: str | Path, *args: str) -> subprocess.CompletedProcess:
     """``infra/spark-submit.sh --master <cluster> jobs/<job> ...`` (or a job file given by its
-    path): one core per worker."""
+    path)."""
     command = [str(PROJECT_ROOT / "infra" / "spark-submit.sh"), "--master", cluster.url]
-    command += ["--conf", "spark.ui.enabled=false", "--conf", "spark.executor.memory=1g"]
-    command += ["--conf", "spark.executor.cores=1", "--conf", "spark.sql.shuffle.partitions=4"]
+    for name, value in EXECUTORS.items():
+        command += ["--conf", f"{name}={value}"]
     command += [str(PROJECT_ROOT / "jobs" / job), *args]  # (an absolute path stays itself)
     env = {**os.environ, "SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit")}
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
@@ -62,28 +74,62 @@ def read(spark, lake: Path, table) -> object:
     return spark.read.format("delta").load(str(lake / table[0] / table[1]))
 
 
-def test_the_pipeline_on_the_cluster_equals_a_local_run(spark, cluster, tmp_path):
-    landing = tmp_path / "landing"
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """A small landing zone and the lake the hourly schedule's commands build from it here, in
+    local mode."""
+    root = tmp_path_factory.mktemp("local-run")
+    landing, lake = root / "landing", root / "l" / "lake"
     generate_through_cli(landing, sessions=400, transactions=300, seed=11)
-    before = {app["id"] for app in cluster.status()["completedapps"]}
+    for command in ("ingest", "silver", "gold"):
+        local = CliRunner().invoke(
+            cli, [command, "--landing", str(landing), "--lake", str(lake), *KEY]
+        )
+        assert local.exit_code == 0, local.output
+    return landing, lake
 
-    # each lake in a folder of its own: the tracking store sits beside its lake
-    on_cluster_lake, local_lake = tmp_path / "c" / "lake", tmp_path / "l" / "lake"
-    submitted = submit(
-        cluster, "run.py", "--landing", str(landing), "--lake", str(on_cluster_lake), *KEY
-    )
-    assert f"master={cluster.url}" in submitted.stdout
-    (app,) = executors_used(cluster, before)
-    assert app["cores"] == 2 and app["state"] == "FINISHED"  # both workers' executors
 
-    local = CliRunner().invoke(
-        cli, ["run", "--landing", str(landing), "--lake", str(local_lake), *KEY]
-    )
-    assert local.exit_code == 0, local.output
+def assert_same_gold(spark, lake: Path, local_lake: Path) -> None:
     for table in (GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED):
-        on_cluster, here = read(spark, on_cluster_lake, table), read(spark, local_lake, table)
+        there, here = read(spark, lake, table), read(spark, local_lake, table)
         assert here.count() > 0
-        assert_df_equality(on_cluster, here, ignore_row_order=True, ignore_nullable=True)
+        assert_df_equality(there, here, ignore_row_order=True, ignore_nullable=True)
+
+
+HOURLY = ["lakehouse-ingest", "lakehouse-silver", "lakehouse-gold", "lakehouse-check"]
+
+
+def test_the_hourly_dag_runs_the_pipeline_on_the_cluster(spark, cluster, local_run, tmp_path):
+    """Airflow's own test runner runs ``lakehouse_hourly`` (infra/airflow/dags) with the Spark
+    provider's operator against this cluster: each task is a Spark application there named
+    after it, Gold equals a local run's, and running a task again changes no table."""
+    landing, local_lake = local_run
+    lake = tmp_path / "a" / "lake"
+    airflow = airflow_home(
+        tmp_path / "airflow",
+        LAKEHOUSE_HOME=str(PROJECT_ROOT),
+        AIRFLOW_CONN_SPARK_DEFAULT=cluster.url,
+        LAKEHOUSE_LANDING=str(landing),
+        LAKEHOUSE_LAKE=str(lake),
+        LAKEHOUSE_SET=json.dumps([KEY[1]]),
+        LAKEHOUSE_SPARK_CONF=json.dumps(EXECUTORS),
+    )
+    before = {app["id"] for app in cluster.status()["completedapps"]}
+    first = airflow.test_dag("lakehouse_hourly")
+    assert (first.state, set(first.tasks.values())) == ("success", {"success"}), first.log[-4000:]
+    assert set(first.tasks) == {"ingest", "silver", "gold", "check"}
+    apps = executors_used(cluster, before)
+    assert sorted(app["name"] for app in apps) == sorted(HOURLY)
+    assert all(app["state"] == "FINISHED" and app["cores"] == 2 for app in apps), apps
+    assert "lake check passed" in first.log and f"master={cluster.url}" in first.log
+    assert_same_gold(spark, lake, local_lake)
+
+    # a task run again (as a retry or a manual clear would) changes no table
+    versions = {t: latest_version(spark, str(lake / t[0] / t[1])) for t in ALL_TABLES}
+    for task in ("ingest", "gold"):
+        again = airflow.run("tasks", "test", "lakehouse_hourly", task, timeout=600)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert {t: latest_version(spark, str(lake / t[0] / t[1])) for t in ALL_TABLES} == versions
 
 
 def test_a_scoring_job_on_the_cluster_equals_a_local_one(spark, cluster, serving_lake, tmp_path):  # noqa: F811

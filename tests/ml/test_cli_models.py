@@ -7,6 +7,7 @@ import re
 from click.testing import CliRunner
 
 from lakehouse.cli import cli
+from lakehouse.errors import EXIT_PROMOTION_REFUSED
 from lakehouse.ml.lifecycle import retrain_changed
 from lakehouse.tables import GOLD_DELIVERY_FEATURES
 from tests.support.gold import FAST_OVERRIDES, delivery_rows, write_gold
@@ -46,7 +47,7 @@ def test_train_promote_models_reproduce_rollback(spark, ml_settings, delivery_go
     trained_weak = invoke(ml_settings, "train", "delivery", last=weak)
     assert trained_weak.exit_code == 0, trained_weak.output
     refused = invoke(ml_settings, "promote", "delivery")
-    assert refused.exit_code == 1, refused.output
+    assert refused.exit_code == EXIT_PROMOTION_REFUSED, refused.output  # an outcome: 3
     assert "challenger v2" in refused.output and "champion v1" in refused.output
     forced = invoke(ml_settings, "promote", "delivery", "--force")
     assert forced.exit_code == 0 and "forced_promotion: delivery_date v2 is champion" in (

@@ -14,9 +14,10 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse.cli import main
 from lakehouse.config import load_settings
 from lakehouse.contract import DELIVERY_FEATURES_COLUMNS
-from lakehouse.errors import DataQualityError
+from lakehouse.errors import EXIT_DATA_QUALITY, DataQualityError
 from lakehouse.io.delta import latest_version, read_table
 from lakehouse.ml.training import train_model
 from lakehouse.pipeline.gates import gate_failures
@@ -149,6 +150,20 @@ def test_a_version_published_despite_a_failure_cannot_be_trained_on(spark, payme
     require_passed(spark, settings, GOLD_PAYMENTS_UNIFIED, harmless)  # the earlier one is fine
     with pytest.raises(DataQualityError, match="amount_median_vs_published"):
         train_model(spark, settings, "fraud")
+
+
+def test_the_lake_check_fails_on_a_gold_version_published_despite_a_failure(payments, capsys):
+    """`lakehouse check` (the hourly schedule's last task) exits 65 and names the check."""
+    settings, lenient = payments["settings"], payments["versions"][-1]
+    with pytest.raises(SystemExit) as exited:
+        main(["check", "--lake", settings.lake_root, "--set", OVERRIDES[0]])
+    failed = ["amount_median_vs_published"]
+    out, err = capsys.readouterr()
+    assert exited.value.code == EXIT_DATA_QUALITY, out + err
+    (line,) = [x.split() for x in out.splitlines() if "gold/payments_unified" in x]
+    assert line == ["FAIL", "gold/payments_unified", f"v{lenient}:", "failed", *failed], out
+    assert "lake check failed: gold/payments_unified" in err
+    assert "conservation" not in err  # no Bronze here: nothing to add up
 
 
 def test_severity_settings_change_or_drop_a_check_and_must_name_a_real_one(tmp_path):
