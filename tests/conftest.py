@@ -25,8 +25,8 @@ TEST_SPARK_CONF = {
 # that neither worker is left with one of them at the end while the other idles
 # (longest-first scheduling); the order follows `--durations` of a whole run.
 LONGEST_FIRST = (
+    "integration/test_cluster.py",  # with the hourly Airflow DAG run on the cluster
     "integration/test_s3_lake.py",
-    "integration/test_cluster.py",
     "test_forget.py",
     "test_cli.py",
     "faults/test_kill.py",
