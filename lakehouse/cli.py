@@ -20,10 +20,9 @@ from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, env_overrides, join_uri, load_settings
 from lakehouse.contract import PAYMENT_FEEDS
 from lakehouse.errors import EXIT_CRASH, EXIT_PROMOTION_REFUSED, LakehouseError
-from lakehouse.log_scrub import install as install_scrubber
 from lakehouse.log_scrub import scrub
+from lakehouse.log_setup import LOG_FORMATS, configure_logging
 from lakehouse.monitoring import jobs as job_metrics
-from lakehouse.secrets import keep_secrets_out_of_logs
 from lakehouse.tables import SOURCES
 
 # The models, as every command names them (`train`, `promote`, `rollback`, `score`); the
@@ -40,59 +39,8 @@ NO_SECRETS = frozenset({"generate"})
 NO_PII_KEY = frozenset({"serve", "models", "rollback"})
 # what `lakehouse demo` leaves in the folders it owns, so that it empties no one else's
 DEMO_MARKER = "_lakehouse_demo"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-LOG_FORMATS = ("text", "json")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-LOG_LEVEL_VAR = "LAKEHOUSE_LOG_LEVEL"
 # `--set` given as a JSON list in the environment (containers), when no --set is given
 OVERRIDES_VAR = "LAKEHOUSE_SET"
-
-
-class _StderrHandler(logging.StreamHandler):
-    """A stream handler on whatever ``sys.stderr`` is when a record is emitted (a test runner
-    or an embedding program may swap it)."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
-def configure_logging(verbose: bool, log_format: str = "text", level: str | None = None) -> None:
-    """Logs on stderr: text lines, or JSON lines for log collectors (one object per line with
-    ``time``, ``level``, ``logger``, ``message`` and the record's extra fields). Replaces the
-    handler an earlier command of this process installed; leaves other handlers alone.
-
-    The level is DEBUG with ``verbose``, else ``level`` or ``LAKEHOUSE_LOG_LEVEL`` (INFO)."""
-    name = "DEBUG" if verbose else (level or os.environ.get(LOG_LEVEL_VAR) or "INFO").upper()
-    if name not in LOG_LEVELS:
-        raise click.UsageError(f"{LOG_LEVEL_VAR}={name}: expected one of {', '.join(LOG_LEVELS)}")
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
-        root.removeHandler(old)
-    handler = _StderrHandler()
-    if log_format == "json":
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    install_scrubber()  # PII out of every line, whoever logs it
-    root.addHandler(handler)
-    root.setLevel(name)
-    # py4j logs every JVM call at INFO
-    logging.getLogger("py4j").setLevel(logging.WARNING)
-    keep_secrets_out_of_logs()
 
 
 def common_options(command: Callable) -> Callable:
@@ -130,8 +78,8 @@ def common_options(command: Callable) -> Callable:
     )
     @functools.wraps(command)
     def wrapper(env, landing, lake, overrides, verbose, log_format, **kwargs):
-        configure_logging(verbose, log_format)
         try:
+            configure_logging(verbose, log_format)
             overrides = overrides or env_overrides(os.environ.get(OVERRIDES_VAR))
             settings = load_settings(env, landing=landing, lake=lake, overrides=overrides)
         except ConfigError as exc:

@@ -124,7 +124,7 @@ def create_app(
         # started from the environment (`uvicorn --factory serving.main:create_app`): its
         # LAKEHOUSE_LOG_LEVEL and LAKEHOUSE_LOG_FORMAT, as `lakehouse serve` applies them
         service = service or ServiceSettings()
-        from lakehouse.cli import configure_logging
+        from lakehouse.log_setup import configure_logging
 
         configure_logging(False, service.log_format, service.log_level)
         settings = service.lakehouse()

@@ -9,12 +9,12 @@ serving.main:create_app`` works in a container with nothing but environment vari
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from lakehouse.config import Settings, load_settings
+from lakehouse.config import Settings, env_overrides, load_settings
 
 
 class ServiceSettings(BaseSettings):
@@ -34,11 +34,17 @@ class ServiceSettings(BaseSettings):
     env: str | None = None
     lake: str | None = None
     landing: str | None = None
-    overrides: list[str] = Field(
+    # parsed by the same rule as the command line's (a JSON list of key=value strings)
+    overrides: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=AliasChoices("LAKEHOUSE_SET", "overrides")
     )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("overrides", mode="before")
+    @classmethod
+    def _overrides_from_json(cls, value: object) -> object:
+        return env_overrides(value) if isinstance(value, str) else value
 
     def lakehouse(self) -> Settings:
         """The effective lakehouse configuration."""

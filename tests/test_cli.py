@@ -154,8 +154,20 @@ def lakehouse_process(*args, env=None):
             1,
             "lakehouse: error: ",
         ),
+        (
+            ["ingest", "--lake", "{tmp}/lake"],
+            {"LAKEHOUSE_SET": "spark.master=local[1]"},  # not a JSON list
+            2,
+            "Error: LAKEHOUSE_SET is not a JSON list of key=value strings",
+        ),
+        (
+            ["ingest", "--lake", "{tmp}/lake"],
+            {"LAKEHOUSE_LOG_LEVEL": "LOUD"},
+            2,
+            "Error: LAKEHOUSE_LOG_LEVEL=LOUD: expected one of DEBUG, INFO",
+        ),
     ],
-    ids=["missing-base-configuration", "missing-jars"],
+    ids=["missing-base-configuration", "missing-jars", "bad-lakehouse-set", "bad-log-level"],
 )
 def test_known_errors_end_with_one_line(tmp_path, args, env, code, message):
     """A configuration or setup problem is one line on stderr and an exit code, no traceback."""
