@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.contract import PAYMENT_FEEDS
-from lakehouse.io.delta import history, latest_version, read_table
+from lakehouse.io.delta import history, latest_data_version, latest_version, read_table
 from lakehouse.io.ledger import ledger_totals, read_ledger
 from lakehouse.io.refused import read_refused
 from lakehouse.quality.drift import Drift
@@ -365,7 +365,8 @@ def check_lake(spark: SparkSession, settings: Settings) -> list[str]:
     problems = [] if print_conservation(spark, settings) else ["conservation does not hold"]
     click.echo("\nGold tables, current version against its expectation suite:")
     for table in (GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED):
-        version = latest_version(spark, settings.table_path(*table))
+        # the build that wrote the rows, not a later OPTIMIZE or property change
+        version = latest_data_version(spark, settings.table_path(*table))
         if version is None:
             click.echo(f"  -    {table.key:<24} not built yet")
             continue

@@ -125,7 +125,9 @@ class JobRun:
         ended_as = OUTCOMES.get(exit_code, "failed")
         for name in dict.fromkeys(OUTCOMES.values()):
             outcome.labels(name).set(1 if name == ended_as else 0)
-        if exit_code == 0:
+        # a refused promotion ran as it should (the champion stays): LakehouseJobMissing must
+        # not page for days of refusals, LakehousePromotionRefusals tickets them
+        if exit_code in (0, EXIT_PROMOTION_REFUSED):
             gauge(LAST_SUCCESS, "When the job last ended successfully.").set(ended)
         self._step_metrics(gauge)
         if self.gate_failures is not None:

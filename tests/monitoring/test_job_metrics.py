@@ -19,6 +19,7 @@ from lakehouse.errors import (
     EXIT_DATA_QUALITY,
     EXIT_FAILED,
     EXIT_LAKE_LOCKED,
+    EXIT_PROMOTION_REFUSED,
     EXIT_SECRET,
     LakehouseError,
 )
@@ -256,3 +257,17 @@ def test_a_run_pushes_what_its_ledger_records_and_a_failed_run_keeps_the_last_su
     assert value(samples(pushgateway.scrape(), **group), jobs.LAST_SUCCESS) == succeeded
     ingest = {"job": "lakehouse_ingest", "env": "local", "scope": "payments"}
     assert value(samples(pushgateway.scrape(), **ingest), "lakehouse_job_exit_code") == 0
+
+
+def test_a_refused_promotion_is_a_finished_run_not_a_missing_one():
+    """Exit code 3: the gate refused the challenger. Its outcome is its own, and it counts as
+    the job's last success, so that days of refusals page no one (LakehouseJobMissing) and
+    LakehousePromotionRefusals tickets them instead."""
+    run = jobs.JobRun(job="promote", env="prod", scope="fraud")
+    run.promoted = False
+    refused = run.registry(EXIT_PROMOTION_REFUSED, 1234.0)
+    assert refused.get_sample_value(jobs.LAST_SUCCESS) == 1234.0
+    assert refused.get_sample_value("lakehouse_job_outcome", {"outcome": "promotion_refused"}) == 1
+    assert refused.get_sample_value("lakehouse_promotion_gate_passed") == 0
+    failed = run.registry(EXIT_FAILED, 1234.0)
+    assert failed.get_sample_value(jobs.LAST_SUCCESS) is None

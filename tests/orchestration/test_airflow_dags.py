@@ -138,7 +138,7 @@ from lakehouse_dags import LakehouseJob
 for code in (0, 3, 65, 75, 78):
     with DAG(f"probe_{code}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
         LakehouseJob(
-            job="probe",
+            job="promote_probe",  # a promotion: the one job whose exit code 3 is a skip
             retries=2,
             retry_delay=timedelta(0),
             retry_exponential_backoff=False,
@@ -188,11 +188,13 @@ def probes(tmp_path_factory):
 def test_an_exit_code_becomes_the_tasks_outcome(probes, tmp_path, code, attempts, task, run):
     counter = tmp_path / "attempts"
     dag_run = probes.test_dag(f"probe_{code}", PROBE_ATTEMPTS=str(counter))
-    assert (dag_run.state, dag_run.tasks) == (run, {"probe": task}), dag_run.log[-3000:]
+    assert (dag_run.state, dag_run.tasks) == (run, {"promote_probe": task}), dag_run.log[-3000:]
     lines = counter.read_text().splitlines()
     assert len(lines) == attempts
     # the operator ran the fake home's spark-submit.sh on its master with jobs/probe.py
-    assert lines[0].startswith(f"probe {code} --master local[1] ") and "/jobs/probe.py" in lines[0]
+    job, exited, *argv = lines[0].split()
+    assert (job, exited, argv[:2]) == ("promote_probe", str(code), ["--master", "local[1]"])
+    assert "--deploy-mode client" in " ".join(argv) and argv[-1].endswith("/jobs/promote_probe.py")
 
 
 def test_a_refused_promotion_still_scores_and_a_failed_training_stops_its_model(probes, tmp_path):

@@ -18,6 +18,7 @@ from lakehouse.config import PROJECT_ROOT
 AIRFLOW_VENV = PROJECT_ROOT / ".airflow-venv"
 DAGS = PROJECT_ROOT / "infra" / "airflow" / "dags"
 FINISHED = re.compile(r"DagRun Finished: dag_id=(\S+), .*?run_id=([^,]+),.*? state=(\w+)")
+NEW_STATE = re.compile(r"new_state=(\w+)")
 
 
 @dataclass
@@ -53,8 +54,17 @@ class Airflow:
         _, run_id, state = finished[-1].groups()
         states = self.run("tasks", "states-for-dag-run", dag_id, run_id, "--output", "json")
         assert states.returncode == 0, states.stderr[-3000:]
-        rows = json.loads(states.stdout[states.stdout.index("[") :])
+        (listed,) = [x for x in states.stdout.splitlines() if x.startswith("[{")]
+        rows = json.loads(listed)
         return DagRun(dag_id, state, {row["task_id"]: row["state"] for row in rows}, log)
+
+    def test_task(self, dag_id: str, task_id: str, timeout: float = 600, **env: str) -> str:
+        """``airflow tasks test DAG_ID TASK_ID``: the task's final state (the command exits 0
+        whatever the task did)."""
+        result = self.run("tasks", "test", dag_id, task_id, timeout=timeout, **env)
+        states = NEW_STATE.findall(result.stdout + result.stderr)
+        assert states, (result.stdout + result.stderr)[-3000:]
+        return states[-1]
 
 
 def airflow_home(workdir: Path, *dag_files: Path, **env: str) -> Airflow:

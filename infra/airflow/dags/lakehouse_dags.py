@@ -88,6 +88,9 @@ class LakehouseJob(SparkSubmitOperator):
             conn_id=CONN_ID,
             conf=dict(SPARK_CONF),
             name=f"lakehouse-{job}",
+            # the driver here, so spark-submit ends with the job and its exit code is the
+            # job's (a cluster-mode submit would return at once, and 0)
+            deploy_mode="client",
             **kwargs,
         )
 
@@ -97,11 +100,12 @@ class LakehouseJob(SparkSubmitOperator):
         return None if process is None else process.returncode
 
     def execute(self, context) -> None:
+        self._hook = None  # a new submit each try: never the previous try's exit code
         try:
             super().execute(context)
         except Exception as exc:
             code = self.exit_code()
-            if code == EXIT_PROMOTION_REFUSED:
+            if code == EXIT_PROMOTION_REFUSED and self.task_id.startswith("promote"):
                 raise AirflowSkipException(
                     "the promotion gate refused the challenger: the champion stays"
                 ) from exc
