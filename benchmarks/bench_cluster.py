@@ -25,28 +25,29 @@ from common import write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.servers import spark_cluster
+from tests.support.servers import SparkCluster, spark_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = ("ingest", "silver", "gold")
 KEY = "privacy.hmac_key=bench-cluster"
 
 
-def submit(url: str, job: str, landing: Path, lake: Path, executor_memory: str) -> float:
+def submit(
+    cluster: SparkCluster, job: str, landing: Path, lake: Path, executor_memory: str
+) -> float:
     """One job on the cluster; its wall time in seconds (JVM start and submit included)."""
-    command = [str(ROOT / "infra" / "spark-submit.sh"), "--master", url]
-    for conf in (
-        "spark.ui.enabled=false",
-        "spark.executor.cores=1",
-        f"spark.executor.memory={executor_memory}",
-        "spark.sql.shuffle.partitions=8",
-    ):
-        command += ["--conf", conf]
-    command += [str(ROOT / "jobs" / f"{job}.py"), "--landing", str(landing), "--lake", str(lake)]
-    command += ["--set", KEY]
-    env = {**os.environ, "SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit")}
+    conf = {
+        "spark.ui.enabled": "false",
+        "spark.executor.cores": "1",
+        "spark.executor.memory": executor_memory,
+        "spark.sql.shuffle.partitions": "8",
+    }
+    options = ["--landing", str(landing), "--lake", str(lake), "--set", KEY]
+    command = cluster.submit_command(ROOT / "jobs" / f"{job}.py", *options, conf=conf)
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **cluster.submit_env}
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{job} failed ({result.returncode}):\n{result.stdout[-3000:]}")
@@ -86,7 +87,7 @@ def main() -> None:
         ) as cluster:
             total = 0.0
             for job in JOBS:
-                seconds = submit(cluster.url, job, landing, folder / "lake", args.worker_memory)
+                seconds = submit(cluster, job, landing, folder / "lake", args.worker_memory)
                 results[f"{workers} worker(s) {job} s"] = round(seconds, 1)
                 total += seconds
                 print(f"{workers} worker(s)  {job:<7} {seconds:7.1f} s", flush=True)

@@ -16,6 +16,45 @@ if [ -z "$jars" ]; then
   echo "no jars in $root/.jars: run 'make jars' first" >&2
   exit 2
 fi
+
+# The jars (about 690 MB, most of it the AWS SDK bundle) are read in place where a JVM has them
+# on its own disk, and shipped with --jars where it does not: every executor copies shipped jars
+# into its work folder, once per application.
+#   - the driver (client mode) reads this checkout's .jars/;
+#   - executors read LAKEHOUSE_NODE_JARS when it names the folder every node holds them in (the
+#     jobs image's /app/.jars, a shared mount, a cluster on one machine); in local mode (no
+#     --master, or local[...]) the driver is the executor.
+master=""
+previous=""
+for arg in "$@"; do
+  case "$previous" in
+    --master) master="$arg" ;;
+    --conf) case "$arg" in spark.master=*) master="${arg#spark.master=}" ;; esac ;;
+  esac
+  case "$arg" in --master=*) master="${arg#--master=}" ;; esac
+  previous="$arg"
+done
+# In a container with a memory limit (LAKEHOUSE_MEMORY_LIMIT_MIB, e.g. from Kubernetes' downward
+# API) the driver's heap is 3/4 of it, unless the command sets it: spark-submit's default is
+# 1 GiB whatever the container has, and in local mode the driver does all the work.
+memory_options=()
+if [ -n "${LAKEHOUSE_MEMORY_LIMIT_MIB:-}" ]; then
+  if ! [[ "$LAKEHOUSE_MEMORY_LIMIT_MIB" =~ ^[0-9]+$ ]]; then
+    echo "LAKEHOUSE_MEMORY_LIMIT_MIB must be a whole number of MiB" >&2
+    exit 2
+  fi
+  case " $* " in
+    *" --driver-memory"* | *" spark.driver.memory="*) ;;
+    *) memory_options=(--driver-memory "$((LAKEHOUSE_MEMORY_LIMIT_MIB * 3 / 4))m") ;;
+  esac
+fi
+
+jar_options=(--driver-class-path "${jars//,/:}")
+if [ -n "${LAKEHOUSE_NODE_JARS:-}" ]; then
+  jar_options+=(--conf "spark.executor.extraClassPath=${LAKEHOUSE_NODE_JARS%/}/*")
+elif [ -n "$master" ] && [[ "$master" != local* ]]; then
+  jar_options=(--jars "$jars")
+fi
 submit="${SPARK_SUBMIT:-$root/.venv/bin/spark-submit}"
 export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$root/.venv/bin/python}"
 
@@ -37,4 +76,4 @@ PY
 chmod 644 "$partial"
 mv -f "$partial" "$pyzip"  # whole, even with another submit building it at the same time
 
-exec "$submit" --jars "$jars" --py-files "$pyzip" --conf spark.sql.session.timeZone=UTC "$@"
+exec "$submit" "${jar_options[@]}" "${memory_options[@]}" --py-files "$pyzip" --conf spark.sql.session.timeZone=UTC "$@"

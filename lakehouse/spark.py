@@ -167,11 +167,15 @@ def get_spark(
         jars = local_jars(settings.jars_dir)
         if storage is not None and storage.log_store == "dynamodb":
             _require_dynamodb_log_store(jars)
-        builder = builder.config("spark.jars", ",".join(jars))
         if master.startswith("local"):
+            # On the driver's class path, where spark.jars would copy them (690 MB, most of it
+            # the AWS SDK bundle) into every session's temporary folder.
+            builder = builder.config("spark.driver.extraClassPath", os.pathsep.join(jars))
             # Python workers (mapInPandas scoring) must run this interpreter, the one with the
             # project's packages, not whatever `python3` is first on PATH.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        else:
+            builder = builder.config("spark.jars", ",".join(jars))
     elif not _delta_loadable():
         raise JarsMissingError(
             "spark-submit was started without Delta on the classpath: use infra/spark-submit.sh, "

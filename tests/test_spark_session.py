@@ -63,6 +63,17 @@ def test_session_is_delta_enabled_and_utc(spark, tmp_path):
     assert spark.read.format("delta").load(path).count() == 4
 
 
+def test_a_local_session_reads_the_jars_in_place(spark):
+    """Shipping them (spark.jars) would copy .jars/ (about 690 MB) into every session's
+    temporary folder: a suite of CLI runs filled the disk that way."""
+    from pyspark import SparkFiles
+
+    assert not spark.sparkContext.getConf().get("spark.jars", "")
+    class_path = spark.sparkContext.getConf().get("spark.driver.extraClassPath")
+    assert class_path.split(os.pathsep) == local_jars(PROJECT_ROOT / ".jars")
+    assert not list(Path(SparkFiles.getRootDirectory()).rglob("*.jar"))
+
+
 def test_local_reads_split_files_at_least_twice_per_core(spark, tmp_path):
     """A table of three maximum-size splits would leave one of two cores idle for a third."""
     cores = spark.sparkContext.defaultParallelism

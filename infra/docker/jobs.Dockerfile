@@ -52,10 +52,12 @@ ENV PATH=/app/.venv/bin:/opt/java/openjdk/bin:$PATH \
     PYSPARK_PYTHON=/app/.venv/bin/python \
     SPARK_LOCAL_DIRS=/tmp \
     LAKEHOUSE_PYFILES_DIR=/tmp/lakehouse-py \
+    LAKEHOUSE_NODE_JARS=/app/.jars \
     LAKEHOUSE_ENV=prod \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 # the JVM and the pinned packages are there, and the jars the session factory puts on the path
+# (executors of this image read them in place: LAKEHOUSE_NODE_JARS, infra/spark-submit.sh)
 RUN java -version && python -c "import pyspark, delta, lakehouse.spark" && ls /app/.jars/*.jar >/dev/null
 # hadolint ignore=DL3066
 USER lakehouse

@@ -94,6 +94,13 @@ def configmap_env(documents: list[dict], namespace: str, container: dict) -> dic
 # --- schemas ---------------------------------------------------------------------------------
 
 
+def gibibytes(quantity: str) -> float:
+    """A memory size as Kubernetes (``8Gi``, ``512Mi``) or the JVM (``6g``, ``512m``) writes it."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]i?|[kmgt])?", quantity).groups()
+    power = "KMGT".index(unit[0].upper()) + 1 if unit else 0
+    return float(number) * 1024**power / 1024**3
+
+
 def kubeconform(*paths: Path) -> tuple[int, dict]:
     module = schemas()
     command = [
@@ -405,6 +412,13 @@ def test_the_scheduled_jobs_never_overlap_and_run_real_commands(rendered, env):
         (container,) = pod["containers"]
         # infra/spark-submit.sh <spark options> jobs/<command>.py <lakehouse options>
         assert (PROJECT_ROOT / container["command"][0]).is_file(), name
+        # the local-mode JVM is sized from the pod's limit (spark-submit's default heap is
+        # 1 GiB): infra/spark-submit.sh reads it from the downward API
+        assert gibibytes(container["resources"]["limits"]["memory"]) >= 2, name
+        (limit,) = [e for e in container["env"] if e["name"] == "LAKEHOUSE_MEMORY_LIMIT_MIB"]
+        field = limit["valueFrom"]["resourceFieldRef"]
+        assert (field["resource"], field["divisor"]) == ("limits.memory", "1Mi"), name
+        assert field["containerName"] == container["name"], name
         script = container["args"][0]
         assert script.startswith("jobs/") and (PROJECT_ROOT / script).is_file(), name
         environment = configmap_env(documents, "lakehouse", container)

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -55,11 +54,9 @@ def cluster(tmp_path_factory):
 def submit(cluster, job: str | Path, *args: str) -> subprocess.CompletedProcess:
     """``infra/spark-submit.sh --master <cluster> jobs/<job> ...`` (or a job file given by its
     path)."""
-    command = [str(PROJECT_ROOT / "infra" / "spark-submit.sh"), "--master", cluster.url]
-    for name, value in EXECUTORS.items():
-        command += ["--conf", f"{name}={value}"]
-    command += [str(PROJECT_ROOT / "jobs" / job), *args]  # (an absolute path stays itself)
-    env = {**os.environ, "SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit")}
+    # (an absolute path stays itself)
+    command = cluster.submit_command(PROJECT_ROOT / "jobs" / job, *args, conf=EXECUTORS)
+    env = {**os.environ, **cluster.submit_env}
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
@@ -113,6 +110,7 @@ def test_the_hourly_dag_runs_the_pipeline_on_the_cluster(spark, cluster, local_r
         LAKEHOUSE_LAKE=str(lake),
         LAKEHOUSE_SET=json.dumps([KEY[1]]),
         LAKEHOUSE_SPARK_CONF=json.dumps(EXECUTORS),
+        **cluster.submit_env,
     )
     before = {app["id"] for app in cluster.status()["completedapps"]}
     first = airflow.test_dag("lakehouse_hourly")
@@ -171,3 +169,25 @@ def test_the_executors_import_the_package_shipped_with_the_job(cluster, tmp_path
     shipped = PROJECT_ROOT / "build" / "py" / "lakehouse.zip"
     names = zipfile.ZipFile(shipped).namelist()
     assert "lakehouse/ml/scoring.py" in names and not [n for n in names if "__pycache__" in n]
+
+
+def test_the_executors_read_the_jars_in_place(cluster, tmp_path):
+    """With LAKEHOUSE_NODE_JARS the jars are on the executors' class path: a Delta write (its
+    tasks run Delta's commit protocol on the executors) works, and no application copied the
+    jars into its executor's folder (about 690 MB each time: a suite's runs filled the disk)."""
+    job = tmp_path / "write.py"
+    job.write_text(DELTA_WRITE)
+    result = submit(cluster, job, str(tmp_path / "t"))
+    assert "ROWS 4" in result.stdout
+    assert list(cluster.workdir.glob("worker-*/app-*/*")), "no executor ran"
+    assert not list(cluster.workdir.rglob("*.jar"))
+
+
+DELTA_WRITE = """
+import sys
+from lakehouse.spark import get_spark
+
+spark = get_spark()
+spark.range(4).repartition(2).write.format("delta").save(sys.argv[1])
+print("ROWS", spark.read.format("delta").load(sys.argv[1]).count())
+"""

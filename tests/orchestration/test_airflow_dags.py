@@ -36,6 +36,7 @@ for dag_id, dag in bag.dags.items():
             "backoff": task.retry_exponential_backoff,
             "timeout_s": task.execution_timeout.total_seconds(),
             "trigger_rule": getattr(task.trigger_rule, "value", task.trigger_rule),
+            "conf": task.conf,
         }
     dags[dag_id] = {
         "schedule": str(dag.schedule),
@@ -49,8 +50,8 @@ print("DAGS", json.dumps({"errors": errors, "dags": dags}))
 """
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
+def describe(airflow_home, **env: str) -> dict:
+    """The DAG folder as Airflow's DagBag loads it, with ``env`` in the environment."""
     result = subprocess.run(
         [str(AIRFLOW_VENV / "bin" / "python"), "-c", DESCRIBE, str(DAGS)],
         capture_output=True,
@@ -58,15 +59,21 @@ def loaded(tmp_path_factory):
         timeout=300,
         env={
             "PATH": "/usr/bin:/bin",
-            "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow-home")),
+            "AIRFLOW_HOME": str(airflow_home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "LAKEHOUSE_HOME": str(PROJECT_ROOT),
+            **env,
         },
     )
     described = [x for x in result.stdout.splitlines() if x.startswith("DAGS ")]
     assert len(described) == 1, result.stderr[-3000:]
     (line,) = described
     return json.loads(line.removeprefix("DAGS "))
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    return describe(tmp_path_factory.mktemp("airflow-home"))
 
 
 def test_the_dags_load_without_errors(loaded):
@@ -102,6 +109,37 @@ def test_every_task_is_a_job_of_the_project_through_its_spark_submit(loaded):
             assert task["conn_id"] == "spark_default"
             assert task["retries"] >= 2 and task["backoff"], task_id
             assert 0 < task["timeout_s"] <= dag["dagrun_timeout_s"], task_id
+
+
+def test_every_job_gets_the_spark_settings_of_lakehouse_spark_conf(tmp_path):
+    conf = {"spark.executor.memory": "2g", "spark.sql.shuffle.partitions": 8}
+    conf["spark.sql.adaptive.enabled"] = False
+    found = describe(tmp_path, LAKEHOUSE_SPARK_CONF=json.dumps(conf))
+    assert found["errors"] == {}
+    expected = {
+        "spark.executor.memory": "2g",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.adaptive.enabled": "false",
+    }
+    for dag in found["dags"].values():
+        assert all(task["conf"] == expected for task in dag["tasks"].values())
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("{'spark.executor.memory': '2g'}", "is not JSON"),
+        ('["spark.executor.memory=2g"]', "must be a JSON object"),
+        ('{"spark.executor.memory": {"size": "2g"}}', "must be a JSON object"),
+    ],
+    ids=["python-dict", "list", "nested"],
+)
+def test_a_bad_lakehouse_spark_conf_is_an_import_error_that_names_it(tmp_path, value, message):
+    found = describe(tmp_path, LAKEHOUSE_SPARK_CONF=value)
+    assert found["dags"] == {}
+    ((path, error),) = found["errors"].items()
+    assert path.endswith("lakehouse_dags.py")
+    assert f"LAKEHOUSE_SPARK_CONF {message}" in error, error
 
 
 def test_no_catch_up_storms_and_one_run_at_a_time(loaded):

@@ -18,6 +18,8 @@ Where things are, from the environment of the scheduler and the workers:
   ``spark_default``), e.g. ``AIRFLOW_CONN_SPARK_DEFAULT=spark://spark-master:7077``.
 - ``LAKEHOUSE_SPARK_CONF``: a JSON object of Spark settings for every job (executor sizes,
   shuffle partitions), e.g. ``{"spark.executor.memory": "8g"}``.
+- ``LAKEHOUSE_NODE_JARS``: where every Spark node holds the pinned jars (the job image sets
+  ``/app/.jars``); the executors read them there instead of copying about 690 MB per task.
 - The jobs read the rest themselves (README, "Running on a cluster"): ``LAKEHOUSE_LAKE``,
   ``LAKEHOUSE_LANDING``, ``LAKEHOUSE_ENV``, ``LAKEHOUSE_SET`` and, outside ``local``, the secrets
   named in the configuration (from AWS Secrets Manager).
@@ -43,7 +45,27 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 HOME = Path(os.environ.get("LAKEHOUSE_HOME", "/app"))
 CONN_ID = os.environ.get("LAKEHOUSE_SPARK_CONN_ID", "spark_default")
-SPARK_CONF: dict[str, str] = json.loads(os.environ.get("LAKEHOUSE_SPARK_CONF") or "{}")
+
+
+def spark_conf(raw: str) -> dict[str, str]:
+    """``LAKEHOUSE_SPARK_CONF``: a JSON object of Spark settings to strings (or numbers, or
+    booleans, written as Spark reads them). Anything else stops the DAGs' import with a message
+    naming the variable (Airflow shows it as the file's import error)."""
+    try:
+        conf = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"LAKEHOUSE_SPARK_CONF is not JSON ({exc.msg})") from None
+    if not isinstance(conf, dict) or not all(
+        isinstance(v, str | int | float) for v in conf.values()
+    ):
+        raise ValueError(
+            "LAKEHOUSE_SPARK_CONF must be a JSON object of Spark settings to values, e.g. "
+            '{"spark.executor.memory": "8g"}'
+        )
+    return {key: json.dumps(v) if isinstance(v, bool) else str(v) for key, v in conf.items()}
+
+
+SPARK_CONF = spark_conf(os.environ.get("LAKEHOUSE_SPARK_CONF") or "{}")
 
 # `lakehouse` exit codes (lakehouse/errors.py; a test keeps them equal): what a retry cannot
 # change fails at once, a refused promotion is an outcome
