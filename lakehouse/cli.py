@@ -347,7 +347,7 @@ def promote(settings, model, force):
     except _ml_errors() as exc:
         _fail(exc)
     if run is not None:
-        run.promoted = bool(event["passed_gate"])
+        run.promoted = event["passed_gate"]  # None: a finished interrupted promotion
     name = _registered_name(settings, model)
     click.echo(f"{event['event']}: {name} v{event['version']} is champion. {gate.describe()}")
 

@@ -167,6 +167,13 @@ class SplitSettings(_Section):
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
 
 
+class BootstrapSettings(_Section):
+    """Confidence intervals of test metrics, and of the gate's challenger-champion difference."""
+
+    resamples: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+
+
 class PreprocessingSettings(_Section):
     """The feature-engineering steps shared by every model's pipeline."""
 
@@ -183,7 +190,8 @@ class ModelTaskSettings(_Section):
     experiment: str
     primary_metric: str
     greater_is_better: bool
-    # the challenger must beat the champion by at least this on the primary metric
+    # the challenger must beat the champion by at least this on the primary metric, and the
+    # bootstrap interval of its improvement must lie above zero
     promotion_margin: float = 0.0
     min_training_rows: int = 200
     candidates: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -216,6 +224,7 @@ class MlSettings(_Section):
     artifact_root: str | None = None
     seed: int = 42
     split: SplitSettings = Field(default_factory=SplitSettings)
+    bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
     preprocessing: PreprocessingSettings = Field(default_factory=PreprocessingSettings)
     # rows sampled from validation data for permutation importance
     importance_rows: int = 2_000

@@ -83,6 +83,9 @@ class DeliveryTask(ModelTask):
     def evaluate(self, model, rows: pd.DataFrame, extras, settings) -> dict[str, float]:
         return ev.regression_metrics(self.target(rows), self.predictions(model, rows, settings))
 
+    def metric(self, name: str, settings: Settings):
+        return lambda y, predicted: ev.regression_metrics(y, predicted)[name]
+
     def baseline_predictions(self, train: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
         """Promised days; else the method's median delivery days in training; else overall."""
         by_method = train.groupby("shipping_method", dropna=False)[LABEL].median()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +27,73 @@ from sklearn.metrics import (
 
 WITHIN_DAYS = 1.0
 
+# (y_true, predictions) -> a metric's value
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A bootstrap confidence interval around a point estimate."""
+
+    point: float
+    low: float
+    high: float
+    confidence: float
+
+    def describe(self, digits: int = 4) -> str:
+        return (
+            f"{self.point:.{digits}f} ({self.confidence:.0%} CI "
+            f"{self.low:.{digits}f} to {self.high:.{digits}f})"
+        )
+
+
+def _resampled_rows(
+    y_true: np.ndarray, resamples: int, seed: int, stratified: bool
+) -> Iterator[np.ndarray]:
+    """Row indices drawn with replacement, ``resamples`` times. Stratified: within each class,
+    so every resample keeps the test rows' class counts (a ranking metric stays defined when
+    positives are rare)."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y_true == c) for c in np.unique(y_true)] if stratified else None
+    for _ in range(resamples):
+        if groups is None:
+            yield rng.integers(0, len(y_true), len(y_true))
+        else:
+            yield np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+
+
+def bootstrap_interval(
+    metric: Metric,
+    y_true: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    baseline: np.ndarray | None = None,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    stratified: bool = False,
+) -> Interval:
+    """Percentile bootstrap interval of ``metric`` on the rows, or, with ``baseline`` (another
+    model's predictions for the same rows), of ``metric(predictions) - metric(baseline)``, both
+    computed on each resample (paired: the difference's spread, not the sum of two spreads).
+    """
+    y_true, predictions = np.asarray(y_true), np.asarray(predictions)
+    if len(y_true) == 0:
+        raise ValueError("no rows to bootstrap")
+
+    def statistic(rows: np.ndarray | slice) -> float:
+        value = metric(y_true[rows], predictions[rows])
+        if baseline is not None:
+            value -= metric(y_true[rows], np.asarray(baseline)[rows])
+        return value
+
+    values = np.array(
+        [statistic(rows) for rows in _resampled_rows(y_true, resamples, seed, stratified)]
+    )
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return Interval(statistic(slice(None)), float(low), float(high), confidence)
+
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """MAE, RMSE (days) and the share of predictions within one day of the truth."""
@@ -34,14 +104,28 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
+def ranking_metric(name: str, fpr_target: float) -> Metric:
+    """One threshold-free quality of fraud scores: ``pr_auc``, ``roc_auc`` or ``recall_at_fpr``
+    (the recall at a false-positive rate of ``fpr_target``)."""
+
+    def recall_at_fpr(y_true: np.ndarray, scores: np.ndarray) -> float:
+        fpr, tpr, _ = roc_curve(y_true, scores)
+        return float(tpr[fpr <= fpr_target].max(initial=0.0))
+
+    metrics: dict[str, Metric] = {
+        "pr_auc": lambda y_true, scores: float(average_precision_score(y_true, scores)),
+        "roc_auc": lambda y_true, scores: float(roc_auc_score(y_true, scores)),
+        "recall_at_fpr": recall_at_fpr,
+    }
+    return metrics[name]
+
+
+RANKING_METRICS = ("pr_auc", "roc_auc", "recall_at_fpr")
+
+
 def ranking_metrics(y_true: np.ndarray, scores: np.ndarray, fpr_target: float) -> dict[str, float]:
     """Threshold-free quality of fraud scores: PR-AUC, ROC-AUC, recall at a fixed FPR."""
-    fpr, tpr, _ = roc_curve(y_true, scores)
-    return {
-        "pr_auc": float(average_precision_score(y_true, scores)),
-        "roc_auc": float(roc_auc_score(y_true, scores)),
-        "recall_at_fpr": float(tpr[fpr <= fpr_target].max(initial=0.0)),
-    }
+    return {name: ranking_metric(name, fpr_target)(y_true, scores) for name in RANKING_METRICS}
 
 
 def threshold_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:

@@ -98,6 +98,9 @@ class FraudTask(ModelTask):
             metrics.update(ev.threshold_metrics(y, scores, extras[THRESHOLD]))
         return metrics
 
+    def metric(self, name: str, settings: Settings):
+        return ev.ranking_metric(name, settings.ml.fraud.fpr_target)
+
     def baseline_test(self, split: TimeSplit, models, settings: Settings) -> dict[str, float]:
         baseline = models[BASELINE]
         extras = self.tune(baseline, split.validation, settings)

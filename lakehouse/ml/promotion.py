@@ -1,8 +1,9 @@
 """The promotion gate and rollback: ``lakehouse promote MODEL`` / ``rollback MODEL``.
 
-A challenger becomes champion only when it beats the champion by the configured margin on
-the same held-out rows: the test split of the data the challenger was trained on, re-read by
-Delta time travel and scored by both models.
+A challenger becomes champion only when it beats the champion on the same held-out rows (the
+test split of the data the challenger was trained on, re-read by Delta time travel and scored
+by both models) by the configured margin, and beyond chance: the bootstrap interval of its
+improvement (paired: both models scored on each resample of the rows) lies above zero.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
 from lakehouse.ml.catalog import TASKS
+from lakehouse.ml.evaluation import Interval
 from lakehouse.ml.registry import (
     CHALLENGER,
     CHAMPION,
@@ -42,7 +44,8 @@ class PromotionRefusedError(PromotionError):
 
 @dataclass
 class GateResult:
-    """Both models' primary metric on the same rows."""
+    """Both models' primary metric on the same rows, and the challenger's improvement (positive
+    when better, whichever way the metric goes) with its bootstrap interval."""
 
     metric: str
     rows: int
@@ -51,6 +54,14 @@ class GateResult:
     challenger_score: float
     champion_version: str | None = None
     champion_score: float | None = None
+    improvement: Interval | None = None
+
+    def passes(self, margin: float) -> bool:
+        """No champion yet, or an improvement of at least ``margin`` whose interval lies above
+        zero (a challenger better on these rows by chance alone does not pass)."""
+        if self.improvement is None:
+            return self.champion_version is None
+        return self.improvement.point >= margin and self.improvement.low > 0
 
     def describe(self) -> str:
         """Both scores, for the terminal and the event log."""
@@ -60,6 +71,8 @@ class GateResult:
         )
         if self.champion_version is not None:
             line += f", champion v{self.champion_version} {self.champion_score:.4f}"
+        if self.improvement is not None:
+            line += f"; improvement {self.improvement.describe()}"
         return line
 
 
@@ -87,53 +100,64 @@ def evaluate_gate(spark: SparkSession, settings: Settings, task: ModelTask, chal
         )
     metric = task.task_settings(settings).primary_metric
 
-    def score(version) -> float:
+    def predict(version):
         model = load_model(version.name, version.version)
-        return task.primary(task.evaluate(model, split.test, {}, run_settings), settings)
+        return task.predictions(model, split.test, run_settings)
 
+    def score(predicted) -> float:
+        return task.metric(metric, run_settings)(task.target(split.test).to_numpy(), predicted)
+
+    predicted = predict(challenger)
     result = GateResult(
         metric=metric,
         rows=len(split.test),
         data=f"{lineage.table}@v{table_version}",
-        challenger_version=challenger.version,
-        challenger_score=score(challenger),
+        challenger_version=str(challenger.version),
+        challenger_score=score(predicted),
     )
     if champion is not None:
-        result.champion_version = champion.version
-        result.champion_score = score(champion)
+        baseline = predict(champion)
+        result.champion_version = str(champion.version)
+        result.champion_score = score(baseline)
+        result.improvement = task.primary_interval(
+            split.test, predicted, settings, baseline=baseline
+        )
     return result
 
 
 def promote(spark: SparkSession, settings: Settings, model: str, *, force: bool = False):
     """Give ``champion`` to the challenger if it passes the gate (or ``force``).
 
+    A promotion is three writes to the registry (the champion alias, the challenger alias
+    removed, the event log); one that stopped between them (killed, or the tracking server went
+    away) is finished by the next ``promote``, so a retry succeeds.
+
     Returns:
-        The gate's result.
+        The gate's result and the recorded event.
 
     Raises:
         PromotionRefusedError: The challenger is not better by the margin (and no ``force``).
-        PromotionError: There is no challenger, or it already is the champion.
+        PromotionError: There is no challenger.
     """
     task = task_for_model(settings, model)
     task_settings = task.task_settings(settings)
     name = task_settings.registered_name
     client = client_for(settings)
     challenger = alias_version(client, name, CHALLENGER)
+    champion = alias_version(client, name, CHAMPION)
+    if champion is not None and _interrupted(client, name, champion, challenger):
+        return _finish_interrupted(spark, settings, task, client, champion)
     if challenger is None:
         raise PromotionError(f"{name} has no {CHALLENGER}: run `lakehouse train {task.name}`")
-    champion = alias_version(client, name, CHAMPION)
-    if champion is not None and str(champion.version) == str(challenger.version):
-        raise PromotionError(f"{name} v{challenger.version} already is the {CHAMPION}")
     gate = evaluate_gate(spark, settings, task, challenger, champion)
     margin = task_settings.promotion_margin
-    passed = champion is None or task.is_better(
-        gate.challenger_score, gate.champion_score, settings, margin
-    )
+    passed = gate.passes(margin)
     if not passed and not force:
         direction = "higher" if task_settings.greater_is_better else "lower"
         raise PromotionRefusedError(
             f"refused: {gate.describe()}; the challenger must be at least {margin} {direction} "
-            f"than the champion (use --force to override, which is recorded)"
+            f"than the champion, with the improvement's interval above zero (use --force to "
+            f"override, which is recorded)"
         )
     new = str(challenger.version)
     stack = [v for v in champion_stack(client, name) if v != new]
@@ -154,6 +178,41 @@ def promote(spark: SparkSession, settings: Settings, model: str, *, force: bool 
     client.set_model_version_tag(name, challenger.version, "promoted_at", event["at"])
     client.set_model_version_tag(name, challenger.version, "promotion", event["event"])
     log.info("%s v%s is the %s (%s)", name, challenger.version, CHAMPION, event["event"])
+    return gate, event
+
+
+def _interrupted(client, name: str, champion, challenger) -> bool:
+    """Whether a promotion moved the champion alias and stopped before the rest: the
+    challenger alias is still on the champion, or the event log does not end with it."""
+    if challenger is not None:
+        return str(challenger.version) == str(champion.version)
+    stack = champion_stack(client, name)
+    return not stack or stack[-1] != str(champion.version)
+
+
+def _finish_interrupted(spark, settings: Settings, task: ModelTask, client, champion):
+    """Remove the challenger alias and record the promotion, as the interrupted run would have
+    (its gate's outcome is lost: the event says so)."""
+    name, version = champion.name, str(champion.version)
+    if alias_version(client, name, CHALLENGER) is not None:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    stack = [v for v in champion_stack(client, name) if v != version]
+    gate = evaluate_gate(spark, settings, task, champion, None)
+    event = record_event(
+        client,
+        name,
+        [*stack, version],
+        {
+            "event": "promotion_completed",
+            "version": version,
+            "previous": stack[-1] if stack else None,
+            "gate": f"{gate.describe()} (the interrupted promotion's comparison was not kept)",
+            "passed_gate": None,
+        },
+    )
+    client.set_model_version_tag(name, version, "promoted_at", event["at"])
+    client.set_model_version_tag(name, version, "promotion", event["event"])
+    log.warning("%s v%s: finished an interrupted promotion to %s", name, version, CHAMPION)
     return gate, event
 
 

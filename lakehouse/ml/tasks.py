@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:  # annotations only: the service imports tasks without Spark o
     from matplotlib.figure import Figure
     from pyspark.sql import Column
 
+    from lakehouse.ml.evaluation import Interval
+
 
 @dataclass
 class Evaluation:
@@ -34,6 +37,8 @@ class Evaluation:
     test: dict[str, float]
     baseline_test: dict[str, float]
     candidate_validation: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the primary test metric with its bootstrap interval
+    test_interval: Interval | None = None
 
     @property
     def model(self) -> Pipeline:
@@ -114,6 +119,41 @@ class ModelTask(ABC):
             seed=settings.ml.seed,
         )
         return Pipeline([("features", preprocessor), ("model", estimator)])
+
+    @abstractmethod
+    def metric(self, name: str, settings: Settings) -> Callable[[np.ndarray, np.ndarray], float]:
+        """Threshold-free metric ``name`` of (truth, predictions), for bootstrap intervals."""
+
+    def primary_interval(
+        self,
+        rows: pd.DataFrame,
+        predictions: np.ndarray,
+        settings: Settings,
+        *,
+        baseline: np.ndarray | None = None,
+    ) -> Interval:
+        """The primary metric on ``rows`` with its bootstrap interval, or with ``baseline``
+        (another model's predictions for the same rows) its improvement over that model,
+        positive when better whichever way the metric goes."""
+        from lakehouse.ml.evaluation import bootstrap_interval
+
+        def metric(y: np.ndarray, predicted: np.ndarray) -> float:
+            value = primary(y, predicted)
+            return value if greater or baseline is None else -value
+
+        primary = self.metric(self.task_settings(settings).primary_metric, settings)
+        greater = self.task_settings(settings).greater_is_better
+        bootstrap = settings.ml.bootstrap
+        return bootstrap_interval(
+            metric,
+            self.target(rows).to_numpy(),
+            predictions,
+            baseline=baseline,
+            resamples=bootstrap.resamples,
+            confidence=bootstrap.confidence,
+            seed=settings.ml.seed,
+            stratified=self.kind == "classification",
+        )
 
     def primary(self, metrics: dict[str, float], settings: Settings) -> float:
         """The gate's metric out of ``metrics``."""

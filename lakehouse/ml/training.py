@@ -58,9 +58,12 @@ class TrainingResult:
             for name, value in e.test.items()
         )
         sources = ", ".join(f"{k}@v{v}" for k, v in sorted(self.lineage.source_versions.items()))
+        interval = ""
+        if e.test_interval is not None:
+            interval = f"\n  test primary metric: {e.test_interval.describe()}"
         return (
             f"{self.model_name} v{self.model_version} [{e.best}] run {self.run_id}\n"
-            f"  test: {metrics}\n"
+            f"  test: {metrics}{interval}\n"
             f"  trained on {self.lineage.table}@v{self.lineage.version} "
             f"({self.lineage.row_count} rows, hash {self.lineage.content_hash[:12]}) "
             f"<- {sources or 'no recorded sources'}"
@@ -104,6 +107,7 @@ def fit_and_evaluate(task: ModelTask, split, settings: Settings) -> Evaluation:
         ):
             best = name
     extras = task.tune(models[best], split.validation, settings)
+    predicted = task.predictions(models[best], split.test, settings)
     return Evaluation(
         models=models,
         best=best,
@@ -112,6 +116,7 @@ def fit_and_evaluate(task: ModelTask, split, settings: Settings) -> Evaluation:
         test=task.evaluate(models[best], split.test, extras, settings),
         baseline_test=task.baseline_test(split, models, settings),
         candidate_validation=candidate_validation,
+        test_interval=task.primary_interval(split.test, predicted, settings),
     )
 
 
@@ -138,8 +143,12 @@ def _params(task: ModelTask, settings: Settings, split, lineage, evaluation) -> 
     return params
 
 
-def _metrics(evaluation: Evaluation) -> dict[str, float]:
+def _metrics(task: ModelTask, settings: Settings, evaluation: Evaluation) -> dict[str, float]:
     metrics = {f"test_{k}": v for k, v in evaluation.test.items()}
+    if evaluation.test_interval is not None:
+        primary = task.task_settings(settings).primary_metric
+        metrics[f"test_{primary}_ci_low"] = evaluation.test_interval.low
+        metrics[f"test_{primary}_ci_high"] = evaluation.test_interval.high
     metrics.update({f"validation_{k}": v for k, v in evaluation.validation.items()})
     metrics.update({f"baseline_test_{k}": v for k, v in evaluation.baseline_test.items()})
     for candidate, values in evaluation.candidate_validation.items():
@@ -175,7 +184,7 @@ def train_model(
         )
         mlflow.log_input(dataset, context="training")
         mlflow.log_params(_params(task, settings, split, lineage, evaluation))
-        mlflow.log_metrics(_metrics(evaluation))
+        mlflow.log_metrics(_metrics(task, settings, evaluation))
         mlflow.log_dict(json.loads(settings_json(settings)), CONFIG_ARTIFACT)
         mlflow.log_dict(lineage.as_dict(), LINEAGE_ARTIFACT)
         spec = task.feature_spec(settings)

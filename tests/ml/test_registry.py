@@ -75,6 +75,37 @@ def test_promote_without_challenger_is_a_clear_error(spark, ml_settings, deliver
         promote(spark, ml_settings, "no_such_model")
 
 
+def test_a_promotion_interrupted_after_the_alias_moved_is_finished_by_the_retry(
+    spark, ml_settings, delivery_gold
+):
+    """The champion alias moved and the run stopped (killed, the tracking server gone) before
+    the challenger alias was removed, or before the event was logged: the retry finishes it
+    rather than failing on every try, and rollback still finds the previous champion."""
+    client = client_for(ml_settings)
+    first = train_model(spark, _weak(ml_settings), "delivery")
+    promote(spark, ml_settings, "delivery_date")
+
+    second = train_model(spark, ml_settings, "delivery")
+    client.set_registered_model_alias("delivery_date", CHAMPION, second.model_version)
+    gate, event = promote(spark, ml_settings, "delivery_date")
+    assert (event["event"], event["version"]) == ("promotion_completed", second.model_version)
+    assert event["previous"] == first.model_version and event["passed_gate"] is None
+    assert gate.challenger_version == second.model_version and gate.rows > 0
+    assert alias_version(client, "delivery_date", CHALLENGER) is None
+
+    # stopped one write later: the challenger alias is gone, the event log never got it
+    third = train_model(spark, ml_settings, "delivery")
+    client.set_registered_model_alias("delivery_date", CHAMPION, third.model_version)
+    client.delete_registered_model_alias("delivery_date", CHALLENGER)
+    _, event = promote(spark, ml_settings, "delivery_date")
+    assert (event["event"], event["previous"]) == ("promotion_completed", second.model_version)
+
+    # nothing left to finish: a retry now is the usual clear error
+    with pytest.raises(PromotionError, match="has no challenger"):
+        promote(spark, ml_settings, "delivery_date")
+    assert rollback(ml_settings, "delivery_date") == (third.model_version, second.model_version)
+
+
 def test_reproduce_after_appends_merges_and_an_overwrite_and_maintain_keeps_it(
     spark, ml_settings, delivery_gold
 ):

@@ -47,6 +47,9 @@ def test_delivery_training_registers_a_challenger_with_lineage(spark, ml_setting
     assert metrics["test_mae"] < metrics["baseline_test_mae"]
     assert metrics["test_rmse"] < metrics["baseline_test_rmse"]
     assert metrics["test_within_1d"] > metrics["baseline_test_within_1d"]
+    # the primary metric's bootstrap interval, around it
+    assert metrics["test_mae_ci_low"] < metrics["test_mae"] < metrics["test_mae_ci_high"]
+    assert "test primary metric: " in result.summary() and "95% CI" in result.summary()
 
     # the registered model loads through skops and predicts like the trained one
     model = load_model("delivery_date", result.model_version)
@@ -70,6 +73,9 @@ def test_fraud_training_uses_mature_labels_and_beats_the_baseline(spark, ml_sett
     metrics = mlflow.get_run(result.run_id).data.metrics
     assert metrics["test_pr_auc"] > metrics["baseline_test_pr_auc"]
     assert metrics["test_roc_auc"] > 0.8
+    # resampled within each class: the interval of a ranking metric is defined
+    assert 0 < metrics["test_pr_auc_ci_low"] < metrics["test_pr_auc"]
+    assert metrics["test_pr_auc"] < metrics["test_pr_auc_ci_high"] <= 1
     for name in ("precision", "recall", "f1", "recall_at_fpr"):
         assert 0.0 <= metrics[f"test_{name}"] <= 1.0
     threshold = float(

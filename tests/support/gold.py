@@ -20,6 +20,7 @@ START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 # small and fast, but the same code paths as production
 FAST_OVERRIDES = [
     "ml.importance_rows=300",
+    "ml.bootstrap.resamples=200",
     "ml.delivery.candidates.gradient_boosting.max_iter=60",
     "ml.fraud.candidates.gradient_boosting.max_iter=60",
     "ml.maintain.min_retention_hours=0",
