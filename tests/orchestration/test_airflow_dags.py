@@ -30,6 +30,7 @@ for dag_id, dag in bag.dags.items():
         tasks[task.task_id] = {
             "upstream": sorted(task.upstream_task_ids),
             "application": task.application,
+            "args": task.application_args,
             "spark_binary": task._spark_binary,
             "conn_id": task._conn_id,
             "retries": task.retries,
@@ -104,6 +105,8 @@ def test_every_task_is_a_job_of_the_project_through_its_spark_submit(loaded):
     for dag in loaded["dags"].values():
         for task_id, task in dag["tasks"].items():
             assert task["application"] == str(PROJECT_ROOT / "jobs" / f"{task_id}.py")
+            # a job queues behind another DAG's writer for a while before exit 75 and a retry
+            assert task["args"][:2] == ["--set", "lock.wait_s=600"], task_id
             assert (PROJECT_ROOT / "jobs" / f"{task_id}.py").is_file(), task_id
             assert task["spark_binary"] == str(PROJECT_ROOT / "infra" / "spark-submit.sh")
             assert task["conn_id"] == "spark_default"
@@ -140,6 +143,14 @@ def test_a_bad_lakehouse_spark_conf_is_an_import_error_that_names_it(tmp_path, v
     ((path, error),) = found["errors"].items()
     assert path.endswith("lakehouse_dags.py")
     assert f"LAKEHOUSE_SPARK_CONF {message}" in error, error
+
+
+def test_the_lock_wait_comes_from_the_environment(tmp_path):
+    found = describe(tmp_path / "a", LAKEHOUSE_LOCK_WAIT_S="90")
+    tasks = [t for dag in found["dags"].values() for t in dag["tasks"].values()]
+    assert tasks and all(t["args"][:2] == ["--set", "lock.wait_s=90"] for t in tasks)
+    bad = describe(tmp_path / "b", LAKEHOUSE_LOCK_WAIT_S="10m")
+    assert "LAKEHOUSE_LOCK_WAIT_S must be a whole number of seconds" in str(bad["errors"])
 
 
 def test_no_catch_up_storms_and_one_run_at_a_time(loaded):
@@ -232,7 +243,8 @@ def test_an_exit_code_becomes_the_tasks_outcome(probes, tmp_path, code, attempts
     # the operator ran the fake home's spark-submit.sh on its master with jobs/probe.py
     job, exited, *argv = lines[0].split()
     assert (job, exited, argv[:2]) == ("promote_probe", str(code), ["--master", "local[1]"])
-    assert "--deploy-mode client" in " ".join(argv) and argv[-1].endswith("/jobs/promote_probe.py")
+    assert "--deploy-mode client" in " ".join(argv)
+    assert argv[-3].endswith("/jobs/promote_probe.py") and argv[-2:] == ["--set", "lock.wait_s=600"]
 
 
 def test_a_refused_promotion_still_scores_and_a_failed_training_stops_its_model(probes, tmp_path):

@@ -18,6 +18,7 @@ Where things are, from the environment of the scheduler and the workers:
   ``spark_default``), e.g. ``AIRFLOW_CONN_SPARK_DEFAULT=spark://spark-master:7077``.
 - ``LAKEHOUSE_SPARK_CONF``: a JSON object of Spark settings for every job (executor sizes,
   shuffle partitions), e.g. ``{"spark.executor.memory": "8g"}``.
+- ``LAKEHOUSE_LOCK_WAIT_S``: how long a job waits for the lake's writer lock (default 600).
 - ``LAKEHOUSE_NODE_JARS``: where every Spark node holds the pinned jars (the job image sets
   ``/app/.jars``); the executors read them there instead of copying about 690 MB per task.
 - The jobs read the rest themselves (README, "Running on a cluster"): ``LAKEHOUSE_LAKE``,
@@ -26,7 +27,9 @@ Where things are, from the environment of the scheduler and the workers:
 
 Reruns are safe: every command is idempotent (a file is ingested once, Silver merges, Gold is
 rebuilt only when a source changed, scoring unchanged input writes nothing). Writers take the
-lake's lock; a task that finds it held exits 75 and is retried with backoff. The exit codes
+lake's lock: a task that finds it held (the hourly pipeline and the daily scoring can meet)
+waits for it up to ``LAKEHOUSE_LOCK_WAIT_S`` (600 s), then exits 75 and is retried with
+backoff. The exit codes
 that a retry cannot change (bad configuration, a failed data-quality gate, a missing secret)
 fail the task at once, and a promotion the gate refuses (exit code 3) is skipped: the
 champion stays and scoring goes on with it.
@@ -66,6 +69,11 @@ def spark_conf(raw: str) -> dict[str, str]:
 
 
 SPARK_CONF = spark_conf(os.environ.get("LAKEHOUSE_SPARK_CONF") or "{}")
+# how long a job waits for the lake's writer lock (held by another DAG's job) before it exits 75
+# and Airflow retries it with backoff
+LOCK_WAIT_S = os.environ.get("LAKEHOUSE_LOCK_WAIT_S") or "600"
+if not LOCK_WAIT_S.isdigit():
+    raise ValueError(f"LAKEHOUSE_LOCK_WAIT_S must be a whole number of seconds: {LOCK_WAIT_S!r}")
 
 # `lakehouse` exit codes (lakehouse/errors.py; a test keeps them equal): what a retry cannot
 # change fails at once, a refused promotion is an outcome
@@ -105,7 +113,8 @@ class LakehouseJob(SparkSubmitOperator):
         super().__init__(
             task_id=kwargs.pop("task_id", job),
             application=str(HOME / "jobs" / f"{job}.py"),
-            application_args=list(args or []),
+            # queue behind another DAG's writer rather than fail and back off at once
+            application_args=["--set", f"lock.wait_s={LOCK_WAIT_S}", *(args or [])],
             spark_binary=str(HOME / "infra" / "spark-submit.sh"),
             conn_id=CONN_ID,
             conf=dict(SPARK_CONF),
