@@ -23,37 +23,44 @@ fi
 #   - the driver (client mode) reads this checkout's .jars/;
 #   - executors read LAKEHOUSE_NODE_JARS when it names the folder every node holds them in (the
 #     jobs image's /app/.jars, a shared mount, a cluster on one machine); in local mode (no
-#     --master, or local[...]) the driver is the executor.
-master=""
+#     master, or local / local[...]) the driver is the executor.
+# The master is read from the command line and MASTER, as spark-submit reads them (a master set
+# only in spark-defaults.conf is not seen: give it on the command line).
+master="${MASTER:-}"
 previous=""
 for arg in "$@"; do
   case "$previous" in
     --master) master="$arg" ;;
-    --conf) case "$arg" in spark.master=*) master="${arg#spark.master=}" ;; esac ;;
+    --conf | -c) case "$arg" in spark.master=*) master="${arg#spark.master=}" ;; esac ;;
   esac
-  case "$arg" in --master=*) master="${arg#--master=}" ;; esac
+  case "$arg" in
+    --master=*) master="${arg#--master=}" ;;
+    --conf=spark.master=*) master="${arg#--conf=spark.master=}" ;;
+  esac
   previous="$arg"
 done
 # In a container with a memory limit (LAKEHOUSE_MEMORY_LIMIT_MIB, e.g. from Kubernetes' downward
-# API) the driver's heap is 3/4 of it, unless the command sets it: spark-submit's default is
-# 1 GiB whatever the container has, and in local mode the driver does all the work.
+# API) the driver's heap is half of it, unless the command sets it: spark-submit's default is
+# 1 GiB whatever the container has, and in local mode the driver does all the work. The other
+# half is for the Python driver (training reads its rows into pandas), the Python workers and
+# the JVM's memory outside the heap.
 memory_options=()
 if [ -n "${LAKEHOUSE_MEMORY_LIMIT_MIB:-}" ]; then
-  if ! [[ "$LAKEHOUSE_MEMORY_LIMIT_MIB" =~ ^[0-9]+$ ]]; then
+  if ! [[ "$LAKEHOUSE_MEMORY_LIMIT_MIB" =~ ^[1-9][0-9]*$ ]]; then
     echo "LAKEHOUSE_MEMORY_LIMIT_MIB must be a whole number of MiB" >&2
     exit 2
   fi
   case " $* " in
     *" --driver-memory"* | *" spark.driver.memory="*) ;;
-    *) memory_options=(--driver-memory "$((LAKEHOUSE_MEMORY_LIMIT_MIB * 3 / 4))m") ;;
+    *) memory_options=(--driver-memory "$((LAKEHOUSE_MEMORY_LIMIT_MIB / 2))m") ;;
   esac
 fi
 
 jar_options=(--driver-class-path "${jars//,/:}")
 if [ -n "${LAKEHOUSE_NODE_JARS:-}" ]; then
   jar_options+=(--conf "spark.executor.extraClassPath=${LAKEHOUSE_NODE_JARS%/}/*")
-elif [ -n "$master" ] && [[ "$master" != local* ]]; then
-  jar_options=(--jars "$jars")
+elif [ -n "$master" ] && [ "$master" != local ] && [[ "$master" != "local["* ]]; then
+  jar_options=(--jars "$jars")  # a cluster, or local-cluster[...] (executors of their own)
 fi
 submit="${SPARK_SUBMIT:-$root/.venv/bin/spark-submit}"
 export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$root/.venv/bin/python}"

@@ -39,7 +39,8 @@ NO_SECRETS = frozenset({"generate"})
 NO_PII_KEY = frozenset({"serve", "models", "rollback"})
 # what `lakehouse demo` leaves in the folders it owns, so that it empties no one else's
 DEMO_MARKER = "_lakehouse_demo"
-# `--set` given as a JSON list in the environment (containers), when no --set is given
+# `--set` given as a JSON list in the environment (containers); the command's own --set values
+# apply after them (a scheduler adds some: the DAGs' lock wait, the CronJobs' Pushgateway)
 OVERRIDES_VAR = "LAKEHOUSE_SET"
 
 
@@ -65,7 +66,7 @@ def common_options(command: Callable) -> Callable:
         multiple=True,
         metavar="KEY=VALUE",
         help="Any other configuration value, e.g. --set sessions.holiday_window_days=5 "
-        f"({OVERRIDES_VAR}: a JSON list of them, used when no --set is given).",
+        f"({OVERRIDES_VAR}: a JSON list of them, applied first).",
     )
     @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
     @click.option(
@@ -80,7 +81,7 @@ def common_options(command: Callable) -> Callable:
     def wrapper(env, landing, lake, overrides, verbose, log_format, **kwargs):
         try:
             configure_logging(verbose, log_format)
-            overrides = overrides or env_overrides(os.environ.get(OVERRIDES_VAR))
+            overrides = [*env_overrides(os.environ.get(OVERRIDES_VAR)), *overrides]
             settings = load_settings(env, landing=landing, lake=lake, overrides=overrides)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc

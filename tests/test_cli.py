@@ -219,6 +219,29 @@ def landing_pii(landing: Path) -> set[str]:
     return {value for value in found if len(value) >= 7}
 
 
+def test_lakehouse_set_applies_first_and_the_commands_set_on_top(monkeypatch, tmp_path):
+    """A scheduler adds --set values of its own (the DAGs' lock wait, the CronJobs'
+    Pushgateway): the container's LAKEHOUSE_SET must still apply, under them."""
+    import lakehouse.cli as cli_module
+    from lakehouse.config import ConfigError, load_settings
+
+    loaded = []
+
+    def load_and_stop(*args, **kwargs):
+        loaded.append(load_settings(*args, **kwargs))
+        raise ConfigError("stopped after loading the configuration")
+
+    monkeypatch.setattr(cli_module, "load_settings", load_and_stop)
+    result = CliRunner().invoke(
+        cli,
+        ["gold", "--lake", str(tmp_path / "lake"), "--set", "lock.wait_s=600"],
+        env={"LAKEHOUSE_SET": json.dumps(["lock.wait_s=5", "lock.lease_s=90"])},
+    )
+    assert "stopped after loading the configuration" in result.output
+    (settings,) = loaded
+    assert (settings.lock.wait_s, settings.lock.lease_s) == (600, 90)
+
+
 def test_jobs_run_under_spark_submit(roots, tmp_path):
     """The same job file, launched by spark-submit (here on a local master), builds the lake;
     its event log (what a history server shows) holds no form of the PII key; and its whole

@@ -128,9 +128,9 @@ def evaluate_gate(spark: SparkSession, settings: Settings, task: ModelTask, chal
 def promote(spark: SparkSession, settings: Settings, model: str, *, force: bool = False):
     """Give ``champion`` to the challenger if it passes the gate (or ``force``).
 
-    A promotion is three writes to the registry (the champion alias, the challenger alias
-    removed, the event log); one that stopped between them (killed, or the tracking server went
-    away) is finished by the next ``promote``, so a retry succeeds.
+    A promotion moves the champion alias, then removes the challenger's and logs the event; one
+    that stopped right after the move (killed, or the tracking server went away) left both
+    aliases on one version, and the next ``promote`` finishes it, so a retry succeeds.
 
     Returns:
         The gate's result and the recorded event.
@@ -145,7 +145,11 @@ def promote(spark: SparkSession, settings: Settings, model: str, *, force: bool 
     client = client_for(settings)
     challenger = alias_version(client, name, CHALLENGER)
     champion = alias_version(client, name, CHAMPION)
-    if champion is not None and _interrupted(client, name, champion, challenger):
+    if (
+        challenger is not None
+        and champion is not None
+        and str(challenger.version) == str(champion.version)
+    ):
         return _finish_interrupted(spark, settings, task, client, champion)
     if challenger is None:
         raise PromotionError(f"{name} has no {CHALLENGER}: run `lakehouse train {task.name}`")
@@ -181,23 +185,14 @@ def promote(spark: SparkSession, settings: Settings, model: str, *, force: bool 
     return gate, event
 
 
-def _interrupted(client, name: str, champion, challenger) -> bool:
-    """Whether a promotion moved the champion alias and stopped before the rest: the
-    challenger alias is still on the champion, or the event log does not end with it."""
-    if challenger is not None:
-        return str(challenger.version) == str(champion.version)
-    stack = champion_stack(client, name)
-    return not stack or stack[-1] != str(champion.version)
-
-
 def _finish_interrupted(spark, settings: Settings, task: ModelTask, client, champion):
     """Remove the challenger alias and record the promotion, as the interrupted run would have
-    (its gate's outcome is lost: the event says so)."""
+    (its gate's outcome is lost: the event says so). The model is scored first: a failed read
+    leaves the state as it was, for the next retry."""
     name, version = champion.name, str(champion.version)
-    if alias_version(client, name, CHALLENGER) is not None:
-        client.delete_registered_model_alias(name, CHALLENGER)
-    stack = [v for v in champion_stack(client, name) if v != version]
     gate = evaluate_gate(spark, settings, task, champion, None)
+    client.delete_registered_model_alias(name, CHALLENGER)
+    stack = [v for v in champion_stack(client, name) if v != version]
     event = record_event(
         client,
         name,

@@ -63,11 +63,24 @@ def test_local_mode_reads_the_jars_in_place(tmp_path, master):
     assert arguments[-3:] == ["jobs/run.py", "--lake", "x"]
 
 
-def test_a_cluster_gets_the_jars_shipped_unless_its_nodes_have_them(tmp_path):
-    shipped = submitted(tmp_path, "--master", "spark://m:7077")
+@pytest.mark.parametrize(
+    "master, env",
+    [
+        (["--master", "spark://m:7077"], {}),
+        (["-c", "spark.master=spark://m:7077"], {}),
+        (["--conf=spark.master=k8s://https://api:6443"], {}),
+        ([], {"MASTER": "spark://m:7077"}),
+        (["--master", "local-cluster[2,1,1024]"], {}),  # executors of their own
+    ],
+    ids=["master", "c", "conf-equals", "MASTER", "local-cluster"],
+)
+def test_a_cluster_gets_the_jars_shipped(tmp_path, master, env):
+    shipped = submitted(tmp_path, *master, **env)
     assert option(shipped, "--jars") == ",".join(JARS)
     assert conf(shipped, "spark.executor.extraClassPath") is None
 
+
+def test_a_clusters_nodes_can_hold_the_jars(tmp_path):
     in_place = submitted(tmp_path, "--master", "spark://m:7077", LAKEHOUSE_NODE_JARS="/app/.jars/")
     assert "--jars" not in in_place
     assert option(in_place, "--driver-class-path") == ":".join(JARS)
@@ -77,7 +90,7 @@ def test_a_cluster_gets_the_jars_shipped_unless_its_nodes_have_them(tmp_path):
 def test_the_driver_heap_follows_the_containers_memory_limit(tmp_path):
     assert "--driver-memory" not in submitted(tmp_path)  # no limit known: Spark's default
     sized = submitted(tmp_path, LAKEHOUSE_MEMORY_LIMIT_MIB="8192")
-    assert option(sized, "--driver-memory") == "6144m"
+    assert option(sized, "--driver-memory") == "4096m"
     # the command's own setting wins, either way it is written
     own = submitted(tmp_path, "--driver-memory", "2g", LAKEHOUSE_MEMORY_LIMIT_MIB="8192")
     assert own.count("--driver-memory") == 1 and option(own, "--driver-memory") == "2g"
@@ -87,7 +100,8 @@ def test_the_driver_heap_follows_the_containers_memory_limit(tmp_path):
     assert "--driver-memory" not in by_conf
 
 
-def test_a_bad_memory_limit_is_refused(tmp_path):
+@pytest.mark.parametrize("limit", ["8Gi", "0", "08"])
+def test_a_bad_memory_limit_is_refused(tmp_path, limit):
     fake = tmp_path / "spark-submit"
     fake.write_text(ECHO)
     fake.chmod(0o755)
@@ -95,7 +109,7 @@ def test_a_bad_memory_limit_is_refused(tmp_path):
         [str(SCRIPT), "jobs/run.py"],
         capture_output=True,
         text=True,
-        env={**os.environ, "SPARK_SUBMIT": str(fake), "LAKEHOUSE_MEMORY_LIMIT_MIB": "8Gi"},
+        env={**os.environ, "SPARK_SUBMIT": str(fake), "LAKEHOUSE_MEMORY_LIMIT_MIB": limit},
         timeout=120,
     )
     assert result.returncode == 2

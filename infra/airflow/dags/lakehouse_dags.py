@@ -20,7 +20,8 @@ Where things are, from the environment of the scheduler and the workers:
   shuffle partitions), e.g. ``{"spark.executor.memory": "8g"}``.
 - ``LAKEHOUSE_LOCK_WAIT_S``: how long a job waits for the lake's writer lock (default 600).
 - ``LAKEHOUSE_NODE_JARS``: where every Spark node holds the pinned jars (the job image sets
-  ``/app/.jars``); the executors read them there instead of copying about 690 MB per task.
+  ``/app/.jars``, so nodes of another image need them there too); the executors read them in
+  place instead of each copying about 690 MB per task.
 - The jobs read the rest themselves (README, "Running on a cluster"): ``LAKEHOUSE_LAKE``,
   ``LAKEHOUSE_LANDING``, ``LAKEHOUSE_ENV``, ``LAKEHOUSE_SET`` and, outside ``local``, the secrets
   named in the configuration (from AWS Secrets Manager).
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -72,7 +74,7 @@ SPARK_CONF = spark_conf(os.environ.get("LAKEHOUSE_SPARK_CONF") or "{}")
 # how long a job waits for the lake's writer lock (held by another DAG's job) before it exits 75
 # and Airflow retries it with backoff
 LOCK_WAIT_S = os.environ.get("LAKEHOUSE_LOCK_WAIT_S") or "600"
-if not LOCK_WAIT_S.isdigit():
+if not re.fullmatch(r"[0-9]+", LOCK_WAIT_S):
     raise ValueError(f"LAKEHOUSE_LOCK_WAIT_S must be a whole number of seconds: {LOCK_WAIT_S!r}")
 
 # `lakehouse` exit codes (lakehouse/errors.py; a test keeps them equal): what a retry cannot
