@@ -115,6 +115,21 @@ def _delta_loadable() -> bool:
     return True
 
 
+def is_local(master: str) -> bool:
+    """Whether the driver is the only JVM: ``local`` or ``local[...]`` (``local-cluster[...]``
+    starts executors of its own)."""
+    return master == "local" or master.startswith("local[")
+
+
+def jar_conf(master: str, jars: list[str]) -> dict[str, str]:
+    """How a session started here gets the jars: in local mode on the driver's class path,
+    read in place (``spark.jars`` would copy them, about 690 MB, most of it the AWS SDK bundle,
+    into every session's temporary folder); on a cluster shipped to the executors."""
+    if is_local(master):
+        return {"spark.driver.extraClassPath": os.pathsep.join(jars)}
+    return {"spark.jars": ",".join(jars)}
+
+
 def build_conf(
     settings: SparkSettings,
     extra: dict[str, str] | None = None,
@@ -161,27 +176,26 @@ def get_spark(
     submitted = _launched_by_spark_submit()
     name = app_name or (_submitted_app_name() if submitted else None) or settings.app_name
     builder = SparkSession.builder.appName(name)
+    conf = build_conf(settings, extra_conf, storage=storage)
     if not submitted:
-        master = settings.master or "local[*]"
+        # the master that takes effect: a spark.master in spark.conf or extra_conf (applied
+        # last, below) wins over the settings' master
+        master = conf.get("spark.master") or settings.master or "local[*]"
         builder = builder.master(master)
         jars = local_jars(settings.jars_dir)
         if storage is not None and storage.log_store == "dynamodb":
             _require_dynamodb_log_store(jars)
+        for key, value in jar_conf(master, jars).items():
+            builder = builder.config(key, value)
         if master.startswith("local"):
-            # On the driver's class path, where spark.jars would copy them (690 MB, most of it
-            # the AWS SDK bundle) into every session's temporary folder.
-            builder = builder.config("spark.driver.extraClassPath", os.pathsep.join(jars))
-            # Python workers (mapInPandas scoring) must run this interpreter, the one with the
-            # project's packages, not whatever `python3` is first on PATH.
+            # Python workers on this machine (mapInPandas scoring) must run this interpreter,
+            # the one with the project's packages, not whatever `python3` is first on PATH.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        else:
-            builder = builder.config("spark.jars", ",".join(jars))
     elif not _delta_loadable():
         raise JarsMissingError(
             "spark-submit was started without Delta on the classpath: use infra/spark-submit.sh, "
             "or pass --jars with the files in .jars/ (make jars), or an image with Delta's jars"
         )
-    conf = build_conf(settings, extra_conf, storage=storage)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

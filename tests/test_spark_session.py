@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import PROJECT_ROOT
-from lakehouse.spark import JarsMissingError, local_jars
+from lakehouse.spark import JarsMissingError, jar_conf, local_jars
 
 OFFLINE_SCRIPT = """
 import sys
@@ -72,6 +72,21 @@ def test_a_local_session_reads_the_jars_in_place(spark):
     class_path = spark.sparkContext.getConf().get("spark.driver.extraClassPath")
     assert class_path.split(os.pathsep) == local_jars(PROJECT_ROOT / ".jars")
     assert not list(Path(SparkFiles.getRootDirectory()).rglob("*.jar"))
+
+
+@pytest.mark.parametrize(
+    "master, key",
+    [
+        ("local", "spark.driver.extraClassPath"),
+        ("local[*]", "spark.driver.extraClassPath"),
+        ("local-cluster[2,1,1024]", "spark.jars"),  # executors of their own
+        ("spark://master:7077", "spark.jars"),
+    ],
+)
+def test_the_jars_are_read_in_place_in_local_mode_and_shipped_to_a_cluster(master, key):
+    jars = local_jars(PROJECT_ROOT / ".jars")
+    separator = os.pathsep if key == "spark.driver.extraClassPath" else ","
+    assert jar_conf(master, jars) == {key: separator.join(jars)}
 
 
 def test_local_reads_split_files_at_least_twice_per_core(spark, tmp_path):

@@ -84,7 +84,7 @@ class DeliveryTask(ModelTask):
         return ev.regression_metrics(self.target(rows), self.predictions(model, rows, settings))
 
     def metric(self, name: str, settings: Settings):
-        return lambda y, predicted: ev.regression_metrics(y, predicted)[name]
+        return ev.regression_metric(name)
 
     def baseline_predictions(self, train: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
         """Promised days; else the method's median delivery days in training; else overall."""

@@ -95,13 +95,25 @@ def bootstrap_interval(
     return Interval(statistic(slice(None)), float(low), float(high), confidence)
 
 
+def regression_metric(name: str) -> Metric:
+    """One quality of delivery-day predictions: ``mae``, ``rmse`` (days) or ``within_1d`` (the
+    share of predictions within one day of the truth)."""
+    metrics: dict[str, Metric] = {
+        "mae": lambda y_true, y_pred: float(mean_absolute_error(y_true, y_pred)),
+        "rmse": lambda y_true, y_pred: float(root_mean_squared_error(y_true, y_pred)),
+        "within_1d": lambda y_true, y_pred: float(
+            np.mean(np.abs(np.asarray(y_true) - y_pred) <= WITHIN_DAYS)
+        ),
+    }
+    return metrics[name]
+
+
+REGRESSION_METRICS = ("mae", "rmse", "within_1d")
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """MAE, RMSE (days) and the share of predictions within one day of the truth."""
-    return {
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-        "rmse": float(root_mean_squared_error(y_true, y_pred)),
-        "within_1d": float(np.mean(np.abs(np.asarray(y_true) - y_pred) <= WITHIN_DAYS)),
-    }
+    return {name: regression_metric(name)(y_true, y_pred) for name in REGRESSION_METRICS}
 
 
 def ranking_metric(name: str, fpr_target: float) -> Metric:
