@@ -163,50 +163,51 @@ def promote(spark: SparkSession, settings: Settings, model: str, *, force: bool 
             f"than the champion, with the improvement's interval above zero (use --force to "
             f"override, which is recorded)"
         )
-    new = str(challenger.version)
-    stack = [v for v in champion_stack(client, name) if v != new]
     set_alias(client, name, CHAMPION, challenger.version)
-    client.delete_registered_model_alias(name, CHALLENGER)
-    event = record_event(
+    event = _finish_move(
         client,
         name,
-        [*stack, new],
+        str(challenger.version),
         {
             "event": "forced_promotion" if force and not passed else "promotion",
-            "version": new,
             "previous": str(champion.version) if champion else None,
             "gate": gate.describe(),
             "passed_gate": passed,
         },
     )
-    client.set_model_version_tag(name, challenger.version, "promoted_at", event["at"])
-    client.set_model_version_tag(name, challenger.version, "promotion", event["event"])
     log.info("%s v%s is the %s (%s)", name, challenger.version, CHAMPION, event["event"])
     return gate, event
 
 
-def _finish_interrupted(spark, settings: Settings, task: ModelTask, client, champion):
-    """Remove the challenger alias and record the promotion, as the interrupted run would have
-    (its gate's outcome is lost: the event says so). The model is scored first: a failed read
-    leaves the state as it was, for the next retry."""
-    name, version = champion.name, str(champion.version)
-    gate = evaluate_gate(spark, settings, task, champion, None)
+def _finish_move(client, name: str, version: str, event: dict) -> dict:
+    """What follows the champion alias's move to ``version``: the challenger alias removed,
+    the version on top of the champion stack, the event logged, the version tagged."""
     client.delete_registered_model_alias(name, CHALLENGER)
     stack = [v for v in champion_stack(client, name) if v != version]
-    event = record_event(
+    event = record_event(client, name, [*stack, version], {**event, "version": version})
+    client.set_model_version_tag(name, version, "promoted_at", event["at"])
+    client.set_model_version_tag(name, version, "promotion", event["event"])
+    return event
+
+
+def _finish_interrupted(spark, settings: Settings, task: ModelTask, client, champion):
+    """Finish a promotion that stopped right after the alias moved, as the interrupted run
+    would have (its gate's outcome is lost: the event says so). The model is scored first: a
+    failed read leaves the state as it was, for the next retry."""
+    name, version = champion.name, str(champion.version)
+    gate = evaluate_gate(spark, settings, task, champion, None)
+    stack = [v for v in champion_stack(client, name) if v != version]
+    event = _finish_move(
         client,
         name,
-        [*stack, version],
+        version,
         {
             "event": "promotion_completed",
-            "version": version,
             "previous": stack[-1] if stack else None,
             "gate": f"{gate.describe()} (the interrupted promotion's comparison was not kept)",
             "passed_gate": None,
         },
     )
-    client.set_model_version_tag(name, version, "promoted_at", event["at"])
-    client.set_model_version_tag(name, version, "promotion", event["event"])
     log.warning("%s v%s: finished an interrupted promotion to %s", name, version, CHAMPION)
     return gate, event
 
