@@ -193,13 +193,31 @@ def cli() -> None:
     "--start", default="2024-01-01", show_default=True, help="First day of generated events."
 )
 @click.option("--days", default=365, show_default=True, help="Days of generated events.")
+@click.option(
+    "--label-days",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Days the fraud-case feed goes on after the payments (default: until every case "
+    "is settled; 0: stop with the payments, leaving the latest cases unreported).",
+)
 @click.option("--workers", default=None, type=int, help="Processes (default: up to 2).")
 def generate(
-    settings, out, documents, transactions, accounts, seed, anomaly_rate, start, days, workers
+    settings,
+    out,
+    documents,
+    transactions,
+    accounts,
+    seed,
+    anomaly_rate,
+    start,
+    days,
+    label_days,
+    workers,
 ):
     """Write a realistic landing zone (sessions, payments, reference data), anomalies included.
 
-    Sessions span --days from --start; payments cover the first 90 days of it at most.
+    Sessions span --days from --start; payments cover the first 90 days of it at most, and
+    their fraud cases, reported 30-60 days late, go on until every case is settled.
     """
     from lakehouse.generate import (
         generate_payments_landing,
@@ -229,6 +247,7 @@ def generate(
         start=start_date,
         days=min(days, PAYMENT_DAYS),
         workers=workers,
+        **({} if label_days is None else {"label_days": label_days}),
     )
     click.echo(
         json.dumps(

@@ -6,7 +6,10 @@
 3. Release the rest (newer sessions, re-exports of parcels delivered since, later payment
    days and fraud reports) and run again: Silver merges the changes, Gold gets new versions.
    After each wave, models whose Gold changed are retrained and go through the promotion
-   gate (the first wave's models become the first champions).
+   gate (the first wave's models become the first champions). Fraud labels are those
+   reported by the wave's latest payment delivery (the simulated now), so the first wave
+   trains on the older payments only, and the second on all of them: the fraud-case feed
+   goes on after the payments until every case is settled.
 4. Print the lake: tables, versions, counts, conservation, Gold rows, a time-travel query,
    and the registered models: metrics beside their baselines, lineage.
 5. Start the prediction service, ask it one delivery and one fraud question, print the
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -65,6 +68,20 @@ def _first_wave_cutoff(staging: Path, folder: str) -> float:
     return mtimes[int(len(mtimes) * FIRST_WAVE_SHARE)]
 
 
+def latest_delivery(folder: Path) -> datetime:
+    """The modification time of the newest file under ``folder``: the simulated now."""
+    newest = max(p.stat().st_mtime for p in folder.rglob("*") if p.is_file())
+    return datetime.fromtimestamp(newest, UTC)
+
+
+def _with_label_cutoff(settings: Settings, cutoff: datetime) -> Settings:
+    """Labels as the fraud team had reported them by ``cutoff`` (the simulated now), not today:
+    a payment is a mature example only once its cases have had time to arrive."""
+    click.echo(f"labels as known at {cutoff:%Y-%m-%d %H:%M} UTC (payments.label_cutoff)")
+    payments = settings.payments.model_copy(update={"label_cutoff": cutoff})
+    return settings.model_copy(update={"payments": payments})
+
+
 def run_demo(
     spark: SparkSession,
     settings: Settings,
@@ -85,13 +102,8 @@ def run_demo(
     generate_payments_landing(
         staging, transactions=transactions, seed=seed, start=start, days=PAYMENT_DAYS
     )
-    if settings.payments.label_cutoff is None:
-        # labels as the fraud team knew them when the simulated period ended, not today
-        cutoff = datetime.combine(start + timedelta(days=PAYMENT_DAYS), time(), tzinfo=UTC)
-        settings = settings.model_copy(
-            update={"payments": settings.payments.model_copy(update={"label_cutoff": cutoff})}
-        )
     cutoffs = {folder: _first_wave_cutoff(staging, folder) for folder in SOURCE_FOLDERS}
+    fixed_cutoff = settings.payments.label_cutoff is not None
     for wave in ("first", "second"):
         moved = {
             folder: release_files(
@@ -101,6 +113,8 @@ def run_demo(
         }
         arrived = ", ".join(f"{n} {folder} files" for folder, n in moved.items())
         click.echo(f"\n== {wave} wave: {arrived} arrive ==")
+        if not fixed_cutoff:
+            settings = _with_label_cutoff(settings, latest_delivery(landing / "payments"))
         for report in run_all(spark, settings):
             click.echo(report.summary())
         for line in retrain_changed(spark, settings):

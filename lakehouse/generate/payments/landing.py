@@ -19,7 +19,11 @@ from lakehouse.generate.payments.contract import (
     TRANSACTIONS,
 )
 from lakehouse.generate.payments.formats import MS_PER_SECOND, SECONDS_PER_DAY
-from lakehouse.generate.payments.fraud import build_fraud_cases, draw_fraud
+from lakehouse.generate.payments.fraud import (
+    SETTLED_WITHIN_DAYS,
+    build_fraud_cases,
+    draw_fraud,
+)
 from lakehouse.generate.payments.identifiers import ACCOUNT_NUMBER_MODULUS
 from lakehouse.generate.payments.manifest import (
     build_manifest,
@@ -63,10 +67,18 @@ def default_account_count(transactions: int) -> int:
 
 
 def _validate(
-    transactions: int, accounts: int, anomaly_rate: float, days: int, workers: int, seed: int
+    transactions: int,
+    accounts: int,
+    anomaly_rate: float,
+    days: int,
+    label_days: int,
+    workers: int,
+    seed: int,
 ):
     if transactions < 1 or days < 1 or workers < 1:
         raise ValueError("transactions, days and workers must all be at least 1")
+    if label_days < 0:
+        raise ValueError(f"label_days must be a non-negative integer, got {label_days}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     if not MIN_ACCOUNTS_ALLOWED <= accounts <= MAX_ACCOUNTS:
@@ -126,13 +138,17 @@ def _distinct_counts(
     }
 
 
-def _period(start: dt.date, key: BookKey) -> dict:
+def _period(start: dt.date, key: BookKey, label_days: int) -> dict:
+    """The period the feeds cover, and the end of the fraud-case feed's (``labels_end``)."""
     end = start + dt.timedelta(days=key.days)
+    labels_end = end + dt.timedelta(days=label_days)
     return {
         "start": f"{start.isoformat()}T00:00:00Z",
         "end": f"{end.isoformat()}T00:00:00Z",
         "start_ms": key.start_s * MS_PER_SECOND,
         "end_ms": key.end_s * MS_PER_SECOND,
+        "labels_end": f"{labels_end.isoformat()}T00:00:00Z",
+        "labels_end_ms": (key.end_s + label_days * SECONDS_PER_DAY) * MS_PER_SECOND,
     }
 
 
@@ -145,13 +161,15 @@ def generate_payments_landing(
     anomaly_rate: float = 0.02,
     start: dt.date = dt.date(2024, 1, 1),
     days: int = 90,
+    label_days: int = SETTLED_WITHIN_DAYS,
     workers: int | None = None,
 ) -> dict:
     """Write synthetic payment CSV feeds under ``out/payments``.
 
     Writes ``payment_transactions`` (a file per day), ``account_details`` (a full snapshot per
-    day), ``external_risk_feed`` (on random days) and ``historical_fraud_cases`` (weekly), and
-    ``out/_manifest/payments.json`` describing every file exactly, plus the fraud truth. Existing
+    day), ``external_risk_feed`` (on random days) and ``historical_fraud_cases`` (weekly, through
+    the period and ``label_days`` after it), and ``out/_manifest/payments.json`` describing
+    every file exactly, plus the fraud truth. Existing
     files with the same names are overwritten; other files are left alone. With more than one
     worker, processes are spawned: call this from a console script or under
     ``if __name__ == "__main__":``.
@@ -165,6 +183,12 @@ def generate_payments_landing(
             (see ``lakehouse.generate.payments.anomalies``); at most 0.5.
         start: first day of the simulated period (UTC).
         days: length of the simulated period.
+        label_days: how long the fraud-case feed goes on delivering after the period (cases
+            are reported 30-60 days after the payment). The default, ``SETTLED_WITHIN_DAYS``,
+            delivers every case with its final status, so that a lake built from the files has
+            complete labels for every transaction; 0 stops the feed with the period, as a lake
+            looked at on its last day would see it. The manifest's ``period.labels_end`` is
+            when the feed stops.
         workers: processes to use; defaults to min(2, CPU count). Does not change the output.
 
     Returns:
@@ -174,7 +198,7 @@ def generate_payments_landing(
         workers = min(DEFAULT_MAX_WORKERS, os.cpu_count() or 1)
     if accounts is None:
         accounts = default_account_count(transactions)
-    _validate(transactions, accounts, anomaly_rate, days, workers, seed)
+    _validate(transactions, accounts, anomaly_rate, days, label_days, workers, seed)
     out = Path(out)
     start_s = (start - dt.date(1970, 1, 1)).days * SECONDS_PER_DAY
     key = BookKey(seed, accounts, start_s, days)
@@ -186,7 +210,7 @@ def generate_payments_landing(
 
     daily = daily_transaction_rows(txns, key, anomaly_rate)
     risk_rows = risk_deliveries(risk, key, risk_delivery_days(seed, days))
-    case_days = weekly_days(days)
+    case_days = weekly_days(days + label_days)
     status_rows = case_status_rows(cases, key, case_days)
     case_rows = fraud_case_deliveries(cases, status_rows, case_days)
     tasks = _file_tasks(key, anomaly_rate, start, daily, risk_rows, case_rows)
@@ -206,8 +230,9 @@ def generate_payments_landing(
         "anomaly_rate": anomaly_rate,
         "start": start.isoformat(),
         "days": days,
+        "label_days": label_days,
     }
     fraud = fraud_entry(truth, cases, status_rows, len(case_days))
-    manifest = build_manifest(parameters, _period(start, key), feeds, fraud)
+    manifest = build_manifest(parameters, _period(start, key, label_days), feeds, fraud)
     write_manifest(out, manifest)
     return manifest

@@ -94,6 +94,7 @@ def test_daily_feeds_have_a_file_for_every_day(anomalous_payments):
         {"anomaly_rate": 0.75},
         {"seed": -1},
         {"workers": 0},
+        {"label_days": -1},
     ],
 )
 def test_invalid_arguments_are_rejected(tmp_path, bad):

@@ -123,12 +123,15 @@ def test_manifest_shape_and_aliases(anomalous_payments):
         "anomaly_rate": 0.12,
         "start": "2024-03-01",
         "days": 75,
+        "label_days": 88,  # 60 days to report, 21 to settle, a week for the next delivery
     }
     assert manifest["period"] == {
         "start": "2024-03-01T00:00:00Z",
         "end": "2024-05-15T00:00:00Z",
         "start_ms": 1_709_251_200_000,
         "end_ms": 1_715_731_200_000,
+        "labels_end": "2024-08-11T00:00:00Z",
+        "labels_end_ms": 1_723_334_400_000,
     }
     renamed_to = {
         a for f in manifest["feeds"].values() for x in f["files"] for a in x["renamed"].values()
