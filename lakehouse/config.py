@@ -256,6 +256,20 @@ class ApiAuthSettings(_Section):
     keys_file: str | None = None
 
 
+class InferenceLogSettings(_Section):
+    """``serve.inference_log``: every answer, written off the hot path in batches
+    (``serving.inference_log``), appended to ``audit/inference_log`` by ``lakehouse ingest``."""
+
+    enabled: bool = True
+    # where the service drops its files (a folder or s3a:// URI); None: <lake>/_inference_log
+    folder: str | None = None
+    # longest an answer waits in memory, and the rows that make a file sooner
+    flush_s: float = Field(5.0, gt=0)
+    max_rows: int = Field(20_000, gt=0)
+    # rows kept while the lake cannot be written; older ones beyond are dropped (and counted)
+    max_buffered_rows: int = Field(1_000_000, gt=0)
+
+
 class ServeSettings(_Section):
     """``lakehouse serve``: the prediction service (``serving/``)."""
 
@@ -296,6 +310,7 @@ class ServeSettings(_Section):
     # of 1,000 records makes ~100,000 short-lived objects, and every collection also walks
     # what is young then
     gc_gen0_threshold: int = Field(50_000, ge=100)
+    inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
 
 
 class StorageSettings(_Section):

@@ -62,6 +62,7 @@ from lakehouse.tables import (
     GOLD_DELIVERY_PREDICTIONS,
     GOLD_FRAUD_SCORES,
     GOLD_PAYMENTS_UNIFIED,
+    INFERENCE_LOG,
     QUARANTINE_RELEASES,
     QUARANTINE_SESSIONS,
     ROW_WARNINGS,
@@ -326,6 +327,11 @@ RULES = (
         lambda: _is("customer_id", _t("customer_id")) | _is("record_id", _t("record_id")),
     ),
     Rule(GOLD_DELIVERY_PREDICTIONS, lambda: _is("record_id", _t("record_id"))),
+    # a checkout's record_id or a transaction_id (files not yet ingested are not reached)
+    Rule(
+        INFERENCE_LOG,
+        lambda: _is("record_id", _t("record_id")) | _is("transaction_id", _t("record_id")),
+    ),
     Rule(
         GOLD_PAYMENTS_UNIFIED,
         lambda: (

@@ -20,7 +20,7 @@ class Table(NamedTuple):
 
 
 # The sources, as `--source` names them: each has one module in lakehouse/pipeline.
-SOURCES = ("reference", "sessions", "payments")
+SOURCES = ("reference", "sessions", "payments", "inference_log")
 
 BRONZE_SESSIONS = Table("bronze", "sessions")
 SILVER_SESSIONS = Table("silver", "sessions")
@@ -51,6 +51,8 @@ GOLD_PAYMENTS_UNIFIED = Table("gold", "payments_unified")
 GOLD_DELIVERY_PREDICTIONS = Table("gold", "delivery_predictions")
 GOLD_FRAUD_SCORES = Table("gold", "fraud_scores")
 PREDICTION_TABLES = (GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES)
+# Every answer of the service and of `lakehouse score` (lakehouse.inference_log).
+INFERENCE_LOG = Table("audit", "inference_log")
 
 ALL_TABLES = (
     BRONZE_SESSIONS,
@@ -79,6 +81,7 @@ ALL_TABLES = (
     QUARANTINE_RELEASES,
     QUARANTINE_REPLAYS,
     *PREDICTION_TABLES,
+    INFERENCE_LOG,
 )
 
 

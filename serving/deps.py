@@ -18,6 +18,7 @@ from lakehouse.config import Settings
 from serving.batcher import MicroBatcher
 from serving.drift import DriftMonitor
 from serving.holder import ModelHolder
+from serving.inference_log import InferenceLog
 from serving.metrics import Metrics
 from serving.predict import DeliveryService, FraudService
 from serving.state import OnlineFeatures
@@ -38,6 +39,7 @@ class ServiceState:
     watcher: Watcher
     drift: DriftMonitor
     keys: KeyRing | None = None  # the accepted API keys; None when authentication is off
+    inference_log: InferenceLog | None = None  # None when serve.inference_log.enabled is off
 
 
 async def get_state(request: Request) -> ServiceState:

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from lakehouse.api_keys import KeyRing, load_keys
 from lakehouse.config import Settings
+from lakehouse.inference_log import incoming_folder
 from lakehouse.log_scrub import install as install_scrubber
 from lakehouse.secrets import check as check_secrets
 from serving.auth import KeysReloader
@@ -26,6 +27,7 @@ from serving.deps import ServiceState
 from serving.drift import DriftMonitor
 from serving.errors import install_error_handlers
 from serving.holder import LoadedModel, ModelHolder
+from serving.inference_log import InferenceLog
 from serving.metrics import Metrics
 from serving.middleware import RequestContextMiddleware
 from serving.predict import DeliveryService, FraudService
@@ -62,6 +64,7 @@ def build_state(settings: Settings, keys: KeyRing | None = None) -> ServiceState
     batcher = MicroBatcher(serve.micro_batch_wait_ms / 1e3, serve.micro_batch_max_rows, on_batch)
     metrics.auth_enabled.set(keys is not None)
     services = (settings, holder, features, batcher, metrics)
+    delivery, fraud = DeliveryService(*services), FraudService(*services)
     watcher = Watcher(
         holder,
         features,
@@ -69,17 +72,33 @@ def build_state(settings: Settings, keys: KeyRing | None = None) -> ServiceState
         poll_s=serve.registry_poll_s,
         data_refresh_s=serve.data_refresh_s,
     )
+    logging_conf = serve.inference_log
+    inference_log = (
+        InferenceLog(
+            incoming_folder(settings.lake_root, logging_conf.folder),
+            settings.storage,
+            flush_s=logging_conf.flush_s,
+            max_rows=logging_conf.max_rows,
+            max_buffered_rows=logging_conf.max_buffered_rows,
+            metrics=metrics,
+        )
+        if logging_conf.enabled
+        else None
+    )
+    for service in (delivery, fraud):
+        service.inference_log = inference_log
     state = ServiceState(
         settings=settings,
         metrics=metrics,
         holder=holder,
         features=features,
         batcher=batcher,
-        delivery=DeliveryService(*services),
-        fraud=FraudService(*services),
+        delivery=delivery,
+        fraud=fraud,
         watcher=watcher,
         drift=drift,
         keys=keys,
+        inference_log=inference_log,
     )
     watcher.steps = (KeysReloader(settings, state),)  # reads the keys file when it changes
     return state
@@ -87,8 +106,8 @@ def build_state(settings: Settings, keys: KeyRing | None = None) -> ServiceState
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start following the registry and loading data, and the drift monitor; stop both on
-    shutdown."""
+    """Start following the registry and loading data, the drift monitor and the inference
+    log's writer; stop them on shutdown (the inference log writes what it holds)."""
     state: ServiceState = app.state.service
     # the event loop is one thread: OpenMP or BLAS pools only add contention on a small box
     limiter = threadpool_limits(1)
@@ -96,6 +115,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.set_threshold(state.settings.serve.gc_gen0_threshold, *thresholds[1:])
     state.watcher.start()
     state.drift.start()
+    if state.inference_log is not None:
+        state.inference_log.start()
     log.info(
         "serving %s from %s (models load in the background; see /ready)",
         ", ".join(state.holder.slots),
@@ -104,6 +125,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if state.inference_log is not None:
+            state.inference_log.stop()  # what is buffered is written before the exit
         state.drift.stop()
         state.watcher.stop()
         limiter.restore_original_limits()

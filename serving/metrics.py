@@ -261,6 +261,26 @@ class Metrics:
             "1 when the API needs keys, 0 when authentication is off (allowed in local only)",
             registry=r,
         )
+        self.inference_log_rows = Counter(
+            "lakehouse_inference_log_rows",
+            "Answered records written to the inference log's files",
+            registry=r,
+        )
+        self.inference_log_files = Counter(
+            "lakehouse_inference_log_files",
+            "Inference-log files written under <lake>/_inference_log",
+            registry=r,
+        )
+        self.inference_log_errors = Counter(
+            "lakehouse_inference_log_write_errors",
+            "Inference-log writes that failed (their rows wait for the next flush)",
+            registry=r,
+        )
+        self.inference_log_dropped = Counter(
+            "lakehouse_inference_log_dropped_rows",
+            "Records dropped from the inference log because its buffer was full",
+            registry=r,
+        )
         self._route_children: dict[tuple[str, str, int], Any] = {}
         self._key_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,9 @@ from lakehouse.ml.registry import CHALLENGER, CHAMPION
 from serving.batcher import MicroBatcher
 from serving.errors import NotReadyError, TooManyRecordsError, invalid_records
 from serving.holder import LoadedModel, ModelHolder, ModelSlot
+from serving.inference_log import Entry, InferenceLog
 from serving.metrics import Metrics
+from serving.request_log import request_id_var
 from serving.state import OnlineFeatures
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class _Service:
         self.features = features
         self.batcher = batcher
         self.metrics = metrics
+        self.inference_log: InferenceLog | None = None
         self._background: set[asyncio.Task] = set()
 
     @property
@@ -158,6 +161,35 @@ class _Service:
     def disagreements(self, champion, challenger, served, shadow) -> int:
         return 0
 
+    def log_answers(
+        self,
+        model: LoadedModel,
+        alias: str,
+        record_ids: list[str],
+        event_times: list,
+        rows: list[dict[str, Any]],
+        values: np.ndarray,
+        threshold: float | None = None,
+    ) -> None:
+        """Hand the answers to the inference log (references only: the work is its thread's)."""
+        if self.inference_log is None:
+            return
+        self.inference_log.add(
+            Entry(
+                request_id=request_id_var.get(),
+                logged_at=datetime.now(UTC),
+                task=self.task,
+                model_name=model.name,
+                model_version=int(model.version),
+                model_alias=alias,
+                record_ids=record_ids,
+                event_times=event_times,
+                features=rows,
+                values=values,
+                threshold=threshold,
+            )
+        )
+
 
 class DeliveryService(_Service):
     """``POST /v1/delivery/predict``."""
@@ -197,6 +229,14 @@ class DeliveryService(_Service):
             }
             for row, days in zip(rows, values.tolist(), strict=True)
         ]
+        self.log_answers(
+            model,
+            alias,
+            [row["record_id"] for row in rows],
+            [row["event_ts"] for row in rows],
+            rows,
+            values,
+        )
         ref = model_ref(model, alias)
         if many:
             return {"model": ref, "predictions": predictions}
@@ -255,6 +295,15 @@ class FraudService(_Service):
             }
             for record, p, d in zip(records, values.tolist(), decisions.tolist(), strict=True)
         ]
+        self.log_answers(
+            model,
+            alias,
+            [record.transaction_id for record in records],
+            [record.transaction_ts for record in records],
+            rows,
+            values,
+            threshold,
+        )
         ref = model_ref(model, alias)
         if many:
             return {"model": ref, "scores": scores}

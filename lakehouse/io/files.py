@@ -7,6 +7,7 @@ stay with the standard AWS chain; the endpoint and addressing come from ``lakeho
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -81,6 +82,26 @@ def write_marker(root: str, name: str, text: str, storage: StorageSettings) -> N
     folder = Path(root)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(text)
+
+
+def write_object(root: str, name: str, data: bytes, storage: StorageSettings) -> str:
+    """Write ``data`` as ``root/name`` in one atomic step: readers see the whole file or none.
+
+    On S3 one PUT is atomic; on a disk the bytes go to a hidden sibling (``.name.tmp``, which
+    Spark's listings skip) renamed into place. Returns the file's path or URI.
+    """
+    if is_s3_uri(root):
+        bucket, prefix = split_s3_uri(root)
+        key = f"{prefix.rstrip('/')}/{name}" if prefix else name
+        s3_client(storage).put_object(Bucket=bucket, Key=key, Body=data)
+        return f"s3://{bucket}/{key}"
+    folder = Path(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    partial = folder / f".{name}.tmp"
+    partial.write_bytes(data)
+    os.replace(partial, target)
+    return str(target)
 
 
 def _empty_prefix(root: str, storage: StorageSettings, keep: set[str]) -> int:

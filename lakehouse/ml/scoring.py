@@ -4,7 +4,9 @@ The model version is the one the service answers with (``champion`` unless told 
 applied with ``mapInPandas`` to a pinned version of the Gold table, so batch and online
 predictions of the same records can be compared. The output table records which Gold
 version and which model version it holds; scoring the same Gold version with the same model
-again writes nothing (re-running a step on the same input changes no table).
+again writes nothing (re-running a step on the same input changes no table). Every batch
+prediction is also appended to ``audit/inference_log`` (``source`` = batch), once per model
+version and Gold version.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from lakehouse.config import Settings
+from lakehouse.inference_log import BATCH
 from lakehouse.io.delta import (
     history,
     last_commit_metadata,
@@ -32,6 +35,7 @@ from lakehouse.ml.fraud import THRESHOLD
 from lakehouse.ml.registry import CHAMPION, alias_version, load_model
 from lakehouse.ml.tasks import ModelTask
 from lakehouse.ml.tracking import client_for
+from lakehouse.pipeline.inference_log import append_rows
 from lakehouse.tables import GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES, Table
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ OUTPUT_TABLES: dict[str, Table] = {
     "fraud": GOLD_FRAUD_SCORES,
 }
 PREDICTION = "prediction"
+FEATURES_HASH = "_features_hash"
 MODEL_KEY = "model"
 MODEL_VERSION_KEY = "model_version"
 
@@ -133,6 +138,48 @@ def fraud_output(scored_df: DataFrame, threshold: float) -> DataFrame:
     )
 
 
+def features_hash_column(columns: list[str]) -> Any:
+    """A hash of each row's model inputs (SHA-256 of their JSON, 32 hex digits): the batch
+    log's ``features_hash``. Comparable between batch runs, not with the service's hashes."""
+    return F.substring(F.sha2(F.to_json(F.struct(*columns)), 256), 1, 32)
+
+
+def inference_log_rows(
+    scored: DataFrame,
+    task: ModelTask,
+    run_id: str,
+    name: str,
+    version: int,
+    alias: str,
+    pinned_version: str | None,
+    threshold: float | None,
+) -> DataFrame:
+    """Scored rows as ``audit/inference_log`` rows (``source`` = batch)."""
+    logged_at = F.current_timestamp()
+    prediction = F.col(PREDICTION).cast("double")
+    no_threshold = threshold is None
+    return scored.select(
+        F.lit(run_id).alias("request_id"),
+        logged_at.alias("logged_at"),
+        F.lit(BATCH).alias("source"),
+        F.lit("lakehouse score").alias("replica"),
+        F.lit(task.name).alias("task"),
+        F.lit(name).alias("model_name"),
+        F.lit(version).cast("long").alias("model_version"),
+        F.lit(None if pinned_version is not None else alias).cast("string").alias("model_alias"),
+        F.col(task.key).cast("string").alias("record_id"),
+        F.col(task.ts).cast("timestamp").alias("event_ts"),
+        F.col(FEATURES_HASH).alias("features_hash"),
+        prediction.alias("prediction"),
+        (F.lit(None) if no_threshold else prediction >= F.lit(threshold))
+        .cast("boolean")
+        .alias("decision"),
+        F.lit(threshold).cast("double").alias("threshold"),
+        F.to_date(logged_at).alias("day"),
+        F.lit(None).cast("string").alias("source_file"),
+    )
+
+
 def with_model_columns(
     df: DataFrame, name: str, version: str, source: str, source_version: int
 ) -> DataFrame:
@@ -211,17 +258,31 @@ def score_table(
         result.skipped = True
         return result
     model = load_model(name, version.version)
-    rows_df = read_table(spark, source_path, version=pinned)
+    features = task.feature_spec(settings).columns
+    rows_df = read_table(spark, source_path, version=pinned).withColumn(
+        FEATURES_HASH, features_hash_column(features)
+    )
+    keep = [task.key, task.ts, FEATURES_HASH]
+    scored = with_predictions(rows_df, task, model, settings, keep).cache()
+    threshold = None
     if task.name == "delivery":
-        scored = with_predictions(rows_df, task, model, settings, [task.key, task.ts])
         out_df = delivery_output(scored)
     else:
         # the service's rule when a version carries no threshold (serving.holder)
         threshold = float(version.tags.get(THRESHOLD, settings.serve.default_decision_threshold))
-        scored = with_predictions(rows_df, task, model, settings, [task.key, task.ts])
         out_df = fraud_output(scored, threshold)
     out_df = with_model_columns(out_df, name, str(version.version), task.table.key, pinned)
-    overwrite_with_sources(out_df, output_path, {task.table.key: pinned}, metadata)
+    try:
+        # the log first: it is appended once per (model version, Gold version), so a run
+        # killed before the overwrite below logs nothing twice when it is run again
+        run_id = f"score:{name}:v{version.version}:{task.table.key}@v{pinned}"
+        log_df = inference_log_rows(
+            scored, task, run_id, name, int(version.version), alias, model_version, threshold
+        )
+        append_rows(log_df, settings, app_id=run_id, version=0)
+        overwrite_with_sources(out_df, output_path, {task.table.key: pinned}, metadata)
+    finally:
+        scored.unpersist()
     last = history(spark, output_path, 1).first()
     result.output_version = int(last["version"])
     result.rows = int(last["operationMetrics"].get("numOutputRows", 0))

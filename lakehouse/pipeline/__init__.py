@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
+from lakehouse.pipeline.inference_log import ingest_inference_log
 from lakehouse.pipeline.payments import (
     build_payments_unified,
     build_silver_payments,
@@ -31,7 +32,12 @@ LAYERS = ("ingest", "silver", "gold")
 
 # layer -> source -> step, in the order they run
 STEPS: dict[str, dict[str, Step]] = {
-    "ingest": {"sessions": ingest_sessions, "payments": ingest_payments},
+    "ingest": {
+        "sessions": ingest_sessions,
+        "payments": ingest_payments,
+        # the prediction service's answers (audit/inference_log)
+        "inference_log": ingest_inference_log,
+    },
     "silver": {
         "reference": load_reference_data,
         "sessions": build_silver_sessions,

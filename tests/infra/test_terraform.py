@@ -678,7 +678,12 @@ def test_the_tables_check_can_fail(modules):
 def test_service_only_reads_its_tables_and_the_api_keys(modules):
     pairs = role_grants(modules, "serving")
     s3 = on(pairs, "s3")
-    assert {a for a, _ in s3} == {"s3:GetObject", "s3:ListBucket"}
+    assert {a for a, _ in s3} == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
+    # it writes only its inference log's files (serving/inference_log.py), and reads none
+    assert {r for a, r in s3 if a == "s3:PutObject"} == {
+        "${var.data_bucket_arn}/${var.lake_prefix}/_inference_log/*"
+    }
+    assert not may(pairs, "s3:PutObject", lake_object(Table("audit", "inference_log")))
     assert {r for a, r in s3 if a == "s3:GetObject"} == {
         f"${{var.data_bucket_arn}}/${{var.lake_prefix}}/{t.key}/*" for t in served_tables()
     }
@@ -688,6 +693,7 @@ def test_service_only_reads_its_tables_and_the_api_keys(modules):
     assert not {r for _, r in pairs if r.startswith(ARTIFACTS_BUCKET)}
     assert on(pairs, "kms") == {
         ("kms:Decrypt", "${var.data_kms_key_arn}"),
+        ("kms:GenerateDataKey", "${var.data_kms_key_arn}"),
         ("kms:Decrypt", "${var.secrets_kms_key_arn}"),
     }
     assert not on(pairs, "dynamodb")

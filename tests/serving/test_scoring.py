@@ -7,15 +7,17 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 from deltalake import DeltaTable
 
 from lakehouse.cli import cli
+from lakehouse.ml import scoring
 from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.registry import CHAMPION, alias_version
 from lakehouse.ml.scoring import score_table
 from lakehouse.ml.tracking import client_for
-from lakehouse.tables import GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES
+from lakehouse.tables import GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES, INFERENCE_LOG
 from serving.holder import load_version
 from serving.predict import round_half_up_days
 
@@ -81,3 +83,45 @@ def test_fraud_scoring_through_the_cli(spark, serving_lake):
 
     unknown = CliRunner().invoke(cli, [*args, "--model-version", "99"])
     assert unknown.exit_code != 0 and "no version 99" in unknown.output
+
+
+def test_batch_predictions_are_logged_once_per_model_and_gold_version(
+    spark, serving_lake, monkeypatch
+):
+    settings = serving_lake.settings
+    score_table(spark, settings, "delivery")  # a no-op when the test above ran first
+    champion = serving_lake.delivery_champion
+    logged = _read(settings, INFERENCE_LOG)
+    logged = logged[logged["model_name"] == "delivery_date"]
+    delivery = logged[(logged["source"] == "batch") & (logged["model_version"] == int(champion))]
+    assert len(delivery) == 1500 and delivery["record_id"].is_unique
+    assert set(delivery["request_id"]) == {
+        f"score:delivery_date:v{champion}:gold/delivery_features@v0"
+    }
+    assert set(delivery["model_alias"]) == {CHAMPION} and delivery["decision"].isna().all()
+    assert delivery["features_hash"].nunique() > 1400  # one per distinct feature row
+    predictions = _read(settings, GOLD_DELIVERY_PREDICTIONS).set_index("record_id")
+    got = delivery.set_index("record_id")["prediction"].reindex(predictions.index)
+    np.testing.assert_array_equal(got.to_numpy(), predictions["predicted_delivery_days"])
+
+    # killed after the log's append, before the predictions' overwrite: run again, and the
+    # rows are not logged twice
+    challenger = serving_lake.delivery_challenger
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(scoring, "overwrite_with_sources", killed)
+    with pytest.raises(KeyboardInterrupt):
+        score_table(spark, settings, "delivery", model_version=challenger)
+    monkeypatch.undo()
+    rerun = score_table(spark, settings, "delivery", model_version=challenger)
+    assert not rerun.skipped
+    logged = _read(settings, INFERENCE_LOG)
+    logged = logged[logged["model_name"] == "delivery_date"]
+    by_challenger = logged[logged["model_version"] == int(challenger)]
+    assert len(by_challenger) == 1500 and by_challenger["model_alias"].isna().all()
+    # the champion's predictions back for the other tests; its rows are already logged
+    score_table(spark, settings, "delivery")
+    after = _read(settings, INFERENCE_LOG)
+    assert (after["model_name"] == "delivery_date").sum() == len(logged) == 3000

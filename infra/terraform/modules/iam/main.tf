@@ -177,7 +177,8 @@ resource "aws_iam_role_policy" "jobs" {
 # (serving/state.py, lakehouse/features/*_online.py): the delivery reference data and the
 # fraud model's account history and velocity state. Nothing else of the lake: not Bronze or
 # quarantine (personal data in clear text, docs/PRIVACY.md), not Gold (the models learn from
-# it, the service does not read it), not audit/ or _mlflow/. Models, their profiles and
+# it, the service does not read it), not audit/ or _mlflow/; it writes only its inference
+# log's files. Models, their profiles and
 # aliases come from the tracking server, which proxies the artifact store
 # (--artifacts-destination), so the role has no right on the artifact bucket.
 # tests/infra/test_terraform.py compares these prefixes with the tables the code reads.
@@ -206,10 +207,32 @@ data "aws_iam_policy_document" "serving" {
     ]
   }
 
+  # its answers, as Parquet files that `lakehouse ingest` appends to audit/inference_log
+  # (serving/inference_log.py): new objects under one prefix, no reading them back
+  statement {
+    sid       = "WriteInferenceLog"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.lake}/_inference_log/*"]
+  }
+
   statement {
     sid       = "DecryptLake"
     effect    = "Allow"
     actions   = ["kms:Decrypt"]
+    resources = [var.data_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_service]
+    }
+  }
+
+  statement {
+    sid       = "EncryptInferenceLog"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey"]
     resources = [var.data_kms_key_arn]
 
     condition {
