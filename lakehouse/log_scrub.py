@@ -13,7 +13,8 @@ passes one filter on its way out, whoever wrote it:
 
 What is masked (replaced by ``<email>``, ``<card>``, ``<ip>``, ``<phone>``): e-mail addresses;
 13-19 digits that start with 2-6 (card schemes' first digits; epoch milliseconds start with 1),
-whole or in groups split by single spaces or dashes; IPv4 addresses other than loopback and
+whole or in groups split by single spaces or dashes, and not the decimals of a number
+(``0.5727123456789012``); IPv4 addresses other than loopback and
 0.0.0.0 (a server's own bind address is no one's PII), and IPv6 addresses; phone numbers in
 international (``+1 555 0100``, ``+15550100``) and grouped (``(503) 555-0100``, ``555-0100``)
 form. Dates, times, versions, ids and counts are left alone. Masking is deliberately eager: a
@@ -30,7 +31,7 @@ from typing import Any
 # (kind, Python pattern); Java's regex syntax is the same for these (see log4j2_layout)
 PATTERNS: tuple[tuple[str, str], ...] = (
     ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
-    ("card", r"(?<![\w-])[2-6](?:[ -]?[0-9]){12,18}(?![\w-])"),
+    ("card", r"(?<![\w.-])[2-6](?:[ -]?[0-9]){12,18}(?![\w-])"),
     (
         "ip",
         r"(?<![\w.:])(?!127\.|0\.0\.0\.0(?![\w.]))"

@@ -34,6 +34,8 @@ KEPT = [
     "0b541211-6f65-4b6e-bb0c-ded5ad3e78c7",
     "tx9e23db774c98",
     "AC02390386",
+    "{'pr_auc': 0.5727123456789012}",  # a metric's decimals, as training logs them
+    "-0.4504132231404959",
     "3000000000 bytes",
 ]
 
