@@ -53,6 +53,8 @@ GOLD_FRAUD_SCORES = Table("gold", "fraud_scores")
 PREDICTION_TABLES = (GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES)
 # Every answer of the service and of `lakehouse score` (lakehouse.inference_log).
 INFERENCE_LOG = Table("audit", "inference_log")
+# Those answers judged by the outcomes that arrived since (lakehouse.gold.model_performance).
+GOLD_MODEL_PERFORMANCE = Table("gold", "model_performance")
 
 ALL_TABLES = (
     BRONZE_SESSIONS,
@@ -82,6 +84,7 @@ ALL_TABLES = (
     QUARANTINE_REPLAYS,
     *PREDICTION_TABLES,
     INFERENCE_LOG,
+    GOLD_MODEL_PERFORMANCE,
 )
 
 

@@ -161,6 +161,25 @@ def service_dashboard() -> dashboard.Dashboard:
         ),
         series(
             layout,
+            "Inference log",
+            "ops",
+            query(f"sum(rate(lakehouse_inference_log_rows_total[{RATE}]))", "records written"),
+            query(f"sum(rate(lakehouse_inference_log_files_total[{RATE}]))", "files", "B"),
+            query(
+                f"sum(rate(lakehouse_inference_log_write_errors_total[{RATE}]))",
+                "write errors",
+                "C",
+            ),
+            query(
+                f"sum(rate(lakehouse_inference_log_dropped_rows_total[{RATE}]))",
+                "records dropped",
+                "D",
+            ),
+            description="Answers written to <lake>/_inference_log; errors keep the rows for the "
+            "next flush, a full buffer drops the oldest",
+        ),
+        series(
+            layout,
             "Invalid records (422) by reason",
             "ops",
             query(

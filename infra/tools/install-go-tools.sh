@@ -17,6 +17,10 @@ else
 fi
 for spec in "${specs[@]}"; do
   name="$(basename "${spec%@*}")"
+  # `go install` names a module's major-version path (.../vegeta/v12) after its parent
+  if [[ "$name" =~ ^v[0-9]+$ ]]; then
+    name="$(basename "$(dirname "${spec%@*}")")"
+  fi
   stamp="$root/.tools/stamps/$(echo "$spec" | tr '/@' '__')"
   if [ -x "$bin/$name" ] && [ -f "$stamp" ]; then
     continue

@@ -97,6 +97,8 @@ class JobRun:
     promoted: bool | None = None  # the promotion gate's decision, when the job has one
     # the Gold tables the steps reported: key -> (version, commit time in epoch seconds)
     tables: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # live model performance (gold/model_performance): (model, version, source) -> figures
+    live: dict[tuple[str, str, str], dict] = field(default_factory=dict)
 
     def add_step(self, report: StepReport) -> None:
         self.steps.append(report)
@@ -156,6 +158,18 @@ class JobRun:
             for table, (number, at) in sorted(self.tables.items()):
                 version.labels(table).set(number)
                 committed.labels(table).set(at)
+        if self.live:
+            live = gauge(
+                "lakehouse_model_live_metric",
+                "A model version's figures on the outcomes known for its answers in the last "
+                "30 days of events (gold/model_performance): mae, within_1d, precision, "
+                "recall, pr_auc, outcomes",
+                ["model", "version", "source", "metric"],
+            )
+            for (model, version, source), figures in sorted(self.live.items()):
+                for metric, value in sorted(figures.items()):
+                    if metric != "days" and value is not None:
+                        live.labels(model, version, source, metric).set(value)
         return registry
 
     def _step_metrics(self, gauge) -> None:
@@ -220,6 +234,7 @@ def finish(run: JobRun, settings: Settings, exc: BaseException | None) -> None:
     exit_code = exit_code_of(exc)
     try:
         _note_tables(run, settings)
+        _note_live(run, settings)
         registry = run.registry(exit_code, time.time())
         monitoring = settings.monitoring
         if monitoring.pushgateway:
@@ -250,6 +265,16 @@ def _note_tables(run: JobRun, settings: Settings) -> None:
             commit = delta_commit(path, settings.storage)
             if commit is not None:
                 run.tables[report.table] = commit
+
+
+def _note_live(run: JobRun, settings: Settings) -> None:
+    """Each model version's live figures, when a step rebuilt ``gold/model_performance``."""
+    from lakehouse.ml.report import live_figures, live_performance
+    from lakehouse.tables import GOLD_MODEL_PERFORMANCE
+
+    if any(r.table == GOLD_MODEL_PERFORMANCE.key for r in run.steps):
+        rows = live_performance(settings)
+        run.live = {key: figures for key, (_, figures) in live_figures(rows).items()}
 
 
 def textfile_path(folder: Path, run: JobRun) -> Path:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
-from lakehouse.pipeline.inference_log import ingest_inference_log
+from lakehouse.pipeline.inference_log import build_model_performance, ingest_inference_log
 from lakehouse.pipeline.payments import (
     build_payments_unified,
     build_silver_payments,
@@ -43,7 +43,12 @@ STEPS: dict[str, dict[str, Step]] = {
         "sessions": build_silver_sessions,
         "payments": build_silver_payments,
     },
-    "gold": {"sessions": build_delivery_features, "payments": build_payments_unified},
+    "gold": {
+        "sessions": build_delivery_features,
+        "payments": build_payments_unified,
+        # after both: the answers judged by the outcomes in the Gold tables just built
+        "inference_log": build_model_performance,
+    },
 }
 
 

@@ -1,4 +1,5 @@
-"""``audit/inference_log``: the service's answers, appended from the files it drops.
+"""``audit/inference_log``, the service's answers appended from the files it drops, and
+``gold/model_performance``, those answers judged by the outcomes that arrived since.
 
 Each service replica writes its answers in batches, as Parquet files under
 ``<lake>/_inference_log/`` (``serving.inference_log``). This step, part of ``lakehouse ingest``
@@ -18,11 +19,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import Settings
+from lakehouse.gold.model_performance import KEYS
 from lakehouse.inference_log import COLUMNS, INCOMING_FOLDER, incoming_folder
 from lakehouse.io.delta import _write_table, is_delta_table, latest_version, read_table
 from lakehouse.io.landing import delete_file, list_landed_files, literal_path, path_exists
 from lakehouse.pipeline.report import StepReport
-from lakehouse.tables import INFERENCE_LOG
+from lakehouse.pipeline.steps import GoldSpec, run_gold
+from lakehouse.tables import (
+    GOLD_DELIVERY_FEATURES,
+    GOLD_MODEL_PERFORMANCE,
+    GOLD_PAYMENTS_UNIFIED,
+    INFERENCE_LOG,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +139,30 @@ def ingest_inference_log(spark: SparkSession, settings: Settings) -> StepReport:
     if is_delta_table(spark, target):
         report.version = latest_version(spark, target)
     return report
+
+
+def build_model_performance(spark: SparkSession, settings: Settings) -> StepReport:
+    """(Re)build ``gold/model_performance`` when the inference log or an outcome table moved;
+    the run's job metrics get each aliased model's live figures (``lakehouse.monitoring``)."""
+    from lakehouse.gold.delivery import with_row_hash
+    from lakehouse.gold.model_performance import SCHEMA as PERFORMANCE_SCHEMA
+    from lakehouse.gold.model_performance import to_model_performance
+
+    def build(frames) -> DataFrame:
+        built = to_model_performance(
+            frames[INFERENCE_LOG.key],
+            frames[GOLD_DELIVERY_FEATURES.key],
+            frames[GOLD_PAYMENTS_UNIFIED.key],
+        )
+        return with_row_hash(built, PERFORMANCE_SCHEMA.fieldNames())
+
+    spec = GoldSpec(
+        step="gold",
+        source=SOURCE,
+        target=GOLD_MODEL_PERFORMANCE,
+        inputs=(INFERENCE_LOG, GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED),
+        required=(INFERENCE_LOG,),
+        build=build,
+        keys=KEYS,
+    )
+    return run_gold(spark, settings, spec)
