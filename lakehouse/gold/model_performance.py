@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.gold.delivery_rules import LABEL as DELIVERY_LABEL
+from lakehouse.silver.dedupe import first_per_key
 
 KEYS = ("task", "model_name", "model_version", "source", "day")
 SCHEMA = T.StructType(
@@ -52,10 +53,8 @@ WITHIN_DAYS = 1.0
 
 def latest_answers(log: DataFrame) -> DataFrame:
     """One answer per record, model version and source: the latest logged."""
-    newest = Window.partitionBy(
-        "task", "model_name", "model_version", "source", "record_id"
-    ).orderBy(F.col("logged_at").desc(), F.col("request_id").desc())
-    return log.withColumn("_n", F.row_number().over(newest)).where(F.col("_n") == 1).drop("_n")
+    keys = ("task", "model_name", "model_version", "source", "record_id")
+    return first_per_key(log, keys, [F.col("logged_at").desc(), F.col("request_id").desc()])
 
 
 def with_outcomes(log: DataFrame, delivery: DataFrame | None, payments: DataFrame | None):

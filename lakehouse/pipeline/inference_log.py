@@ -16,11 +16,11 @@ import logging
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from lakehouse.config import Settings
 from lakehouse.gold.model_performance import KEYS
-from lakehouse.inference_log import COLUMNS, INCOMING_FOLDER, incoming_folder
+from lakehouse.inference_log import INCOMING_FOLDER, INFERENCE_LOG_SCHEMA, incoming_folder
 from lakehouse.io.delta import _write_table, is_delta_table, latest_version, read_table
 from lakehouse.io.landing import delete_file, list_landed_files, literal_path, path_exists
 from lakehouse.pipeline.report import StepReport
@@ -36,17 +36,7 @@ log = logging.getLogger(__name__)
 
 REFUSED_FOLDER = "_refused"
 SOURCE = "inference_log"
-_SPARK_TYPES = {
-    "string": T.StringType(),
-    "timestamp[us, tz=UTC]": T.TimestampType(),
-    "int64": T.LongType(),
-    "double": T.DoubleType(),
-    "bool": T.BooleanType(),
-    "date32[day]": T.DateType(),
-}
-SCHEMA = T.StructType(
-    [T.StructField(name, _SPARK_TYPES[str(kind)], nullable) for name, kind, nullable, _ in COLUMNS]
-)
+SCHEMA = from_arrow_schema(INFERENCE_LOG_SCHEMA)  # the service's file schema, in Spark's terms
 
 
 def append_rows(df: DataFrame, settings: Settings, **txn: object) -> None:
