@@ -293,7 +293,7 @@ _layer_command("gold", "Silver -> Gold feature tables (only when a source change
 @_source_option
 @writes_lake
 def run(settings, source):
-    """Every step in order, on one Spark session; then retrain models whose Gold changed."""
+    """Every step in order, on one Spark session; then the retraining policy (retrain)."""
     from lakehouse.pipeline import run_all
 
     spark = _spark(settings)
@@ -302,9 +302,9 @@ def run(settings, source):
     # a run whose data failed a gate trains nothing on it
     _check_gates(settings, reports)
     if source is None:
-        from lakehouse.ml.lifecycle import retrain_changed
+        from lakehouse.ml.lifecycle import retrain_by_policy
 
-        for line in retrain_changed(spark, settings):
+        for line in retrain_by_policy(spark, settings).lines:
             click.echo(line)
 
 
@@ -346,6 +346,35 @@ def train(settings, task, table_version):
     except _ml_errors() as exc:
         _fail(exc)
     click.echo(result.summary())
+
+
+@cli.command()
+@common_options
+@click.argument("model", type=click.Choice(MODELS), required=False)
+@writes_lake
+def retrain(settings, model):
+    """Retrain MODEL (or every model) if the policy says so, then the promotion gate.
+
+    The policy (ml.retrain): a Gold version newer than the last training run, and no champion
+    yet, drift in the rows newer than the champion's training data (recorded in
+    audit/feature_drift), or the champion's live performance below its baseline's. Exits 3
+    when the gate refused a challenger (the champion stays).
+    """
+    from lakehouse.ml.lifecycle import retrain_by_policy
+
+    try:
+        outcome = retrain_by_policy(_spark(settings), settings, None if model is None else [model])
+    except _ml_errors() as exc:
+        _fail(exc)
+    for line in outcome.lines:
+        click.echo(line)
+    run = job_metrics.current()
+    if run is not None and (outcome.refused or outcome.promoted):
+        run.promoted = not outcome.refused
+    if outcome.refused:
+        raise PromotionRefused(
+            f"the gate refused the challenger of {', '.join(outcome.refused)}: the champion stays"
+        )
 
 
 @cli.command()

@@ -216,6 +216,32 @@ class MaintainSettings(_Section):
     log_retention_days: int = Field(3650, ge=30)
 
 
+class RetrainSettings(_Section):
+    """When a model is retrained (``lakehouse run``, ``lakehouse retrain``): a Gold version newer
+    than its last training run, and then one of: no champion yet, the newest rows drifted from
+    the champion's training data, or the champion's live performance fell below the baseline's.
+    """
+
+    # retrain on any new Gold rows, drift or not (the policy before drift was measured)
+    on_new_data: bool = False
+    # a feature drifted when its PSI over the training bins, or (numbers) its KS distance to
+    # the training values, reaches this; PSI above 0.25 is the usual "significant shift"
+    psi_threshold: float = Field(0.25, gt=0)
+    ks_threshold: float = Field(0.2, gt=0, le=1)
+    # features that move with the calendar by nature: a newer version always holds days the
+    # training data did not, so their distance is recorded but never counts as drift
+    ignore_features: list[str] = Field(default_factory=lambda: ["day_of_year"])
+    # rows newer than the champion's training data needed before drift is judged; at most
+    # max_rows of them (a seeded sample) are compared
+    min_rows: int = Field(200, ge=1)
+    max_rows: int = Field(100_000, ge=1)
+    # live performance: the champion's outcomes over the last live_days days with outcomes;
+    # judged once at least min_outcomes answers (and, for fraud, min_positives frauds) are known
+    live_days: int = Field(30, ge=1)
+    min_outcomes: int = Field(200, ge=1)
+    min_positives: int = Field(20, ge=1)
+
+
 class MlSettings(_Section):
     """Training, tracking and the model registry."""
 
@@ -245,6 +271,7 @@ class MlSettings(_Section):
         )
     )
     maintain: MaintainSettings = Field(default_factory=MaintainSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
 
 
 class ApiAuthSettings(_Section):

@@ -5,8 +5,10 @@
    run every step.
 3. Release the rest (newer sessions, re-exports of parcels delivered since, later payment
    days and fraud reports) and run again: Silver merges the changes, Gold gets new versions.
-   After each wave, models whose Gold changed are retrained and go through the promotion
-   gate (the first wave's models become the first champions). Fraud labels are those
+   After each wave, the retraining policy looks at every model whose Gold changed: without a
+   champion, or when the newer rows drifted from the champion's training data or its live
+   performance fell below the baseline, it is retrained and goes through the promotion gate
+   (the first wave's models become the first champions). Fraud labels are those
    reported by the wave's latest payment delivery (the simulated now), so the first wave
    trains on the older payments only, and the second on all of them: the fraud-case feed
    goes on after the payments until every case is settled.
@@ -34,7 +36,7 @@ from lakehouse.generate import (
     holiday_years,
     write_reference_data,
 )
-from lakehouse.ml.lifecycle import retrain_changed
+from lakehouse.ml.lifecycle import retrain_by_policy
 from lakehouse.ml.report import has_champions, render_models
 from lakehouse.pipeline import run_all
 from lakehouse.reporting import print_lake_report
@@ -117,7 +119,7 @@ def run_demo(
             settings = _with_label_cutoff(settings, latest_delivery(landing / "payments"))
         for report in run_all(spark, settings):
             click.echo(report.summary())
-        for line in retrain_changed(spark, settings):
+        for line in retrain_by_policy(spark, settings).lines:
             click.echo(line)
     click.echo()
     ok = print_lake_report(spark, settings)

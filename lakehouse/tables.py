@@ -55,6 +55,9 @@ PREDICTION_TABLES = (GOLD_DELIVERY_PREDICTIONS, GOLD_FRAUD_SCORES)
 INFERENCE_LOG = Table("audit", "inference_log")
 # Those answers judged by the outcomes that arrived since (lakehouse.gold.model_performance).
 GOLD_MODEL_PERFORMANCE = Table("gold", "model_performance")
+# Each new Gold version's newest rows beside the champion's training data, per feature
+# (lakehouse.ml.feature_drift).
+FEATURE_DRIFT = Table("audit", "feature_drift")
 
 ALL_TABLES = (
     BRONZE_SESSIONS,
@@ -85,6 +88,7 @@ ALL_TABLES = (
     *PREDICTION_TABLES,
     INFERENCE_LOG,
     GOLD_MODEL_PERFORMANCE,
+    FEATURE_DRIFT,
 )
 
 

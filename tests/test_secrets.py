@@ -233,6 +233,7 @@ COMMAND_ARGS = {
     "gold": [],
     "run": [],
     "train": ["delivery"],
+    "retrain": ["delivery"],
     "promote": ["delivery"],
     "rollback": ["delivery"],
     "reproduce": ["0123456789abcdef"],

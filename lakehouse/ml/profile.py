@@ -1,8 +1,12 @@
-"""Training-data profiles and the population stability index (PSI), for drift monitoring.
+"""Training-data profiles, the population stability index (PSI) and the Kolmogorov-Smirnov
+distance (KS), for drift monitoring.
 
 At training time every model input column (and the model's output) is summarised into bins:
 quantile edges for numbers, the most frequent values for categories, a share for missing.
-The service bins what it sees with the very same edges and reports PSI per feature.
+The service bins what it sees with the very same edges and reports PSI per feature; the drift
+step (``lakehouse.ml.feature_drift``) does the same for each new Gold version. A numeric
+profile also keeps the training values' percentiles, from which ``ks_distance`` measures how
+far a new sample's distribution lies from the training one (to within 0.01).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ OTHER = "__other__"
 MISSING = "__missing__"
 # a bin nobody fell into still gets this share, so PSI stays finite
 PSI_FLOOR = 1e-4
+# percentiles kept of every numeric training column (0, 1, ..., 100), for KS
+KS_QUANTILES = 101
 
 
 def numeric_profile(values: pd.Series, bins: int = NUMERIC_BINS) -> dict[str, Any]:
@@ -30,8 +36,13 @@ def numeric_profile(values: pd.Series, bins: int = NUMERIC_BINS) -> dict[str, An
         if len(present)
         else np.array([])
     )
-    profile = {"kind": "numeric", "edges": edges.tolist()}
+    profile: dict[str, Any] = {"kind": "numeric", "edges": edges.tolist()}
     profile["shares"] = numeric_shares(profile, values)
+    if len(present):
+        # the k-th is the smallest value with at least k% of the values at or below it, so
+        # the share at or below any x is known to within one percentile (ks_distance)
+        levels = np.linspace(0, 1, KS_QUANTILES)
+        profile["quantiles"] = np.quantile(present, levels, method="inverted_cdf").tolist()
     return profile
 
 
@@ -47,6 +58,41 @@ def numeric_shares(profile: Mapping[str, Any], values: Iterable[Any]) -> list[fl
     )
     total = max(len(array), 1)
     return [*(counts / total).tolist(), float(missing.sum() / total)]
+
+
+def ks_distance(profile: Mapping[str, Any], values: Iterable[Any]) -> float | None:
+    """Kolmogorov-Smirnov distance between the training distribution of a numeric feature
+    (its profile's percentiles) and the present values of ``values``: the largest gap between
+    the two cumulative shares, from 0 (same) to 1 (apart).
+
+    The training side is known at its percentiles only, so the distance is exact to within
+    1/(KS_QUANTILES - 1). None for a categorical profile, one without percentiles (a model
+    trained before they were kept), or no present value.
+    """
+    quantiles = profile.get("quantiles")
+    if profile.get("kind") != "numeric" or not quantiles:
+        return None
+    array = pd.to_numeric(pd.Series(list(values), dtype="object"), errors="coerce").to_numpy(
+        dtype="float64"
+    )
+    present = np.sort(array[~np.isnan(array)])
+    if not len(present):
+        return None
+    q = np.asarray(quantiles, dtype="float64")
+    steps = len(q) - 1
+
+    def train_cdf(x: np.ndarray) -> np.ndarray:
+        # at most the share of the last percentile reached (ties: the highest one)
+        return np.clip(np.searchsorted(q, x, side="right") - 1, 0, steps) / steps
+
+    def sample_cdf(x: np.ndarray) -> np.ndarray:
+        return np.searchsorted(present, x, side="right") / len(present)
+
+    # both are step functions: the gap is largest at a step or just before one
+    points = np.unique(np.concatenate([present, q]))
+    before = np.nextafter(points, -np.inf)
+    gaps = [np.abs(sample_cdf(x) - train_cdf(x)) for x in (points, before)]
+    return float(max(gap.max() for gap in gaps))
 
 
 def categorical_profile(values: pd.Series, top: int = TOP_CATEGORIES) -> dict[str, Any]:

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # the commands a scheduler runs; each reports its metrics
 SCHEDULED = frozenset(
-    {"ingest", "silver", "gold", "check", "run", "train", "promote", "score", "maintain"}
+    {"ingest", "silver", "gold", "check", "run", "retrain", "train", "promote", "score", "maintain"}
 )
 # a run's outcome, by exit code: one lakehouse_job_outcome series per outcome, 1 for this run's
 OUTCOMES = {

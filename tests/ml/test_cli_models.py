@@ -1,4 +1,4 @@
-"""The model commands end to end through click, and retraining when Gold changes."""
+"""The model commands end to end through click (the retraining policy: test_retraining.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from click.testing import CliRunner
 
 from lakehouse.cli import cli
 from lakehouse.errors import EXIT_PROMOTION_REFUSED
-from lakehouse.ml.lifecycle import retrain_changed
-from lakehouse.tables import GOLD_DELIVERY_FEATURES
-from tests.support.gold import FAST_OVERRIDES, delivery_rows, write_gold
+from tests.support.gold import FAST_OVERRIDES
 
 
 def invoke(settings, *args, last=()):
@@ -69,17 +67,3 @@ def test_train_promote_models_reproduce_rollback(spark, ml_settings, delivery_go
 
     unknown = invoke(ml_settings, "train", "weather")
     assert unknown.exit_code == 2 and "weather" in unknown.output
-
-
-def test_run_retrains_only_when_gold_changed(spark, ml_settings, delivery_gold):
-    first = "\n".join(retrain_changed(spark, ml_settings))
-    assert "delivery_date v1" in first and "v1 is champion" in first
-    assert "fraud     skipped: no Gold rows yet" in first
-
-    unchanged = "\n".join(retrain_changed(spark, ml_settings))
-    assert f"delivery  skipped: gold/delivery_features@v{delivery_gold} unchanged" in unchanged
-
-    write_gold(spark, ml_settings, GOLD_DELIVERY_FEATURES, delivery_rows(300, 8), mode="append")
-    changed = "\n".join(retrain_changed(spark, ml_settings))
-    assert "delivery_date v2" in changed
-    assert "promote delivery" in changed  # promoted or refused, the gate spoke

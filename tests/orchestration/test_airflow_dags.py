@@ -15,6 +15,8 @@ from lakehouse import errors
 from lakehouse.config import PROJECT_ROOT
 from tests.support.airflow import AIRFLOW_VENV, DAGS, airflow_home
 
+MODELS = ("delivery", "fraud")
+
 DAG_FILE = DAGS / "lakehouse_dags.py"
 
 # prints each DAG as Airflow loaded it (run by .airflow-venv's Python)
@@ -92,10 +94,10 @@ def test_each_schedule_runs_its_jobs_in_order(loaded):
         "check": ["gold"],
     }
     daily = dags["lakehouse_daily"]["tasks"]
-    for model in ("delivery", "fraud"):
-        assert daily[f"train_{model}"]["upstream"] == []
-        assert daily[f"promote_{model}"]["upstream"] == [f"train_{model}"]
-        assert daily[f"score_{model}"]["upstream"] == [f"promote_{model}"]
+    assert sorted(daily) == sorted(f"{j}_{m}" for j in ("retrain", "score") for m in MODELS)
+    for model in MODELS:
+        assert daily[f"retrain_{model}"]["upstream"] == []
+        assert daily[f"score_{model}"]["upstream"] == [f"retrain_{model}"]
         # a refused promotion (skipped) still scores with the champion; a failure does not
         assert daily[f"score_{model}"]["trigger_rule"] == "none_failed"
     assert list(dags["lakehouse_weekly"]["tasks"]) == ["maintain"]
@@ -187,7 +189,7 @@ from lakehouse_dags import LakehouseJob
 for code in (0, 3, 65, 75, 78):
     with DAG(f"probe_{code}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
         LakehouseJob(
-            job="promote_probe",  # a promotion: the one job whose exit code 3 is a skip
+            job="promote_probe",  # a promotion (or a retrain): exit code 3 is a skip
             retries=2,
             retry_delay=timedelta(0),
             retry_exponential_backoff=False,
@@ -249,22 +251,20 @@ def test_an_exit_code_becomes_the_tasks_outcome(probes, tmp_path, code, attempts
 
 def test_a_refused_promotion_still_scores_and_a_failed_training_stops_its_model(probes, tmp_path):
     """The daily DAG as it is, its jobs stand-ins: delivery's gate refuses the challenger (3),
-    fraud's training fails on its data (65); the other model's chain is not held back."""
+    fraud's retraining fails on its data (65); the other model's chain is not held back."""
     counter = tmp_path / "attempts"
     dag_run = probes.test_dag(
         "lakehouse_daily",
         PROBE_ATTEMPTS=str(counter),
-        PROBE_EXIT_promote_delivery="3",
-        PROBE_EXIT_train_fraud="65",
+        PROBE_EXIT_retrain_delivery="3",
+        PROBE_EXIT_retrain_fraud="65",
     )
     assert dag_run.tasks == {
-        "train_delivery": "success",
-        "promote_delivery": "skipped",
+        "retrain_delivery": "skipped",
         "score_delivery": "success",  # with the champion that stayed
-        "train_fraud": "failed",  # at once: no retry of a data-quality failure
-        "promote_fraud": "upstream_failed",
+        "retrain_fraud": "failed",  # at once: no retry of a data-quality failure
         "score_fraud": "upstream_failed",
     }, dag_run.log[-3000:]
     assert dag_run.state == "failed"
     ran = sorted(line.split()[0] for line in counter.read_text().splitlines())
-    assert ran == ["promote_delivery", "score_delivery", "train_delivery", "train_fraud"]
+    assert ran == ["retrain_delivery", "retrain_fraud", "score_delivery"]

@@ -1,7 +1,8 @@
 """The lakehouse's schedules as Airflow DAGs (Airflow 3 and the Apache Spark provider).
 
 - ``lakehouse_hourly`` (at :05): ingest -> silver -> gold -> check
-- ``lakehouse_daily`` (at 01:40): per model, train -> promote (the gate) -> score
+- ``lakehouse_daily`` (at 01:40): per model, retrain (the retraining policy: train and the
+  promotion gate when it calls for it) -> score
 - ``lakehouse_weekly`` (Sunday 05:20): maintain (OPTIMIZE and VACUUM)
 
 Every task is one ``jobs/<name>.py`` launched by ``infra/spark-submit.sh`` (the pinned jars, the
@@ -33,7 +34,8 @@ waits for it up to ``LAKEHOUSE_LOCK_WAIT_S`` (600 s), then exits 75 and is retri
 backoff. The exit codes
 that a retry cannot change (bad configuration, a failed data-quality gate, a missing secret)
 fail the task at once, and a promotion the gate refuses (exit code 3) is skipped: the
-champion stays and scoring goes on with it.
+champion stays and scoring goes on with it. ``jobs/train_<model>.py`` and
+``jobs/promote_<model>.py`` stay for a retrain by hand, outside the policy.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ class LakehouseJob(SparkSubmitOperator):
             super().execute(context)
         except Exception as exc:
             code = self.exit_code()
-            if code == EXIT_PROMOTION_REFUSED and self.task_id.startswith("promote"):
+            if code == EXIT_PROMOTION_REFUSED and self.task_id.startswith(("promote", "retrain")):
                 raise AirflowSkipException(
                     "the promotion gate refused the challenger: the champion stays"
                 ) from exc
@@ -167,16 +169,17 @@ with DAG(
 
 with DAG(
     "lakehouse_daily",
-    description="Per model: train a challenger, the promotion gate, batch scores",
+    description="Per model: the retraining policy (a challenger and the gate), batch scores",
     schedule="40 1 * * *",
     dagrun_timeout=timedelta(hours=6),
     **COMMON,
 ) as daily:
     for model in ("delivery", "fraud"):
         (
-            LakehouseJob(job=f"train_{model}", execution_timeout=timedelta(hours=2))
-            >> LakehouseJob(job=f"promote_{model}", execution_timeout=timedelta(minutes=30))
-            # scores with the champion, promoted now or not (a refused promotion is skipped)
+            # retrains when there is no champion, the newest rows drifted or the champion's live
+            # performance fell below its baseline; then the gate (a refusal exits 3: skipped)
+            LakehouseJob(job=f"retrain_{model}", execution_timeout=timedelta(hours=2, minutes=30))
+            # scores with the champion, promoted now or not
             >> LakehouseJob(
                 job=f"score_{model}",
                 execution_timeout=timedelta(hours=1),

@@ -1,0 +1,11 @@
+"""spark-submit entry point for `lakehouse retrain delivery`: the retraining policy, then the gate.
+
+infra/spark-submit.sh jobs/retrain_delivery.py --lake s3a://bucket/lake [--set k=v]
+"""
+
+import sys
+
+from lakehouse.cli import main
+
+if __name__ == "__main__":
+    main(["retrain", "delivery", *sys.argv[1:]])
