@@ -304,8 +304,20 @@ def run(settings, source):
     if source is None:
         from lakehouse.ml.lifecycle import retrain_by_policy
 
-        for line in retrain_by_policy(spark, settings).lines:
+        outcome = retrain_by_policy(spark, settings)
+        for line in outcome.lines:
             click.echo(line)
+        _note_policy(outcome)
+
+
+def _note_policy(outcome) -> None:
+    """The retraining policy's checks and gate decisions, for the job's metrics."""
+    run = job_metrics.current()
+    if run is None:
+        return
+    run.drift_checks, run.live_checks = outcome.drift, outcome.live
+    if outcome.refused or outcome.promoted:
+        run.promoted = not outcome.refused
 
 
 def _ml_errors():
@@ -368,9 +380,7 @@ def retrain(settings, model):
         _fail(exc)
     for line in outcome.lines:
         click.echo(line)
-    run = job_metrics.current()
-    if run is not None and (outcome.refused or outcome.promoted):
-        run.promoted = not outcome.refused
+    _note_policy(outcome)
     if outcome.refused:
         raise PromotionRefused(
             f"the gate refused the challenger of {', '.join(outcome.refused)}: the champion stays"

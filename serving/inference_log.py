@@ -178,6 +178,8 @@ class InferenceLog:
         self.files_written = 0
         self.rows_written = 0
         self.rows_dropped = 0
+        if metrics is not None:  # read at scrape time: the backlog while writes fail
+            metrics.inference_log_buffered.set_function(lambda: self._rows)
 
     def add(self, entry: Entry) -> None:
         """Hand one scored request over (called on the event loop; O(1))."""

@@ -281,6 +281,11 @@ class Metrics:
             "Records dropped from the inference log because its buffer was full",
             registry=r,
         )
+        self.inference_log_buffered = Gauge(
+            "lakehouse_inference_log_buffered_rows",
+            "Answered records held in memory, not yet written to the inference log",
+            registry=r,
+        )
         self._route_children: dict[tuple[str, str, int], Any] = {}
         self._key_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}

@@ -180,6 +180,17 @@ def service_dashboard() -> dashboard.Dashboard:
         ),
         series(
             layout,
+            "Inference-log backlog",
+            "short",
+            query(
+                "max by (instance) (lakehouse_inference_log_buffered_rows)",
+                "{{instance}}",
+            ),
+            description="Answered records held in memory per replica: a few seconds' worth "
+            "normally (serve.inference_log.flush_s), growing while writes fail",
+        ),
+        series(
+            layout,
             "Invalid records (422) by reason",
             "ops",
             query(
@@ -433,7 +444,89 @@ def pipeline_dashboard() -> dashboard.Dashboard:
     )
 
 
-DASHBOARDS = {"lakehouse-service": service_dashboard, "lakehouse-pipeline": pipeline_dashboard}
+def models_dashboard() -> dashboard.Dashboard:
+    """Model quality: live performance by model version, drift of new Gold rows, the gates."""
+    layout = Layout()
+    live = "lakehouse_model_live_metric"
+    by_version = "{{model}} v{{version}} {{source}}"
+    panels = [
+        series(
+            layout,
+            "Delivery: live mean absolute error (days)",
+            "short",
+            query(f'{live}{{metric="mae"}}', by_version),
+            description="On the checkouts whose parcels arrived, answers of the last 30 days of "
+            "events (gold/model_performance, exported by the job that rebuilt it)",
+        ),
+        series(
+            layout,
+            "Delivery: live answers within one day",
+            "percentunit",
+            query(f'{live}{{metric="within_1d"}}', by_version),
+        ),
+        series(
+            layout,
+            "Fraud: live precision, recall, PR-AUC (mature labels)",
+            "percentunit",
+            query(f'{live}{{metric=~"precision|recall|pr_auc"}}', f"{by_version} {{{{metric}}}}"),
+            description="Only labels past payments.label_maturity_days count: the figures of "
+            "the last two months fill in as fraud cases arrive",
+        ),
+        series(
+            layout,
+            "Outcomes known (and frauds among them)",
+            "short",
+            query(f'{live}{{metric=~"outcomes|positives"}}', f"{by_version} {{{{metric}}}}"),
+        ),
+        series(
+            layout,
+            "Live performance below the baseline (1: the policy retrains)",
+            "short",
+            query("lakehouse_model_live_below_baseline", "{{model}} v{{version}}"),
+        ),
+        series(
+            layout,
+            "Gold drift: inputs drifted in the last check",
+            "short",
+            query("lakehouse_gold_drifted_features", "{{model}} v{{version}}"),
+            description="The rows of each new Gold version newer than the champion's training "
+            "data, against its training profile (audit/feature_drift)",
+        ),
+        series(
+            layout,
+            "Gold drift: PSI per input",
+            "short",
+            query(
+                'max by (model, feature) (lakehouse_gold_feature_distance{statistic="psi"})',
+                "{{model}} {{feature}}",
+            ),
+            description="0.25 and above: drifted (ml.retrain.psi_threshold)",
+        ),
+        series(
+            layout,
+            "Gold drift: KS distance per numeric input",
+            "percentunit",
+            query(
+                'max by (model, feature) (lakehouse_gold_feature_distance{statistic="ks"})',
+                "{{model}} {{feature}}",
+            ),
+            description="0.2 and above: drifted (ml.retrain.ks_threshold)",
+        ),
+    ]
+    return new_dashboard(
+        "lakehouse-models",
+        "Lakehouse: models",
+        "Model quality: each version's live figures once outcomes arrive, the drift of new Gold "
+        "rows from the champion's training data, and the retraining policy's signals.",
+        panels,
+    )
+
+
+DASHBOARDS = {
+    "lakehouse-service": service_dashboard,
+    "lakehouse-pipeline": pipeline_dashboard,
+    "lakehouse-models": models_dashboard,
+}
 
 
 def render(name: str) -> str:

@@ -28,7 +28,7 @@ from lakehouse.config import Settings
 from lakehouse.io.delta import has_new_data
 from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.datasets import InsufficientDataError
-from lakehouse.ml.feature_drift import check_drift
+from lakehouse.ml.feature_drift import DriftCheck, check_drift
 from lakehouse.ml.promotion import PromotionRefusedError, promote
 from lakehouse.ml.registry import alias_version
 from lakehouse.ml.tasks import ModelTask
@@ -119,6 +119,8 @@ class Decision:
     holds: list[str] = field(default_factory=list)  # why each check found no reason
     lines: list[str] = field(default_factory=list)
     skipped: str | None = None  # nothing to decide: no new Gold rows
+    drift: DriftCheck | None = None
+    live: LiveCheck | None = None
 
     @property
     def retrain(self) -> bool:
@@ -150,7 +152,7 @@ def decide(spark: SparkSession, settings: Settings, task: ModelTask) -> Decision
     if champion is None:
         decision.reasons.append("no champion yet")
         return decision
-    drift = check_drift(spark, settings, task, champion)
+    drift = decision.drift = check_drift(spark, settings, task, champion)
     if drift is None:
         decision.weigh("drift", None, None, "no training profile to judge drift by")
     else:
@@ -161,7 +163,7 @@ def decide(spark: SparkSession, settings: Settings, task: ModelTask) -> Decision
             n and f"{n} feature{'s' if n > 1 else ''} drifted",
             "no feature drifted" if drift.judged else "too few new rows",
         )
-    live = live_check(settings, task, champion, client)
+    live = decision.live = live_check(settings, task, champion, client)
     if live is None:
         decision.weigh("live", None, None, "no live outcomes yet")
     else:
@@ -180,12 +182,14 @@ def decide(spark: SparkSession, settings: Settings, task: ModelTask) -> Decision
 
 @dataclass
 class PolicyRun:
-    """What the policy did: lines for the terminal, and the models whose challenger the gate
-    refused."""
+    """What the policy did: lines for the terminal, the models whose challenger the gate
+    refused or promoted, and the checks it made (for the job's metrics)."""
 
     lines: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)
+    drift: list[DriftCheck] = field(default_factory=list)
+    live: list[LiveCheck] = field(default_factory=list)
 
 
 def retrain_by_policy(
@@ -203,6 +207,8 @@ def retrain_by_policy(
             continue
         decision = decide(spark, settings, task)
         out.lines.extend(decision.lines)
+        out.drift.extend([decision.drift] if decision.drift else [])
+        out.live.extend([decision.live] if decision.live else [])
         if decision.skipped is not None:
             out.lines.append(f"train   {task.name:<9} skipped: {decision.skipped}")
             continue

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
 
@@ -99,6 +99,9 @@ class JobRun:
     tables: dict[str, tuple[int, float]] = field(default_factory=dict)
     # live model performance (gold/model_performance): (model, version, source) -> figures
     live: dict[tuple[str, str, str], dict] = field(default_factory=dict)
+    # the retraining policy's checks (lakehouse.ml.lifecycle): DriftCheck and LiveCheck objects
+    drift_checks: list[Any] = field(default_factory=list)
+    live_checks: list[Any] = field(default_factory=list)
 
     def add_step(self, report: StepReport) -> None:
         self.steps.append(report)
@@ -170,7 +173,43 @@ class JobRun:
                 for metric, value in sorted(figures.items()):
                     if metric != "days" and value is not None:
                         live.labels(model, version, source, metric).set(value)
+        self._policy_metrics(gauge)
         return registry
+
+    def _policy_metrics(self, gauge) -> None:
+        """What the retraining policy's checks found, per champion (model, version)."""
+        checks = [c for c in self.drift_checks if c.judged]
+        if checks:
+            distance = gauge(
+                "lakehouse_gold_feature_distance",
+                "A model input's distance between the newest Gold rows and the champion's "
+                "training data (audit/feature_drift), by statistic: psi, ks (numbers)",
+                ["model", "version", "feature", "statistic"],
+            )
+            drifted = gauge(
+                "lakehouse_gold_drifted_features",
+                "Inputs whose distance reached a threshold in the last drift check "
+                "(ignored features aside)",
+                ["model", "version"],
+            )
+            for check in checks:
+                labels = (check.model_name, check.model_version)
+                drifted.labels(*labels).set(len(check.drifted))
+                for feature in check.features:
+                    for statistic in ("psi", "ks"):
+                        value = getattr(feature, statistic)
+                        if value is not None:
+                            distance.labels(*labels, feature.feature, statistic).set(value)
+        judged = [c for c in self.live_checks if c.judged]
+        if judged:
+            below = gauge(
+                "lakehouse_model_live_below_baseline",
+                "1 when the champion's live primary metric is worse than its baseline model's "
+                "on its test rows (the retraining policy retrains it), else 0",
+                ["model", "version"],
+            )
+            for check in judged:
+                below.labels(check.model, check.version).set(1 if check.below_baseline else 0)
 
     def _step_metrics(self, gauge) -> None:
         if not self.steps:

@@ -8,6 +8,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from scipy.stats import ks_2samp
 
 from lakehouse.gold.model_performance import SCHEMA as PERFORMANCE_SCHEMA
@@ -83,7 +84,7 @@ def performance(spark, settings, champion, mae: float, outcomes: int) -> None:
 
 
 def test_the_policy_retrains_on_drift_or_poor_live_performance_only(
-    spark, ml_settings, delivery_gold
+    spark, ml_settings, delivery_gold, tmp_path
 ):
     settings = ml_settings
     first = invoke(settings, "retrain", "delivery")
@@ -118,13 +119,28 @@ def test_the_policy_retrains_on_drift_or_poor_live_performance_only(
     farther = delivery_rows(400, 6, later + dt.timedelta(days=10))
     farther["distance_km"] *= 3
     moved = write_gold(spark, settings, GOLD_DELIVERY_FEATURES, farther, mode="append")
-    lines = "\n".join(retrain_by_policy(spark, settings).lines)
+    metrics = tmp_path / "metrics"
+    ran = invoke(settings, "retrain", last=("--set", f"monitoring.textfile_dir={metrics}"))
+    assert ran.exit_code == 0, ran.output
+    lines = ran.output
     assert "800 rows newer than delivery_date v1's training data" in lines
     assert "distance_km (PSI " in lines
     assert "retrain delivery  1 feature drifted" in lines
     assert "train   delivery_date v2" in lines and "promote delivery" in lines
     (drifted,) = drift_rows(spark, settings, moved).query("drifted").itertuples()
     assert drifted.feature == "distance_km" and drifted.psi >= 0.25
+    # the job's metrics carry the check
+    exported = {
+        (s.name, s.labels.get("feature"), s.labels.get("statistic")): (s.labels, s.value)
+        for family in text_string_to_metric_families(
+            (metrics / "lakehouse_retrain_local_all.prom").read_text()
+        )
+        for s in family.samples
+    }
+    labels, value = exported[("lakehouse_gold_drifted_features", None, None)]
+    assert value == 1 and (labels["model"], labels["version"]) == ("delivery_date", "1")
+    _, value = exported[("lakehouse_gold_feature_distance", "distance_km", "psi")]
+    assert value == pytest.approx(drifted.psi)
 
     # the champion's live answers: too few outcomes to judge, then worse than the baseline
     client = client_for(settings)

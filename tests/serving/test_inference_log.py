@@ -17,6 +17,7 @@ from lakehouse.pipeline.inference_log import REFUSED_FOLDER, ingest_inference_lo
 from lakehouse.tables import INFERENCE_LOG
 from serving.inference_log import Entry, InferenceLog, features_hash
 from serving.main import create_app
+from serving.metrics import Metrics
 from tests.support.serving import checkout, transaction, wait_ready, with_serve
 
 
@@ -79,14 +80,24 @@ def test_enough_rows_wake_the_writer_before_its_interval(tmp_path):
 def test_a_failed_write_keeps_the_rows_and_a_full_buffer_drops_the_oldest(tmp_path):
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the folder should be")
-    log = InferenceLog(str(blocked), None, flush_s=60, max_rows=1_000, max_buffered_rows=5)
+    metrics = Metrics()
+
+    def sample(name: str) -> float:
+        return metrics.registry.get_sample_value(f"lakehouse_inference_log_{name}")
+
+    log = InferenceLog(
+        str(blocked), None, flush_s=60, max_rows=1_000, max_buffered_rows=5, metrics=metrics
+    )
     log.add(entry(3, request_id="old"))
     assert log.flush() == 0 and log.rows_dropped == 0  # kept for the next flush
+    assert (sample("buffered_rows"), sample("write_errors_total")) == (3, 1)
     log.add(entry(3, request_id="new"))
     assert log.flush() == 0
     assert log.rows_dropped == 3  # over 5 rows held: the oldest request went
+    assert (sample("buffered_rows"), sample("dropped_rows_total")) == (3, 3)
     blocked.unlink()
     assert log.flush() == 3
+    assert (sample("buffered_rows"), sample("rows_total")) == (0, 3)
     (written,) = files_in(blocked)
     assert set(pq.read_table(written).column("request_id").to_pylist()) == {"new"}
 

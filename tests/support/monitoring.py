@@ -22,7 +22,10 @@ def exposed(registry) -> set[str]:
 
 def exported_metrics() -> set[str]:
     """Every series name of the service's registry and of a batch job's run (one with every
-    kind of metric: steps, gates, a promotion decision, Gold tables)."""
+    kind of metric: steps, gates, a promotion decision, Gold tables, live performance, the
+    retraining policy's checks)."""
+    from lakehouse.ml.feature_drift import DriftCheck, FeatureDrift
+    from lakehouse.ml.lifecycle import LiveCheck
     from lakehouse.monitoring.jobs import JobRun
     from lakehouse.pipeline.report import StepReport
     from serving.metrics import Metrics
@@ -35,6 +38,12 @@ def exported_metrics() -> set[str]:
     run.add_step(report)
     run.gate_failures, run.promoted = [], False
     run.tables = {"gold/delivery_features": (3, 1.0)}
+    run.live = {("fraud", "2", "online"): {"outcomes": 300, "pr_auc": 0.5, "days": 30}}
+    feature = FeatureDrift("amount", "numeric", 0.3, 0.2, True)
+    run.drift_checks = [
+        DriftCheck("fraud", "fraud", "2", "gold/payments_unified", 4, 6, None, 900, 900, [feature])
+    ]
+    run.live_checks = [LiveCheck("fraud", "2", "pr_auc", 0.4, 0.5, 300, 30, True, True)]
     jobs = exposed(run.registry(0, 2.0))
     return exposed(service.registry) | jobs
 
