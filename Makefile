@@ -59,10 +59,11 @@ tools: ## Build the pinned validators (infra/tools/go-tools.txt) into .tools/bin
 # The tests start real servers on loopback (tests/support/servers.py): moto comes with the dev
 # packages, PostgreSQL from Debian (its programs live in /usr/lib/postgresql/<version>/bin).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-services-deps: ## Install what the tests need from Debian when missing: PostgreSQL, Prometheus Pushgateway, promtool, shellcheck
+services-deps: ## Install what the tests need from Debian when missing: PostgreSQL, Redis, Prometheus Pushgateway, promtool, shellcheck
 	@missing=""; \
 	  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	    missing="$$missing postgresql"; \
+	  command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	  command -v prometheus-pushgateway >/dev/null 2>&1 || missing="$$missing prometheus-pushgateway"; \
 	  command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	  command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \

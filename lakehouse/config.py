@@ -297,6 +297,20 @@ class InferenceLogSettings(_Section):
     max_buffered_rows: int = Field(1_000_000, gt=0)
 
 
+class OnlineStoreSettings(_Section):
+    """Where the fraud velocity state lives: in the process (``url`` null, one replica), or
+    in a Redis server every replica shares (``lakehouse.features.velocity_store``)."""
+
+    # redis://host:6379/0 (rediss:// for TLS); a password goes in the URL's user part
+    url: str | None = None
+    # the keys' prefix (a digest of the lake, windows and lateness is appended)
+    prefix: str = "lakehouse:velocity"
+    # how long a replica waits for another one's warm start from Silver
+    load_wait_s: float = Field(600.0, gt=0)
+    # a command to the server that takes longer than this fails the request (503)
+    timeout_s: float = Field(2.0, gt=0)
+
+
 class ServeSettings(_Section):
     """``lakehouse serve``: the prediction service (``serving/``)."""
 
@@ -338,6 +352,7 @@ class ServeSettings(_Section):
     # what is young then
     gc_gen0_threshold: int = Field(50_000, ge=100)
     inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
+    online_store: OnlineStoreSettings = Field(default_factory=OnlineStoreSettings)
 
 
 class StorageSettings(_Section):
@@ -419,8 +434,12 @@ class Settings(_Section):
 
     def fingerprint(self) -> str:
         """A stable hash of the effective configuration, secrets excluded."""
-        data = self.model_dump(mode="json", exclude={"privacy": {"hmac_key"}})
+        data = self.model_dump(mode="json", exclude=SECRET_FIELDS)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# settings that may hold a secret (a key; a URL with a password): never logged or hashed
+SECRET_FIELDS: dict = {"privacy": {"hmac_key"}, "serve": {"online_store": {"url"}}}
 
 
 def join_uri(root: str, *parts: str) -> str:

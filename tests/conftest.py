@@ -115,6 +115,15 @@ def pushgateway(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A Redis server (Debian's redis-server): ``.url``, ``.client()``."""
+    from tests.support.servers import redis_server as start
+
+    with start(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL cluster with an empty database: ``.uri``."""
     from tests.support.servers import postgres_server

@@ -82,6 +82,22 @@ def test_fingerprint_ignores_the_secret_but_not_settings(conf):
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
+def test_no_secret_reaches_a_run_s_logged_configuration(conf):
+    from lakehouse.ml.training import settings_json
+
+    secret = "redis://:s3cret-pass@cache:6379/0"
+    settings = load_settings(
+        "local",
+        directory=conf,
+        overrides=["privacy.hmac_key=k3y-material", f"serve.online_store.url={secret}"],
+    )
+    logged = settings_json(settings)
+    assert "s3cret-pass" not in logged and "k3y-material" not in logged
+    assert '"prefix":"lakehouse:velocity"' in logged  # the rest of the section is there
+    plain = load_settings("local", directory=conf, overrides=["privacy.hmac_key=k3y-material"])
+    assert settings.fingerprint() == plain.fingerprint()
+
+
 def test_deep_merge_does_not_mutate_inputs():
     base = {"a": {"b": 1, "c": 2}}
     merged = deep_merge(base, {"a": {"b": 3}})

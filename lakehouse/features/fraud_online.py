@@ -62,11 +62,33 @@ def load_account_history(settings: Settings) -> AccountHistory:
 def load_velocity_state(
     settings: Settings, *, max_lateness_s: int = DEFAULT_MAX_LATENESS_S
 ) -> VelocityState:
-    """A state warm-started from ``silver/payment_transactions`` (latest version, no Spark)."""
-    state = VelocityState(settings.payments.velocity_windows_s, max_lateness_s=max_lateness_s)
-    transactions, version = (
-        read_lake_table(settings, SILVER_TRANSACTIONS, VELOCITY_COLUMNS) or _ABSENT
+    """A state warm-started from ``silver/payment_transactions`` (latest version, no Spark):
+    the process's own, or, with ``serve.online_store.url``, the one in Redis that every
+    replica shares (fed from Silver once, by the first replica to start)."""
+    windows = settings.payments.velocity_windows_s
+    store = settings.serve.online_store
+    if store.url is None:
+        state = VelocityState(windows, max_lateness_s=max_lateness_s)
+        transactions, version = (
+            read_lake_table(settings, SILVER_TRANSACTIONS, VELOCITY_COLUMNS) or _ABSENT
+        )
+        state.warm_start(transactions)
+        state.source_version = version
+        return state
+    import redis
+
+    from lakehouse.features.velocity_store import RedisVelocityState, state_prefix
+
+    client = redis.Redis.from_url(
+        store.url, socket_timeout=store.timeout_s, socket_connect_timeout=store.timeout_s
     )
-    state.warm_start(transactions)
-    state.source_version = version
-    return state
+    prefix = state_prefix(store.prefix, settings.lake_root, windows, max_lateness_s)
+    shared = RedisVelocityState(client, prefix, windows, max_lateness_s=max_lateness_s)
+    if shared.stored_version is None:  # not fed yet: read Silver (another may feed it first)
+        transactions, version = (
+            read_lake_table(settings, SILVER_TRANSACTIONS, VELOCITY_COLUMNS) or _ABSENT
+        )
+    else:
+        transactions, version = None, None
+    shared.feed_once(transactions, version, store.load_wait_s)
+    return shared

@@ -400,8 +400,12 @@ class VelocityState:
             record.source_account_id, record.destination_account_id, record.ts_us, record.cents
         )
 
+    def _account(self, source: str, destination: str | None) -> _SourceAccount | None:
+        """The source account's state (its ``first_to`` holding at least ``destination``)."""
+        return self._accounts.get(source)
+
     def _features(self, source: str, destination: str | None, ts_us: int, cents: int) -> dict:
-        state = self._accounts.get(source)
+        state = self._account(source, destination)
         out: dict[str, Any] = {}
         if state is None:
             for name in self.windows:
@@ -498,27 +502,30 @@ class VelocityState:
         Returns:
             How many transactions were added.
         """
-        if transactions is None or transactions.empty:
-            return 0
-        ts = _micros_of(transactions["transaction_ts"])
-        rows = sorted(
-            zip(
-                ts,
-                transactions["transaction_id"].tolist(),
-                transactions["source_account_id"].tolist(),
-                transactions["destination_account_id"].tolist(),
-                transactions["amount"].tolist(),
-                strict=True,
-            ),
-            key=lambda r: (r[0], r[1]),
-        )
         added = 0
-        for ts_us, transaction_id, source, destination, amount in rows:
-            added += self._observe(
-                transaction_id, source, _null(destination), ts_us, cents_of(amount)
-            )
+        for ts_us, transaction_id, source, destination, cents in silver_rows(transactions):
+            added += self._observe(transaction_id, source, destination, ts_us, cents)
         self.sweep()
         return added
+
+
+def silver_rows(transactions: pd.DataFrame | None) -> list[tuple]:
+    """Silver transactions as ``(time µs, id, source, destination, cents)``, in (time, id)
+    order (a warm start's), null destinations as None."""
+    if transactions is None or transactions.empty:
+        return []
+    rows = zip(
+        _micros_of(transactions["transaction_ts"]),
+        transactions["transaction_id"].tolist(),
+        transactions["source_account_id"].tolist(),
+        transactions["destination_account_id"].tolist(),
+        transactions["amount"].tolist(),
+        strict=True,
+    )
+    return sorted(
+        ((ts, tid, src, _null(dst), cents_of(amount)) for ts, tid, src, dst, amount in rows),
+        key=lambda r: (r[0], r[1]),
+    )
 
 
 # --- one transaction, and a batch ---------------------------------------------------------

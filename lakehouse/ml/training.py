@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 from mlflow.models import infer_signature
 
-from lakehouse.config import Settings
+from lakehouse.config import SECRET_FIELDS, Settings
 from lakehouse.ml.catalog import task_named
 from lakehouse.ml.datasets import DatasetLineage, time_split
 from lakehouse.ml.profile import PROFILE_ARTIFACT, build_profile
@@ -225,7 +225,7 @@ def train_model(
 
 def settings_json(settings: Settings) -> str:
     """The effective configuration, secrets excluded, as logged with every run."""
-    return settings.model_dump_json(exclude={"privacy": {"hmac_key"}})
+    return settings.model_dump_json(exclude=SECRET_FIELDS)
 
 
 def settings_from_run(logged: dict[str, Any], current: Settings) -> Settings:

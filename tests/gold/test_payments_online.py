@@ -9,6 +9,7 @@ must equal batch scoring's)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -24,6 +25,7 @@ from pyspark.sql import functions as F
 import serving.predict
 from lakehouse.config import load_settings
 from lakehouse.features.fraud_online import load_account_history, load_velocity_state
+from lakehouse.features.velocity_store import RedisVelocityState, state_prefix
 from lakehouse.generate import generate_payments_landing
 from lakehouse.gold.payments import to_payments_unified
 from lakehouse.gold.payments_online import (
@@ -66,7 +68,7 @@ from tests.support.payments_twins import (
     request,
     spark_gold,
 )
-from tests.support.serving import serving_client
+from tests.support.serving import serving_client, with_serve
 
 
 def test_window_boundaries_and_same_instant_transactions(spark):
@@ -442,12 +444,17 @@ def test_warm_start_from_silver_scores_new_transactions_like_replay_and_spark(sp
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("store", ["process", "redis"])
 def test_replaying_the_history_through_the_api_gives_golds_features_and_batch_scores(
-    spark, lake, tmp_path, monkeypatch
+    spark, lake, tmp_path, monkeypatch, request, store
 ):
     """A registered fraud model scores this lake's Gold in batch (``lakehouse score``); the
     service, from an empty velocity state, is sent the whole history in order: the features it
     computes equal Gold's and its scores equal the batch table's, transaction by transaction.
+
+    With the state in Redis (``serve.online_store.url``), two service instances share it and
+    take the batches in turn (a round-robin balancer), and a third one started afterwards (a
+    restart) finds the whole state there.
 
     The 45 generated days hold too few confirmed cases to train on (labels come 30-60 days
     late), so the model is trained on the ML tests' labelled Gold in another lake that shares
@@ -476,6 +483,18 @@ def test_replaying_the_history_through_the_api_gives_golds_features_and_batch_sc
             "serve.tasks=[fraud]",
         ],
     )
+    shared = None
+    if store == "redis":
+        redis_server = request.getfixturevalue("redis_server")
+        online = settings.serve.online_store.model_copy(
+            update={"url": redis_server.url, "prefix": f"test-{tmp_path.name}"}
+        )
+        settings = with_serve(settings, online_store=online)
+        lateness = settings.serve.velocity_max_lateness_s
+        prefix = state_prefix(online.prefix, settings.lake_root, windows, lateness)
+        # replay from nothing, not from the warm start (which already holds this history)
+        shared = RedisVelocityState(redis_server.client(), prefix, windows)
+        shared.client.set(f"{prefix}:fed", "1")
     scored = score_table(spark, settings, "fraud")
     assert scored.model_version == trained.model_version
     batch = by_id(
@@ -494,16 +513,26 @@ def test_replaying_the_history_through_the_api_gives_golds_features_and_batch_sc
     monkeypatch.setattr(serving.predict, "transaction_features", spy)
     requests = [as_request(r) for r in lake["silver"]]
     answers = {}
-    with serving_client(settings) as client:
-        features = client.app.state.service.features
-        # replay from nothing, not from the warm start (which already holds this history)
-        features.velocity = VelocityState(settings.payments.velocity_windows_s)
-        for start in range(0, len(requests), BATCH):
+    replicas = 1 if shared is None else 2
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(serving_client(settings)) for _ in range(replicas)]
+        if shared is None:
+            features = clients[0].app.state.service.features
+            # replay from nothing, not from the warm start (which already holds this history)
+            features.velocity = VelocityState(settings.payments.velocity_windows_s)
+        for turn, start in enumerate(range(0, len(requests), BATCH)):
+            client = clients[turn % replicas]
             response = client.post("/v1/fraud/score", json=requests[start : start + BATCH])
             assert response.status_code == 200, response.text
             assert response.json()["model"]["version"] == trained.model_version
             answers.update({a["transaction_id"]: a for a in response.json()["scores"]})
-        assert features.velocity.held_transactions > 0
+        held = clients[0].app.state.service.features.velocity.held_transactions
+        assert held > 0
+    if shared is not None:  # a restarted replica: nothing lost, nothing fed again
+        with serving_client(settings) as client:
+            velocity = client.app.state.service.features.velocity
+            assert isinstance(velocity, RedisVelocityState)
+            assert velocity.held_transactions == held == shared.held_transactions
 
     gold = lake["gold"]
     assert len(answers) == len(batch) == len(gold) >= 9_000

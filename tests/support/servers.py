@@ -364,6 +364,51 @@ def mlflow_server(
         )
 
 
+# --- Redis --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Redis:
+    """A Redis server: ``url`` to connect to; ``client()`` a new connection."""
+
+    url: str
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path | None = None, timeout: float = 30) -> Iterator[Redis]:
+    """Run Debian's ``redis-server`` on a free loopback port, in memory only."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServerError("redis-server is not installed: run `make services-deps` (Debian's)")
+    with contextlib.ExitStack() as stack:
+        folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="redis-")))
+        port = free_port()
+        log = folder / "redis.log"
+        command = [binary, "--bind", LOOPBACK, "--port", str(port), "--save", ""]
+        process = _start([*command, "--appendonly", "no", "--dir", str(folder)], log)
+        stack.callback(_stop, process)
+        server = Redis(f"redis://{LOOPBACK}:{port}/0")
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise ServerError(f"redis-server exited with {process.returncode}\n{_tail(log)}")
+            try:
+                if server.client().ping():
+                    break
+            except OSError:
+                pass
+            except Exception as exc:  # redis.ConnectionError while it starts
+                if time.monotonic() > deadline:
+                    raise ServerError(f"redis-server: no answer ({exc})\n{_tail(log)}") from exc
+            time.sleep(0.1)
+        yield server
+
+
 # --- Prometheus Pushgateway ----------------------------------------------------------------
 
 
