@@ -273,11 +273,14 @@ class FraudService(_Service):
         chosen = self.choose()
         windows = self.settings.payments.velocity_windows_s
         rows = []
-        for record in records:
-            # features first, then observe: a transaction never counts in its own velocity,
-            # and later records of the same request see the earlier ones (as in Gold)
-            rows.append(transaction_features(record, accounts, velocity, windows))
-            velocity.observe(record)
+        # (a shared store's state is read once for the request and written once after it)
+        with velocity.batch(records) as state:
+            for record in records:
+                # features first, then observe: a transaction never counts in its own
+                # velocity, and later records of the same request see the earlier ones (as
+                # in Gold)
+                rows.append(transaction_features(record, accounts, state, windows))
+                state.observe(record)
         self.metrics.velocity_held.set(velocity.held_transactions)
         model, alias, values = await self.score(rows, chosen)
         threshold = float(model.threshold)

@@ -32,7 +32,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -43,6 +44,7 @@ from lakehouse.gold.payments_online import (
     _SourceAccount,
     silver_rows,
 )
+from lakehouse.silver.payments_online import PaymentTransaction, as_transaction, cents_of
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,9 @@ class RedisVelocityState(VelocityState):
         super().__init__(windows, max_lateness_s=max_lateness_s)
         self.client = client
         self.prefix = prefix
+        self.max_lateness_s = max_lateness_s
         self._observe_script = client.register_script(OBSERVE)
+        self._held: int | None = None
 
     # --- keys --------------------------------------------------------------------------
 
@@ -135,8 +139,11 @@ class RedisVelocityState(VelocityState):
 
     @property
     def held_transactions(self) -> int:
-        """Transactions held in the windows, over every replica."""
-        return int(self.client.zcard(self._key("ids")))
+        """Transactions held in the windows, over every replica (as of this replica's last
+        batch, or asked now)."""
+        if self._held is None:
+            self._held = int(self.client.zcard(self._key("ids")))
+        return int(self._held)
 
     @property
     def stored_version(self) -> int | None:
@@ -151,23 +158,8 @@ class RedisVelocityState(VelocityState):
         pipe.hgetall(agg_key)
         pipe.hget(first_key, _field(destination))
         entries, aggregates, first = pipe.execute()
-        if not entries and not aggregates:
-            return None
-        state = _SourceAccount()
-        if aggregates:
-            state.evicted = int(aggregates[b"evicted"])
-            state.cum_cents = [int(aggregates[b"cents"])]
-            state.cum_sum = [float(aggregates[b"sum"])]
-            state.cum_n = [float(aggregates[b"n"])]
-            state.cum_avg = [float(aggregates[b"avg"])]
-            state.cum_m2 = [float(aggregates[b"m2"])]
-        for k, (member, score) in enumerate(entries):
-            transaction_id, _, cents = member.partition(b"\x00")
-            state.ts.append(int(score))
-            state.ids.append(transaction_id.decode())
-            state.cents.append(int(cents))
-            state._accumulate(k)
-        if first is not None:
+        state = _account_state(entries, aggregates)
+        if state is not None and first is not None:
             state.first_to[destination] = int(first)
         return state
 
@@ -176,15 +168,90 @@ class RedisVelocityState(VelocityState):
     def _observe(
         self, transaction_id: str, source: str, destination: str | None, ts_us: int, cents: int
     ) -> bool:
-        return bool(
-            self._observe_script(
-                keys=[self._key("wm"), self._key("ids"), *self._account_keys(source)],
-                args=[transaction_id, ts_us, cents, _field(destination), self._horizon_us],
-            )
+        return bool(self._send(transaction_id, source, destination, ts_us, cents))
+
+    def _send(
+        self,
+        transaction_id: str,
+        source: str,
+        destination: str | None,
+        ts_us: int,
+        cents: int,
+        pipe: Any = None,
+    ) -> Any:
+        """The observation script for one transaction, now or queued on ``pipe``."""
+        return self._observe_script(
+            keys=[self._key("wm"), self._key("ids"), *self._account_keys(source)],
+            args=[transaction_id, ts_us, cents, _field(destination), self._horizon_us],
+            client=pipe,
         )
 
     def sweep(self) -> None:
         """Nothing to do: each account is swept on the server when it is observed."""
+
+    @contextmanager
+    def batch(self, records: Sequence[PaymentTransaction]) -> Iterator[VelocityState]:
+        """An in-process view of what ``records`` need, read in one round trip: the watermark,
+        which of their ids are held, their source accounts (transactions, aggregates, the
+        first-paid times of their destinations). Features and observations run on the view
+        with the in-process code; on exit, the observations go to the server in one pipeline
+        of the same script, in the same order, where they are authoritative (a transaction
+        another replica observed meanwhile is counted there, not in this request's view).
+        """
+        records = list(records)
+        view = VelocityState(self.windows, max_lateness_s=self.max_lateness_s)
+        destinations: dict[str, list[str | None]] = {}
+        for record in records:
+            payees = destinations.setdefault(record.source_account_id, [])
+            if record.destination_account_id not in payees:
+                payees.append(record.destination_account_id)
+        pipe = self.client.pipeline(transaction=True)  # one instant of the state
+        pipe.get(self._key("wm"))
+        if records:
+            pipe.zmscore(self._key("ids"), [r.transaction_id for r in records])
+        for source, payees in destinations.items():
+            entries, agg, first = self._account_keys(source)
+            pipe.zrange(entries, 0, -1, withscores=True)
+            pipe.hgetall(agg)
+            pipe.hmget(first, [_field(p) for p in payees])
+        found = iter(pipe.execute())
+        watermark = next(found)
+        view.watermark_us = None if watermark is None else int(watermark)
+        if records:
+            held = next(found)
+            pairs = zip(records, held, strict=True)
+            view._held_ids = {r.transaction_id for r, score in pairs if score is not None}
+        for source, payees in destinations.items():
+            entries, aggregates, firsts = next(found), next(found), next(found)
+            account = _account_state(entries, aggregates)
+            if account is not None:
+                for payee, first in zip(payees, firsts, strict=True):
+                    if first is not None:
+                        account.first_to[payee] = int(first)
+                view._accounts[source] = account
+        observed: list[PaymentTransaction] = []
+        real_observe = view.observe
+
+        def observe(txn) -> bool:
+            record = as_transaction(txn)
+            observed.append(record)
+            return real_observe(record)
+
+        view.observe = observe  # type: ignore[method-assign]
+        yield view
+        if observed:
+            pipe = self.client.pipeline(transaction=False)
+            for r in observed:
+                self._send(
+                    r.transaction_id,
+                    r.source_account_id,
+                    r.destination_account_id,
+                    r.ts_us,
+                    cents_of(r.amount),
+                    pipe,
+                )
+            pipe.zcard(self._key("ids"))
+            *_, self._held = pipe.execute()
 
     def warm_start(self, transactions: pd.DataFrame) -> int:
         """Observe Silver transactions in (time, id) order, pipelined (a replay of rows
@@ -194,11 +261,7 @@ class RedisVelocityState(VelocityState):
         for start in range(0, len(rows), 2_000):
             pipe = self.client.pipeline(transaction=False)
             for ts_us, transaction_id, source, destination, cents in rows[start : start + 2_000]:
-                self._observe_script(
-                    keys=[self._key("wm"), self._key("ids"), *self._account_keys(source)],
-                    args=[transaction_id, ts_us, cents, _field(destination), self._horizon_us],
-                    client=pipe,
-                )
+                self._send(transaction_id, source, destination, ts_us, cents, pipe)
             added += sum(int(r) for r in pipe.execute())
         return added
 
@@ -241,6 +304,28 @@ class RedisVelocityState(VelocityState):
             return added
         finally:
             self.client.delete(lock)
+
+
+def _account_state(entries: list, aggregates: dict) -> _SourceAccount | None:
+    """An account's in-process state from its stored transactions and aggregates (its
+    first-paid times are added by the caller); None for an account never seen."""
+    if not entries and not aggregates:
+        return None
+    state = _SourceAccount()
+    if aggregates:
+        state.evicted = int(aggregates[b"evicted"])
+        state.cum_cents = [int(aggregates[b"cents"])]
+        state.cum_sum = [float(aggregates[b"sum"])]
+        state.cum_n = [float(aggregates[b"n"])]
+        state.cum_avg = [float(aggregates[b"avg"])]
+        state.cum_m2 = [float(aggregates[b"m2"])]
+    for k, (member, score) in enumerate(entries):
+        transaction_id, _, cents = member.partition(b"\x00")
+        state.ts.append(int(score))
+        state.ids.append(transaction_id.decode())
+        state.cents.append(int(cents))
+        state._accumulate(k)
+    return state
 
 
 def _field(destination: str | None) -> str:

@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -442,6 +443,16 @@ class VelocityState:
             src_amount_zscore=zscore,
         )
         return out
+
+    @contextmanager
+    def batch(self, records: Sequence[PaymentTransaction]) -> Iterator[VelocityState]:
+        """The state to compute ``records``' features on and observe them in, for one request.
+
+        In the process that is the state itself; a shared store's state
+        (``lakehouse.features.velocity_store``) reads what the records need at once and
+        writes their observations at the end, in one round trip each.
+        """
+        yield self
 
     def observe(self, txn: Mapping[str, Any] | PaymentTransaction) -> bool:
         """Add ``txn`` to the state (call it after scoring).

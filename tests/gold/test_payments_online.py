@@ -532,7 +532,8 @@ def test_replaying_the_history_through_the_api_gives_golds_features_and_batch_sc
         with serving_client(settings) as client:
             velocity = client.app.state.service.features.velocity
             assert isinstance(velocity, RedisVelocityState)
-            assert velocity.held_transactions == held == shared.held_transactions
+            # (counted now: each replica's own count is as of its last request)
+            assert velocity.held_transactions == shared.held_transactions >= held
 
     gold = lake["gold"]
     assert len(answers) == len(batch) == len(gold) >= 9_000

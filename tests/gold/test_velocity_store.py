@@ -44,18 +44,29 @@ def stream(n: int, seed: int) -> list[dict]:
     return [parse_transaction(r) for r in arrival]
 
 
+@pytest.mark.parametrize("batch", [1, 37])
 @pytest.mark.parametrize("windows, lateness_s", [(WINDOWS, 3600), ({"1h": 3600}, 0)])
-def test_two_replicas_sharing_redis_see_what_one_process_sees(redis_server, windows, lateness_s):
+def test_two_replicas_sharing_redis_see_what_one_process_sees(
+    redis_server, windows, lateness_s, batch
+):
+    """Requests of ``batch`` records go to the two replicas in turn; each request's records
+    get their features and are observed one after the other, as the service does."""
     prefix = f"test:{uuid.uuid4().hex}"
     replicas = [shared(redis_server, prefix, windows, lateness_s) for _ in range(2)]
     local = VelocityState(windows, max_lateness_s=lateness_s)
     records = stream(600, seed=11)
-    for turn, record in enumerate(records):
-        replica = replicas[turn % 2]  # round robin
-        expected = local.features(record)
-        assert replica.features(record) == expected, (turn, record.transaction_id)
-        assert replica.observe(record) == local.observe(record)
-    assert replicas[0].held_transactions == local.held_transactions
+    for turn, start in enumerate(range(0, len(records), batch)):
+        chunk = records[start : start + batch]
+        with replicas[turn % 2].batch(chunk) as state:  # round robin
+            for record in chunk:
+                expected = local.features(record)
+                assert state.features(record) == expected, (turn, record.transaction_id)
+                assert state.observe(record) == local.observe(record)
+    # (a replica's count is as of its own last request: ask a new connection)
+    assert (
+        shared(redis_server, prefix, windows, lateness_s).held_transactions
+        == local.held_transactions
+    )
     # short windows evicted most of it into the running aggregates: still exact
     assert lateness_s or local.held_transactions < len(records) // 10
     # each account's state, running aggregates included, bit for bit (the features round
