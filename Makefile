@@ -23,7 +23,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars tools airflow services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-cluster bench-serving bench-inference-log lock lock-airflow clean
+.PHONY: help setup venv jars tools airflow services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-cluster bench-serving bench-inference-log bench-online-store lock lock-airflow clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -124,6 +124,10 @@ VEGETA := github.com/tsenart/vegeta/v12@v12.13.0
 bench-inference-log: setup ## The inference log's cost to the service: log off vs on, open-loop (vegeta)
 	infra/tools/install-go-tools.sh $(VEGETA)
 	$(PY) benchmarks/bench_inference_log.py $(if $(LAKE),--lake $(LAKE))
+
+bench-online-store: setup services-deps ## The fraud state in the process vs shared in Redis by two replicas, open-loop (vegeta)
+	infra/tools/install-go-tools.sh $(VEGETA)
+	$(PY) benchmarks/bench_online_store.py $(if $(LAKE),--lake $(LAKE))
 
 lock: ## Re-resolve constraints.txt from setup.cfg (needs network)
 	$(UV) pip compile --quiet --python-version 3.11 setup.cfg --extra batch --extra serving --extra dev --extra server -o constraints.txt

@@ -20,11 +20,12 @@ And for the whole state: ``ids`` (held transaction ids scored by time: a recurri
 counted once), ``wm`` (the newest time observed) and ``source_version`` (the
 ``silver/payment_transactions`` version the state was first fed from).
 
-Each observation is one Lua script, atomic on the server: the duplicate check, the insert,
-the first-paid time, the watermark and the eviction of what fell behind it (folded into the
-aggregates with the very operations of Spark's ``CentralMomentAgg``, in doubles, as Lua
-computes). A warm start from Silver happens once per state: the first replica to start takes
-a lock and feeds it; the others wait for ``source_version``.
+Observations go through one Lua script (a request's all in one call), atomic on the server:
+the duplicate check, the insert, the first-paid time, the watermark and the eviction of what
+fell behind it (folded into the aggregates with the very operations of Spark's
+``CentralMomentAgg``, in doubles, as Lua computes). A warm start from Silver happens once per
+state: the first replica to start takes a lock and feeds it; the others wait for
+``source_version``.
 """
 
 from __future__ import annotations
@@ -48,50 +49,89 @@ from lakehouse.silver.payments_online import PaymentTransaction, as_transaction,
 
 log = logging.getLogger(__name__)
 
-# KEYS: watermark, ids, entries, aggregates, first-paid; ARGV: id, time (µs), cents,
-# destination field, horizon (µs). Returns 1 when added, 0 for a held id.
+# KEYS: the watermark, the ids, then per transaction its account's entries, aggregates and
+# first-paid times; ARGV: per transaction its id, time (µs), cents and destination field, then
+# the horizon (µs). Observes the transactions in order; returns per transaction 1 when added,
+# 0 for a held id.
 OBSERVE = """
-local id, ts, cents = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if redis.call('ZSCORE', KEYS[2], id) then return 0 end
-redis.call('ZADD', KEYS[3], ts, id .. '\\0' .. ARGV[3])
-redis.call('ZADD', KEYS[2], ts, id)
-local first = redis.call('HGET', KEYS[5], ARGV[4])
-if (not first) or ts < tonumber(first) then redis.call('HSET', KEYS[5], ARGV[4], ARGV[2]) end
-local wm = tonumber(redis.call('GET', KEYS[1]) or ARGV[2])
-if ts > wm then wm = ts end
-redis.call('SET', KEYS[1], string.format('%d', wm))
-local cutoff = wm - tonumber(ARGV[5])
-local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%d', cutoff))
-if #old == 0 then return 1 end
-local agg = redis.call('HMGET', KEYS[4], 'evicted', 'cents', 'sum', 'n', 'avg', 'm2')
-local evicted, total = tonumber(agg[1] or '0'), tonumber(agg[2] or '0')
-local sum, n = tonumber(agg[3] or '0'), tonumber(agg[4] or '0')
-local avg, m2 = tonumber(agg[5] or '0'), tonumber(agg[6] or '0')
-for _, member in ipairs(old) do
-  local at = string.find(member, '\\0', 1, true)
-  local c = tonumber(string.sub(member, at + 1))
-  local x = c / 100
-  local new_n = n + 1.0
-  local delta = x - avg
-  local delta_n = delta / new_n
-  total = total + c
-  sum = sum + x
-  n = new_n
-  avg = avg + delta_n
-  m2 = m2 + delta * (delta - delta_n)
-  evicted = evicted + 1
-  redis.call('ZREM', KEYS[2], string.sub(member, 1, at - 1))
+local function observe(wm_key, ids, entries, aggs, firsts, id, ts_text, cents_text, dest, horizon)
+  local ts = tonumber(ts_text)
+  if redis.call('ZSCORE', ids, id) then return 0 end
+  redis.call('ZADD', entries, ts, id .. '\\0' .. cents_text)
+  redis.call('ZADD', ids, ts, id)
+  local first = redis.call('HGET', firsts, dest)
+  if (not first) or ts < tonumber(first) then redis.call('HSET', firsts, dest, ts_text) end
+  local wm = tonumber(redis.call('GET', wm_key) or ts_text)
+  if ts > wm then wm = ts end
+  redis.call('SET', wm_key, string.format('%d', wm))
+  local cutoff = '(' .. string.format('%d', wm - horizon)
+  local old = redis.call('ZRANGEBYSCORE', entries, '-inf', cutoff)
+  if #old == 0 then return 1 end
+  local agg = redis.call('HMGET', aggs, 'evicted', 'cents', 'sum', 'n', 'avg', 'm2')
+  local evicted, total = tonumber(agg[1] or '0'), tonumber(agg[2] or '0')
+  local sum, n = tonumber(agg[3] or '0'), tonumber(agg[4] or '0')
+  local avg, m2 = tonumber(agg[5] or '0'), tonumber(agg[6] or '0')
+  for _, member in ipairs(old) do
+    local at = string.find(member, '\\0', 1, true)
+    local c = tonumber(string.sub(member, at + 1))
+    local x = c / 100
+    local new_n = n + 1.0
+    local delta = x - avg
+    local delta_n = delta / new_n
+    total = total + c
+    sum = sum + x
+    n = new_n
+    avg = avg + delta_n
+    m2 = m2 + delta * (delta - delta_n)
+    evicted = evicted + 1
+    redis.call('ZREM', ids, string.sub(member, 1, at - 1))
+  end
+  redis.call('ZREMRANGEBYSCORE', entries, '-inf', cutoff)
+  redis.call('HSET', aggs, 'evicted', string.format('%d', evicted),
+    'cents', string.format('%d', total), 'sum', string.format('%.17g', sum),
+    'n', string.format('%.17g', n), 'avg', string.format('%.17g', avg),
+    'm2', string.format('%.17g', m2))
+  return 1
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%d', cutoff))
-redis.call('HSET', KEYS[4], 'evicted', string.format('%d', evicted),
-  'cents', string.format('%d', total), 'sum', string.format('%.17g', sum),
-  'n', string.format('%.17g', n), 'avg', string.format('%.17g', avg),
-  'm2', string.format('%.17g', m2))
-return 1
+local horizon = tonumber(ARGV[#ARGV])
+local out = {}
+for i = 0, (#ARGV - 1) / 4 - 1 do
+  local k, a = 3 + 3 * i, 1 + 4 * i
+  out[i + 1] = observe(KEYS[1], KEYS[2], KEYS[k], KEYS[k + 1], KEYS[k + 2],
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], horizon)
+end
+return out
+"""
+
+# KEYS: the watermark, the ids, then per account its entries, aggregates and first-paid
+# times; ARGV: the number of ids, the ids, then per account the number of its destination
+# fields and the fields. Returns the watermark, each id's time if held, and per account its
+# entries (member, score, ...), aggregates (field, value, ...) and the destinations' times.
+READ = """
+local out = {redis.call('GET', KEYS[1]) or false}
+local ids = tonumber(ARGV[1])
+local held = {}
+for i = 1, ids do held[i] = redis.call('ZSCORE', KEYS[2], ARGV[1 + i]) or false end
+out[2] = held
+local accounts, a = {}, 2 + ids
+for k = 3, #KEYS, 3 do
+  local n, fields = tonumber(ARGV[a]), {}
+  for j = 1, n do fields[j] = ARGV[a + j] end
+  a = a + n + 1
+  local firsts = {}
+  if n > 0 then firsts = redis.call('HMGET', KEYS[k + 2], unpack(fields)) end
+  accounts[#accounts + 1] = {
+    redis.call('ZRANGE', KEYS[k], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[k + 1]), firsts
+  }
+end
+out[3] = accounts
+return out
 """
 
 # a warm start in progress holds this for at most this long (a killed loader's lock expires)
 WARM_LOCK_S = 600
+# transactions per script call of a warm start (the server serves nothing else meanwhile)
+WARM_CHUNK = 500
 _NO_DESTINATION = "\x00"  # Spark groups null destinations together: so does the state
 
 
@@ -125,6 +165,7 @@ class RedisVelocityState(VelocityState):
         self.prefix = prefix
         self.max_lateness_s = max_lateness_s
         self._observe_script = client.register_script(OBSERVE)
+        self._read_script = client.register_script(READ)
         self._held: int | None = None
 
     # --- keys --------------------------------------------------------------------------
@@ -168,35 +209,31 @@ class RedisVelocityState(VelocityState):
     def _observe(
         self, transaction_id: str, source: str, destination: str | None, ts_us: int, cents: int
     ) -> bool:
-        return bool(self._send(transaction_id, source, destination, ts_us, cents))
+        return bool(self._send([(ts_us, transaction_id, source, destination, cents)])[0])
 
-    def _send(
-        self,
-        transaction_id: str,
-        source: str,
-        destination: str | None,
-        ts_us: int,
-        cents: int,
-        pipe: Any = None,
-    ) -> Any:
-        """The observation script for one transaction, now or queued on ``pipe``."""
-        return self._observe_script(
-            keys=[self._key("wm"), self._key("ids"), *self._account_keys(source)],
-            args=[transaction_id, ts_us, cents, _field(destination), self._horizon_us],
-            client=pipe,
-        )
+    def _send(self, rows: Sequence[tuple], pipe: Any = None) -> Any:
+        """The observation script for ``rows`` (time µs, id, source, destination, cents), in
+        order, in one call: now, or queued on ``pipe``."""
+        keys = [self._key("wm"), self._key("ids")]
+        args: list[Any] = []
+        for ts_us, transaction_id, source, destination, cents in rows:
+            keys.extend(self._account_keys(source))
+            args.extend((transaction_id, ts_us, cents, _field(destination)))
+        args.append(self._horizon_us)
+        return self._observe_script(keys=keys, args=args, client=pipe)
 
     def sweep(self) -> None:
         """Nothing to do: each account is swept on the server when it is observed."""
 
     @contextmanager
     def batch(self, records: Sequence[PaymentTransaction]) -> Iterator[VelocityState]:
-        """An in-process view of what ``records`` need, read in one round trip: the watermark,
-        which of their ids are held, their source accounts (transactions, aggregates, the
-        first-paid times of their destinations). Features and observations run on the view
-        with the in-process code; on exit, the observations go to the server in one pipeline
-        of the same script, in the same order, where they are authoritative (a transaction
-        another replica observed meanwhile is counted there, not in this request's view).
+        """An in-process view of what ``records`` need, read by one script call: the
+        watermark, which of their ids are held, their source accounts (transactions,
+        aggregates, the first-paid times of their destinations). Features and observations run
+        on the view with the in-process code; on exit, the observations go to the server in
+        one call of the observation script, in the same order, where they are authoritative (a
+        transaction another replica observed meanwhile is counted there, not in this request's
+        view).
         """
         records = list(records)
         view = VelocityState(self.windows, max_lateness_s=self.max_lateness_s)
@@ -205,25 +242,22 @@ class RedisVelocityState(VelocityState):
             payees = destinations.setdefault(record.source_account_id, [])
             if record.destination_account_id not in payees:
                 payees.append(record.destination_account_id)
-        pipe = self.client.pipeline(transaction=True)  # one instant of the state
-        pipe.get(self._key("wm"))
-        if records:
-            pipe.zmscore(self._key("ids"), [r.transaction_id for r in records])
+        keys = [self._key("wm"), self._key("ids")]
+        args: list[Any] = [len(records), *(r.transaction_id for r in records)]
         for source, payees in destinations.items():
-            entries, agg, first = self._account_keys(source)
-            pipe.zrange(entries, 0, -1, withscores=True)
-            pipe.hgetall(agg)
-            pipe.hmget(first, [_field(p) for p in payees])
-        found = iter(pipe.execute())
-        watermark = next(found)
+            keys.extend(self._account_keys(source))
+            args.extend((len(payees), *map(_field, payees)))
+        # one script: one instant of the state
+        watermark, held, accounts = self._read_script(keys=keys, args=args)
         view.watermark_us = None if watermark is None else int(watermark)
-        if records:
-            held = next(found)
-            pairs = zip(records, held, strict=True)
-            view._held_ids = {r.transaction_id for r, score in pairs if score is not None}
-        for source, payees in destinations.items():
-            entries, aggregates, firsts = next(found), next(found), next(found)
-            account = _account_state(entries, aggregates)
+        pairs = zip(records, held, strict=True)
+        view._held_ids = {r.transaction_id for r, score in pairs if score is not None}
+        for (source, payees), (flat, aggregates, firsts) in zip(
+            destinations.items(), accounts, strict=True
+        ):
+            entries = list(zip(flat[0::2], map(float, flat[1::2]), strict=True))
+            stored = dict(zip(aggregates[0::2], aggregates[1::2], strict=True))
+            account = _account_state(entries, stored)
             if account is not None:
                 for payee, first in zip(payees, firsts, strict=True):
                     if first is not None:
@@ -241,28 +275,21 @@ class RedisVelocityState(VelocityState):
         yield view
         if observed:
             pipe = self.client.pipeline(transaction=False)
-            for r in observed:
-                self._send(
-                    r.transaction_id,
-                    r.source_account_id,
-                    r.destination_account_id,
-                    r.ts_us,
-                    cents_of(r.amount),
-                    pipe,
-                )
+            rows = [
+                (r.ts_us, r.transaction_id, r.source_account_id, r.destination_account_id, c)
+                for r, c in ((r, cents_of(r.amount)) for r in observed)
+            ]
+            self._send(rows, pipe)
             pipe.zcard(self._key("ids"))
-            *_, self._held = pipe.execute()
+            _, self._held = pipe.execute()
 
     def warm_start(self, transactions: pd.DataFrame) -> int:
         """Observe Silver transactions in (time, id) order, pipelined (a replay of rows
         already held adds nothing: their ids are known while they are held)."""
         rows = silver_rows(transactions)
         added = 0
-        for start in range(0, len(rows), 2_000):
-            pipe = self.client.pipeline(transaction=False)
-            for ts_us, transaction_id, source, destination, cents in rows[start : start + 2_000]:
-                self._send(transaction_id, source, destination, ts_us, cents, pipe)
-            added += sum(int(r) for r in pipe.execute())
+        for start in range(0, len(rows), WARM_CHUNK):
+            added += sum(int(r) for r in self._send(rows[start : start + WARM_CHUNK]))
         return added
 
     def feed_once(self, transactions: pd.DataFrame, version: int | None, wait_s: float) -> int:
