@@ -272,15 +272,21 @@ class FraudService(_Service):
         # a model must be there before the state changes: a 503 leaves no trace
         chosen = self.choose()
         windows = self.settings.payments.velocity_windows_s
-        rows = []
-        # (a shared store's state is read once for the request and written once after it)
-        with velocity.batch(records) as state:
-            for record in records:
-                # features first, then observe: a transaction never counts in its own
-                # velocity, and later records of the same request see the earlier ones (as
-                # in Gold)
-                rows.append(transaction_features(record, accounts, state, windows))
-                state.observe(record)
+
+        def features_of() -> list[dict[str, Any]]:
+            rows = []
+            # (a shared store's state is read once for the request and written once after it)
+            with velocity.batch(records) as state:
+                for record in records:
+                    # features first, then observe: a transaction never counts in its own
+                    # velocity, and later records of the same request see the earlier ones
+                    # (as in Gold)
+                    rows.append(transaction_features(record, accounts, state, windows))
+                    state.observe(record)
+            return rows
+
+        # a shared store's round trips must not hold the event loop: other requests go on
+        rows = await asyncio.to_thread(features_of) if velocity.remote else features_of()
         self.metrics.velocity_held.set(velocity.held_transactions)
         model, alias, values = await self.score(rows, chosen)
         threshold = float(model.threshold)

@@ -152,6 +152,8 @@ class RedisVelocityState(VelocityState):
         max_lateness_s: As in ``VelocityState``.
     """
 
+    remote = True
+
     def __init__(
         self,
         client: Any,

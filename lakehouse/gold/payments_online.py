@@ -362,6 +362,10 @@ class VelocityState:
         source_version: The ``silver/payment_transactions`` version a warm start read.
     """
 
+    # whether reading and updating the state waits on a server (its calls are then made off
+    # the service's event loop)
+    remote = False
+
     def __init__(
         self, windows: Mapping[str, int], *, max_lateness_s: int = DEFAULT_MAX_LATENESS_S
     ) -> None:
