@@ -161,6 +161,30 @@ def training_profile(version: ModelVersion) -> dict[str, Any] | None:
         return None
 
 
+def trained_until(
+    spark: SparkSession, path: str, task: ModelTask, version: int, champion: ModelVersion
+) -> datetime | None:
+    """The newest event time the champion could train on: in the Gold version it read; or,
+    once files of that version are gone (erased by ``lakehouse forget``, or vacuumed), the
+    start of its run's test split (its test rows are then compared too)."""
+    try:
+        return (
+            read_table(spark, path, version=version)
+            .where(task.row_filter())
+            .agg(F.max(task.ts))
+            .first()[0]
+        )
+    except Exception as exc:  # FAILED_READ_FILE.FILE_NOT_EXIST, or the log itself gone
+        log.warning(
+            "drift: %s@v%d cannot be read back (%s); using the run's test split start",
+            task.table.key,
+            version,
+            type(exc).__name__,
+        )
+    start = mlflow.get_run(champion.run_id).data.params.get("split_test_start")
+    return None if start is None else datetime.fromisoformat(start)
+
+
 def check_drift(
     spark: SparkSession, settings: Settings, task: ModelTask, champion: ModelVersion
 ) -> DriftCheck | None:
@@ -176,12 +200,7 @@ def check_drift(
     if profile is None:
         return None
     policy = settings.ml.retrain
-    since = (
-        read_table(spark, path, version=int(trained))
-        .where(task.row_filter())
-        .agg(F.max(task.ts))
-        .first()[0]
-    )
+    since = trained_until(spark, path, task, int(trained), champion)
     newer = read_table(spark, path, version=latest)
     if since is not None:
         newer = newer.where(F.col(task.ts) > F.lit(since))
