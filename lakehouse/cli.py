@@ -19,7 +19,7 @@ import click
 from lakehouse import __version__
 from lakehouse.config import ConfigError, Settings, env_overrides, join_uri, load_settings
 from lakehouse.contract import PAYMENT_FEEDS
-from lakehouse.errors import EXIT_CRASH, EXIT_PROMOTION_REFUSED, LakehouseError
+from lakehouse.errors import EXIT_CRASH, EXIT_PROMOTION_REFUSED, LakehouseError, first_line
 from lakehouse.log_scrub import scrub
 from lakehouse.log_setup import LOG_FORMATS, configure_logging
 from lakehouse.monitoring import jobs as job_metrics
@@ -36,7 +36,7 @@ PAYMENT_DAYS = 90
 # `generate` writes made-up data and needs none, and these tokenize nothing and read no raw
 # PII, so they never hold the PII key: the service, the registry's listing and rollback.
 NO_SECRETS = frozenset({"generate"})
-NO_PII_KEY = frozenset({"serve", "models", "rollback"})
+NO_PII_KEY = frozenset({"serve", "models", "rollback", "sql", "sql-server", "sync"})
 # what `lakehouse demo` leaves in the folders it owns, so that it empties no one else's
 DEMO_MARKER = "_lakehouse_demo"
 # `--set` given as a JSON list in the environment (containers); the command's own --set values
@@ -113,9 +113,35 @@ def writes_lake(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(settings: Settings, **kwargs):
         with _lake_lock(settings):
-            return command(settings=settings, **kwargs)
+            try:
+                return command(settings=settings, **kwargs)
+            finally:
+                _register_new_tables(settings)
 
     return wrapper
+
+
+def _register_new_tables(settings: Settings) -> None:
+    """Name the tables the command created (``lakehouse.catalog``), still under the lock. A
+    catalog that cannot be reached does not fail a command whose data is written: the names
+    come with the next command, or `lakehouse catalog sync`."""
+    if not settings.catalog.enabled or "pyspark" not in sys.modules:
+        return
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return
+    from lakehouse import catalog
+
+    try:
+        for registration in catalog.register_missing(spark, settings):
+            log.info("catalog: %s %s", registration.name, registration.action)
+    except Exception as exc:
+        log.warning(
+            "catalog: new tables not registered (`lakehouse catalog sync` does it): %s",
+            first_line(exc),
+        )
 
 
 def _lake_lock(settings: Settings):
@@ -126,9 +152,9 @@ def _lake_lock(settings: Settings):
 
 
 def _spark(settings: Settings):
-    from lakehouse.spark import get_spark
+    from lakehouse.spark import session_for
 
-    return get_spark(settings.spark, storage=settings.storage)
+    return session_for(settings)
 
 
 def _print_report(report) -> None:
@@ -565,6 +591,87 @@ def history(settings, table, limit):
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="TABLE") from exc
     print_history(_spark(settings), settings.table_path(*parsed), parsed.key, limit)
+
+
+@cli.group(name="catalog")
+def catalog_group() -> None:
+    """Tables by name: one database per layer (`SELECT * FROM gold.payments_unified`)."""
+
+
+@catalog_group.command(name="sync")
+@common_options
+@click.option(
+    "--names-only",
+    is_flag=True,
+    help="Register names only: no comments or properties (no metadata commits).",
+)
+@writes_lake
+def catalog_sync(settings, names_only):
+    """Rebuild the catalog from the lake: register and describe every table, drop the names
+    of tables the lake no longer holds."""
+    from lakehouse import catalog
+
+    spark = _spark(settings)
+    try:
+        done = catalog.sync(spark, settings, with_meaning=not names_only)
+    except catalog.CatalogError as exc:
+        _fail(exc)
+    for registration in done:
+        click.echo(f"{registration.action:<11} {registration.name:<40} {registration.location}")
+    click.echo(f"catalog: {len(done)} tables")
+
+
+@cli.command()
+@common_options
+@click.argument("query")
+@click.option("--limit", default=100, show_default=True, help="Rows to print at most.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="json: one JSON object per line.",
+)
+@click.option(
+    "--remote",
+    default=None,
+    envvar="LAKEHOUSE_SQL_REMOTE",
+    help="A running `lakehouse sql-server`'s Spark Connect URL (sc://host:15002): no JVM "
+    "here (LAKEHOUSE_SQL_REMOTE).",
+)
+def sql(settings, query, limit, output, remote):
+    """Run one read-only query on the lake's catalog and print the result, e.g.
+    `lakehouse sql "SELECT * FROM gold.delivery_features VERSION AS OF 3 LIMIT 5"`."""
+    from lakehouse.catalog.query import QueryError, WriteRefusedError, render, run_query
+
+    try:
+        frame = run_query(settings, query, limit=limit, remote=remote)
+    except WriteRefusedError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except QueryError as exc:
+        _fail(exc)
+    click.echo(render(frame, output), nl=False)
+
+
+@cli.command(name="sql-server")
+@common_options
+@click.option("--host", default=None, help="Interface to bind (default: catalog.host).")
+@click.option("--connect-port", type=int, default=None, help="Spark Connect port.")
+@click.option("--thrift-port", type=int, default=None, help="Thrift (JDBC/ODBC) port.")
+@click.option("--no-thrift", is_flag=True, help="Spark Connect only.")
+def sql_server(settings, host, connect_port, thrift_port, no_thrift):
+    """Serve the lake's catalog: Spark Connect for notebooks, Thrift (JDBC/ODBC) for BI tools,
+    until SIGTERM."""
+    from lakehouse.catalog.server import run as run_server
+
+    run_server(
+        settings,
+        host=host,
+        connect_port=connect_port,
+        thrift_port=thrift_port,
+        thrift=not no_thrift,
+    )
 
 
 @cli.group()

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -84,6 +85,8 @@ class SecretsSettings(_Section):
     tracking_db_password: str | None = None
     # the prediction service's hashed API keys (a JSON document, ``lakehouse.api_keys``)
     api_keys: str | None = None
+    # the password of catalog.metastore_url's user (lakehouse.catalog)
+    metastore_db_password: str | None = None
     region: str | None = None  # None: the S3 region (storage.s3_region, AWS_REGION, ...)
     # None: AWS_ENDPOINT_URL_SECRETS_MANAGER, else AWS_ENDPOINT_URL, else AWS's own
     endpoint: str | None = None
@@ -377,6 +380,34 @@ class StorageSettings(_Section):
     dynamodb_endpoint: str | None = None
 
 
+class CatalogSettings(_Section):
+    """Tables by name (``lakehouse.catalog``): where the metastore lives, how it is served."""
+
+    enabled: bool = True
+    # a JDBC URL of the metastore's database (jdbc:postgresql://host:5432/metastore); None:
+    # Spark's embedded metastore (Derby) in <lake>/_catalog, or in local_dir for an s3a:// lake
+    metastore_url: str | None = None
+    metastore_user: str | None = None
+    metastore_driver: str = "org.postgresql.Driver"
+    local_dir: str = "data/catalog"
+    # prepended to every layer's database name (``dev_gold``): several lakes in one metastore
+    database_prefix: str = ""
+    owner: str = "lakehouse"
+    # `lakehouse sql-server`: Spark Connect and the Thrift (JDBC/ODBC) server
+    host: str = "127.0.0.1"
+    connect_port: int = Field(default=15002, ge=0, le=65535)
+    thrift_port: int = Field(default=10000, ge=0, le=65535)
+    # how often the SQL server registers tables that appeared in the lake meanwhile
+    sync_interval_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("database_prefix")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+            raise ValueError("a database prefix is a lower-case letter, then letters, digits, _")
+        return value
+
+
 class LockSettings(_Section):
     """The lake's writer lock (``lakehouse.io.lake_lock``): one writing command at a time."""
 
@@ -418,6 +449,7 @@ class Settings(_Section):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     lock: LockSettings = Field(default_factory=LockSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     def landing_path(self, *parts: str) -> str:
@@ -439,7 +471,11 @@ class Settings(_Section):
 
 
 # settings that may hold a secret (a key; a URL with a password): never logged or hashed
-SECRET_FIELDS: dict = {"privacy": {"hmac_key"}, "serve": {"online_store": {"url"}}}
+SECRET_FIELDS: dict = {
+    "privacy": {"hmac_key"},
+    "serve": {"online_store": {"url"}},
+    "catalog": {"metastore_url"},
+}
 
 
 def join_uri(root: str, *parts: str) -> str:

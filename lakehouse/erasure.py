@@ -58,6 +58,7 @@ from lakehouse.reporting import CONSERVED
 from lakehouse.tables import (
     BATCH_LEDGER,
     BRONZE_SESSIONS,
+    ERASURES,
     GOLD_DELIVERY_FEATURES,
     GOLD_DELIVERY_PREDICTIONS,
     GOLD_FRAUD_SCORES,
@@ -79,7 +80,6 @@ from lakehouse.tables import (
 
 log = logging.getLogger(__name__)
 
-ERASURES = Table("audit", "erasures")
 ERASURES_SCHEMA = StructType(
     [
         StructField("request_id", StringType(), False),

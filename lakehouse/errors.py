@@ -38,8 +38,13 @@ class LakehouseError(Exception):
 
     def one_line(self) -> str:
         """The message's first non-empty line (a JVM error can carry a whole stack trace)."""
-        lines = [line.strip() for line in str(self).splitlines() if line.strip()]
-        return lines[0] if lines else type(self).__name__
+        return first_line(self)
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first non-empty line, or its type's name."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 class DataQualityError(LakehouseError):

@@ -209,6 +209,15 @@ def tracking_db_password(settings: Settings) -> str | None:
     return read_secret(settings, secret_id, "tracking database password").decode()
 
 
+def metastore_db_password(settings: Settings) -> str | None:
+    """The catalog's metastore database password from Secrets Manager, or None when none is
+    configured (``catalog.metastore_url`` then needs no password, e.g. trust on loopback)."""
+    secret_id = settings.secrets.metastore_db_password
+    if not secret_id:
+        return None
+    return read_secret(settings, secret_id, "metastore database password").decode()
+
+
 def with_password(uri: str, password: str | None) -> str:
     """``uri`` with ``password`` for its user; a URI that is not a database URI, or that has
     no user, is returned unchanged."""
@@ -250,3 +259,5 @@ def check(settings: Settings, *, pii: bool = True) -> None:
     if pii:
         hmac_key(settings)
     tracking_db_password(settings)
+    if settings.catalog.enabled and settings.catalog.metastore_url:
+        metastore_db_password(settings)

@@ -15,7 +15,7 @@ from pathlib import Path
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from lakehouse.config import PROJECT_ROOT, SparkSettings, StorageSettings
+from lakehouse.config import PROJECT_ROOT, Settings, SparkSettings, StorageSettings
 from lakehouse.errors import LakehouseError
 from lakehouse.storage import hadoop_conf, spark_conf
 
@@ -135,12 +135,15 @@ def build_conf(
     extra: dict[str, str] | None = None,
     *,
     storage: StorageSettings | None = None,
+    catalog: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The Spark settings a session is built with (base, then object storage (``s3a://``
-    endpoint, region, path style, log store), then configuration, then ``extra``)."""
+    endpoint, region, path style, log store), then the catalog's (``lakehouse.catalog``), then
+    configuration, then ``extra``)."""
     conf = dict(BASE_CONF)
     if storage is not None:
         conf.update(spark_conf(storage))
+    conf.update(catalog or {})
     conf.update(settings.conf)
     conf.update(extra or {})
     return conf
@@ -152,6 +155,7 @@ def get_spark(
     app_name: str | None = None,
     extra_conf: dict[str, str] | None = None,
     storage: StorageSettings | None = None,
+    catalog: dict[str, str] | None = None,
 ) -> SparkSession:
     """Return the active SparkSession, building a Delta-enabled one if there is none.
 
@@ -165,6 +169,8 @@ def get_spark(
         extra_conf: Settings applied last (tests use this for small shuffles).
         storage: The ``storage`` section: S3 endpoint, region and log store for ``s3a://``
             paths (``lakehouse.storage``); credentials stay with the AWS provider chain.
+        catalog: The metastore's settings (``lakehouse.catalog.spark_conf``); without them
+            the session's catalog is Spark's in-memory one, gone when it stops.
 
     Returns:
         A SparkSession with Delta's SQL extension and catalog configured.
@@ -176,7 +182,7 @@ def get_spark(
     submitted = _launched_by_spark_submit()
     name = app_name or (_submitted_app_name() if submitted else None) or settings.app_name
     builder = SparkSession.builder.appName(name)
-    conf = build_conf(settings, extra_conf, storage=storage)
+    conf = build_conf(settings, extra_conf, storage=storage, catalog=catalog)
     if not submitted:
         # the master that takes effect: a spark.master in spark.conf or extra_conf (applied
         # last, below) wins over the settings' master
@@ -203,6 +209,29 @@ def get_spark(
         spark.conf.set(MIN_SPLITS, str(SPLITS_PER_CORE * spark.sparkContext.defaultParallelism))
     spark.sparkContext.setLogLevel(settings.log_level)
     log.info("spark session ready: master=%s version=%s", spark.sparkContext.master, spark.version)
+    return spark
+
+
+def session_for(
+    settings: Settings,
+    *,
+    app_name: str | None = None,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """The session of a command or a notebook: Delta, object storage and the lake's catalog
+    (tables by name, ``lakehouse.catalog``), all from one configuration."""
+    from lakehouse import catalog
+    from lakehouse.secrets import metastore_db_password
+
+    password = metastore_db_password(settings) if settings.catalog.metastore_url else None
+    spark = get_spark(
+        settings.spark,
+        app_name=app_name,
+        extra_conf=extra_conf,
+        storage=settings.storage,
+        catalog=catalog.spark_conf(settings, password),
+    )
+    catalog.prepare(spark, settings)
     return spark
 
 

@@ -58,6 +58,10 @@ GOLD_MODEL_PERFORMANCE = Table("gold", "model_performance")
 # Each new Gold version's newest rows beside the champion's training data, per feature
 # (lakehouse.ml.feature_drift).
 FEATURE_DRIFT = Table("audit", "feature_drift")
+# Rejected rows of the reference data (lakehouse.pipeline.reference).
+QUARANTINE_REFERENCE = Table("quarantine", "reference")
+# What each `lakehouse forget` request removed (lakehouse.erasure).
+ERASURES = Table("audit", "erasures")
 
 ALL_TABLES = (
     BRONZE_SESSIONS,
@@ -91,10 +95,19 @@ ALL_TABLES = (
     FEATURE_DRIFT,
 )
 
+# Every table the catalog names (lakehouse.catalog): those above and the two that maintenance
+# and the kill tests leave alone.
+NAMED_TABLES = (*ALL_TABLES, QUARANTINE_REFERENCE, ERASURES)
+
 
 def parse_table(key: str) -> Table:
-    """``"gold/delivery_features"`` -> ``Table("gold", "delivery_features")``."""
-    layer, sep, name = key.strip("/").partition("/")
-    if not sep or not name or "/" in name:
-        raise ValueError(f"a table is named layer/name, e.g. gold/delivery_features; got {key!r}")
+    """``"gold/delivery_features"`` or ``"gold.delivery_features"`` (its catalog name) ->
+    ``Table("gold", "delivery_features")``."""
+    text = key.strip().strip("/")
+    separator = "/" if "/" in text else "."
+    layer, sep, name = text.partition(separator)
+    if not sep or not layer or not name or "/" in name or "." in name:
+        raise ValueError(
+            f"a table is named layer.name or layer/name, e.g. gold.delivery_features; got {key!r}"
+        )
     return Table(layer, name)

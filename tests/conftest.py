@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,14 @@ TEST_SPARK_CONF = {
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
     "spark.driver.memory": "3g",  # a worker runs the longest modules in one JVM
 }
+
+# The suite shares one Spark session, so one catalog, across hundreds of lakes: the commands it
+# runs (in this process, or as subprocesses that inherit the environment) register no tables
+# unless a test says so (`--set catalog.enabled=true`, or LAKEHOUSE_SET of its own). The
+# catalog's own tests (tests/catalog) run every path: names, meaning, sync, the metastore that
+# outlives a process (embedded and PostgreSQL), the SQL server, a whole `lakehouse run`.
+CATALOG_OFF = json.dumps(["catalog.enabled=false"])
+os.environ.setdefault("LAKEHOUSE_SET", CATALOG_OFF)
 
 # `make test` runs the suite on two pytest-xdist workers, one test module at a time each
 # (--dist loadfile, in this order: --no-loadscope-reorder). The longest modules go first, so

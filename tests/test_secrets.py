@@ -248,8 +248,11 @@ COMMAND_ARGS = {
     "serve": [],
     "quarantine list": [],
     "quarantine replay": [],
+    "catalog sync": [],
+    "sql": ["SELECT 1"],
+    "sql-server": [],
 }
-NO_PII_KEY = {"serve", "models", "rollback"}
+NO_PII_KEY = {"serve", "models", "rollback", "catalog sync", "sql", "sql-server"}
 
 
 def leaf_commands(group: click.Group, prefix: str = "") -> set[str]:

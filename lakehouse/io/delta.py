@@ -77,6 +77,9 @@ MAINTENANCE_OPERATIONS = (
     "VACUUM END",
     "SET TBLPROPERTIES",
     "UNSET TBLPROPERTIES",
+    # column comments (lakehouse.catalog)
+    "CHANGE COLUMN",
+    "CHANGE COLUMNS",
 )
 
 

@@ -15,6 +15,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from pyspark.sql import SparkSession
 
+from lakehouse.catalog import qualified_name
 from lakehouse.config import Settings
 from lakehouse.erasure_registry import erased_rows
 from lakehouse.ml.catalog import task_named
@@ -116,6 +117,8 @@ def reproduce(spark: SparkSession, settings: Settings, run_id: str) -> Reproduct
             "`lakehouse maintain` keeps the versions of aliased models only."
         ) from exc
     report = ReproductionReport(run_id, task.name, f"{lineage.table}@v{lineage.version}")
+    name = params.get("table_name", qualified_name(settings, task.table))
+    report.notes.append(f"read it yourself: SELECT * FROM {name} VERSION AS OF {version}")
     if erased:
         report.notes.append(f"{erased} rows of this data were erased (lakehouse forget)")
     report.add("row count", int(params["table_row_count"]), lineage.row_count)

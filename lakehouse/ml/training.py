@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 from mlflow.models import infer_signature
 
+from lakehouse.catalog import qualified_name
 from lakehouse.config import SECRET_FIELDS, Settings
 from lakehouse.ml.catalog import task_named
 from lakehouse.ml.datasets import DatasetLineage, time_split
@@ -124,6 +125,8 @@ def _params(task: ModelTask, settings: Settings, split, lineage, evaluation) -> 
     params: dict[str, Any] = {
         "task": task.name,
         "table": lineage.table,
+        # the same table as users name it: SELECT * FROM <table_name> VERSION AS OF <version>
+        "table_name": qualified_name(settings, task.table),
         "table_version": lineage.version,
         "table_row_count": lineage.row_count,
         "table_content_hash": lineage.content_hash,

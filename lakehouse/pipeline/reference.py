@@ -27,12 +27,11 @@ from lakehouse.io.landing import path_exists, read_csv_by_header
 from lakehouse.pipeline.report import StepReport
 from lakehouse.silver.reference import REFERENCE_SPECS, with_duplicate_key_reason
 from lakehouse.silver.schemas import QUARANTINE_SCHEMA
-from lakehouse.tables import Table
+from lakehouse.tables import QUARANTINE_REFERENCE, Table
 
 log = logging.getLogger(__name__)
 
 REFERENCE_FOLDER = "reference"
-QUARANTINE_REFERENCE = Table("quarantine", "reference")
 QUARANTINE_REFERENCE_SCHEMA = StructType(
     [*QUARANTINE_SCHEMA.fields, StructField("reference_table", StringType())]
 )

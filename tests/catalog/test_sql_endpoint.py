@@ -1,0 +1,206 @@
+"""The catalog outside the suite's process: separate Spark applications share the metastore
+(the embedded one in the lake, or PostgreSQL), `lakehouse sql-server` serves it over Spark
+Connect and JDBC, and a whole `lakehouse run` names every table it creates."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lakehouse.config import load_settings
+from lakehouse.tables import GOLD_DELIVERY_FEATURES, GOLD_FRAUD_SCORES
+from tests.support.gold import delivery_rows, write_gold
+from tests.support.servers import free_port
+
+# the suite turns the catalog off for the commands it runs (tests/conftest.py): not here
+ON = {
+    **{k: v for k, v in os.environ.items() if k != "PYSPARK_SUBMIT_ARGS"},
+    "LAKEHOUSE_SET": "[]",
+}
+SMALL = ["--set", "spark.master=local[1]", "--set", "spark.conf.spark.ui.enabled=false"]
+
+
+def lakehouse(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    """One `lakehouse` command in a process (a Spark application) of its own."""
+    done = subprocess.run(
+        [sys.executable, "-m", "lakehouse", *args, *SMALL],
+        env=ON,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done
+
+
+def json_rows(done: subprocess.CompletedProcess) -> list[dict]:
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory) -> Path:
+    """Gold delivery features at two versions (300 rows, then 20 more), no catalog yet."""
+    root = tmp_path_factory.mktemp("endpoint") / "lake"
+    settings = load_settings("local", lake=str(root))
+    write_gold(spark, settings, GOLD_DELIVERY_FEATURES, delivery_rows(300, seed=1))
+    write_gold(spark, settings, GOLD_DELIVERY_FEATURES, delivery_rows(20, seed=2), mode="append")
+    return root
+
+
+def test_the_embedded_catalog_outlives_the_application_that_wrote_it(lake):
+    synced = lakehouse("catalog", "sync", "--lake", str(lake))
+    assert "registered  gold.delivery_features" in synced.stdout
+    assert (lake / "_catalog" / "metastore_db").is_dir()
+    assert (lake / "_catalog" / "derby.log").is_file()
+    # another application, started later, finds the name, its versions and its meaning
+    query = "SELECT count(*) AS n FROM gold.delivery_features VERSION AS OF 0"
+    read = lakehouse("sql", query, "--lake", str(lake), "--format", "json")
+    assert json_rows(read) == [{"n": 300}]
+    described = lakehouse(
+        "sql", "DESCRIBE TABLE EXTENDED gold.delivery_features", "--lake", str(lake)
+    )
+    assert "calendar days, in UTC, from the order date" in described.stdout
+    assert "One row per checkout" in described.stdout
+
+
+def beeline(url: str, statements: str) -> subprocess.CompletedProcess:
+    """Hive's JDBC command-line client, from the jars pyspark ships."""
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    return subprocess.run(
+        [
+            "java",
+            "-cp",
+            f"{jars}/*",
+            "org.apache.hive.beeline.BeeLine",
+            "-u",
+            url,
+            "-e",
+            statements,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[str]:
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                break
+            continue
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"no {text!r} from the SQL server: {''.join(lines)[-3000:]}")
+
+
+def test_the_sql_server_serves_notebooks_and_jdbc_clients(spark, lake):
+    connect, thrift = free_port(), free_port()
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "lakehouse", "sql-server", "--lake", str(lake)),
+            *("--connect-port", str(connect), "--thrift-port", str(thrift)),
+            *("--set", "catalog.sync_interval_s=1"),
+            *SMALL,
+        ],
+        env=ON,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        printed = "".join(wait_for_line(server, "ready", timeout=240))
+        assert f"sc://127.0.0.1:{connect}" in printed
+        remote = f"sc://127.0.0.1:{connect}"
+        # a separate Python process with no JVM: Spark Connect
+        query = "SELECT count(*) AS n FROM gold.delivery_features VERSION AS OF 1"
+        read = lakehouse("sql", query, "--remote", remote, "--format", "json")
+        assert json_rows(read) == [{"n": 320}]
+        history = lakehouse(
+            "sql", "DESCRIBE HISTORY gold.delivery_features", "--remote", remote, "--format", "json"
+        )
+        assert {row["version"] for row in json_rows(history)} >= {0, 1}
+        # a JDBC client: the Thrift server of the same application
+        jdbc = beeline(
+            f"jdbc:hive2://127.0.0.1:{thrift}",
+            "SHOW TABLES IN gold; SELECT count(*) AS n FROM gold.delivery_features VERSION AS OF 0",
+        )
+        assert jdbc.returncode == 0, jdbc.stderr[-3000:]
+        assert "delivery_features" in jdbc.stdout and "| 300 " in jdbc.stdout
+        # the embedded metastore admits one application: a second one is told what to do
+        locked = lakehouse("sql", "SHOW TABLES IN gold", "--lake", str(lake), check=False)
+        assert locked.returncode == 1
+        assert "open in another Spark application" in locked.stderr + locked.stdout
+        assert "lakehouse sql-server" in locked.stderr + locked.stdout
+        # a table that appears in the lake gets its name while the server runs
+        settings = load_settings("local", lake=str(lake))
+        write_gold(spark, settings, GOLD_FRAUD_SCORES, delivery_rows(5, seed=3))
+        deadline, tables = time.monotonic() + 90, []
+        while time.monotonic() < deadline and "fraud_scores" not in tables:
+            shown = lakehouse("sql", "SHOW TABLES IN gold", "--remote", remote, "--format", "json")
+            tables = [row["tableName"] for row in json_rows(shown)]
+            time.sleep(1)
+        assert "fraud_scores" in tables
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert code == 0
+
+
+def test_two_applications_share_a_postgresql_metastore(spark, lake, postgres):
+    import psycopg2
+
+    connection = psycopg2.connect(
+        host=postgres.host, port=postgres.port, user=postgres.user, dbname="postgres"
+    )
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE DATABASE "metastore"')
+    connection.close()
+    shared = [
+        *(
+            "--set",
+            f"catalog.metastore_url=jdbc:postgresql://{postgres.host}:{postgres.port}/metastore",
+        ),
+        *("--set", f"catalog.metastore_user={postgres.user}"),
+        *("--lake", str(lake)),
+    ]
+    synced = lakehouse("catalog", "sync", *shared)
+    assert "registered  gold.delivery_features" in synced.stdout
+    # the lake moves on; a second application sees the name and the new version
+    settings = load_settings("local", lake=str(lake))
+    write_gold(spark, settings, GOLD_DELIVERY_FEATURES, delivery_rows(7, seed=4), mode="append")
+    history = lakehouse(
+        "sql", "DESCRIBE HISTORY gold.delivery_features", "--format", "json", *shared
+    )
+    versions = sorted(row["version"] for row in json_rows(history))
+    query = f"SELECT count(*) AS n FROM gold.delivery_features VERSION AS OF {versions[-1]}"
+    latest = lakehouse("sql", query, "--format", "json", *shared)
+    assert json_rows(latest) == [{"n": 327}]
+    # the names live in PostgreSQL, not in the lake's embedded metastore
+    with (
+        psycopg2.connect(
+            host=postgres.host, port=postgres.port, user=postgres.user, dbname="metastore"
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute('SELECT "TBL_NAME" FROM "TBLS"')
+        assert "delivery_features" in {row[0] for row in cursor.fetchall()}
