@@ -5,8 +5,6 @@ Connect and JDBC, and a whole `lakehouse run` names every table it creates."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,21 +15,14 @@ import pytest
 from lakehouse.config import load_settings
 from lakehouse.tables import GOLD_DELIVERY_FEATURES, GOLD_FRAUD_SCORES
 from tests.support.gold import delivery_rows, write_gold
-from tests.support.servers import free_port
-
-# the suite turns the catalog off for the commands it runs (tests/conftest.py): not here
-ON = {
-    **{k: v for k, v in os.environ.items() if k != "PYSPARK_SUBMIT_ARGS"},
-    "LAKEHOUSE_SET": "[]",
-}
-SMALL = ["--set", "spark.master=local[1]", "--set", "spark.conf.spark.ui.enabled=false"]
+from tests.support.sql_server import CATALOG_ON, SMALL, sql_server
 
 
 def lakehouse(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
     """One `lakehouse` command in a process (a Spark application) of its own."""
     done = subprocess.run(
         [sys.executable, "-m", "lakehouse", *args, *SMALL],
-        env=ON,
+        env=CATALOG_ON,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -93,39 +84,9 @@ def beeline(url: str, statements: str) -> subprocess.CompletedProcess:
     )
 
 
-def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[str]:
-    lines = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            if process.poll() is not None:
-                break
-            continue
-        lines.append(line)
-        if text in line:
-            return lines
-    raise AssertionError(f"no {text!r} from the SQL server: {''.join(lines)[-3000:]}")
-
-
 def test_the_sql_server_serves_notebooks_and_jdbc_clients(spark, lake):
-    connect, thrift = free_port(), free_port()
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "lakehouse", "sql-server", "--lake", str(lake)),
-            *("--connect-port", str(connect), "--thrift-port", str(thrift)),
-            *("--set", "catalog.sync_interval_s=1"),
-            *SMALL,
-        ],
-        env=ON,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        printed = "".join(wait_for_line(server, "ready", timeout=240))
-        assert f"sc://127.0.0.1:{connect}" in printed
-        remote = f"sc://127.0.0.1:{connect}"
+    with sql_server(lake, "--set", "catalog.sync_interval_s=1") as server:
+        remote = server.connect_url
         # a separate Python process with no JVM: Spark Connect
         query = "SELECT count(*) AS n FROM gold.delivery_features VERSION AS OF 1"
         read = lakehouse("sql", query, "--remote", remote, "--format", "json")
@@ -136,7 +97,7 @@ def test_the_sql_server_serves_notebooks_and_jdbc_clients(spark, lake):
         assert {row["version"] for row in json_rows(history)} >= {0, 1}
         # a JDBC client: the Thrift server of the same application
         jdbc = beeline(
-            f"jdbc:hive2://127.0.0.1:{thrift}",
+            server.jdbc_url,
             "SHOW TABLES IN gold; SELECT count(*) AS n FROM gold.delivery_features VERSION AS OF 0",
         )
         assert jdbc.returncode == 0, jdbc.stderr[-3000:]
@@ -155,14 +116,6 @@ def test_the_sql_server_serves_notebooks_and_jdbc_clients(spark, lake):
             tables = [row["tableName"] for row in json_rows(shown)]
             time.sleep(1)
         assert "fraud_scores" in tables
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            code = server.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
-    assert code == 0
 
 
 def test_two_applications_share_a_postgresql_metastore(spark, lake, postgres):
@@ -204,3 +157,32 @@ def test_two_applications_share_a_postgresql_metastore(spark, lake, postgres):
     ):
         cursor.execute('SELECT "TBL_NAME" FROM "TBLS"')
         assert "delivery_features" in {row[0] for row in cursor.fetchall()}
+
+
+def test_a_run_names_and_describes_every_table_it_creates(tmp_path):
+    """The real path: `lakehouse run` in a process of its own, the embedded metastore in the
+    lake; afterwards a full sync finds nothing to do, and every table is there by name."""
+    from tests.support.lake import generate_through_cli
+
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    generate_through_cli(landing, sessions=300, transactions=300, seed=11)
+    roots = ["--landing", str(landing), "--lake", str(lake)]
+    lakehouse("run", *roots, "--set", "privacy.hmac_key=catalog-test", timeout=900)
+    tables = sorted(
+        f"{layer.name}.{table.name}"
+        for layer in lake.iterdir()
+        if layer.is_dir() and not layer.name.startswith("_")
+        for table in layer.iterdir()
+        if (table / "_delta_log").is_dir()
+    )
+    assert len(tables) >= 20
+    synced = lakehouse("catalog", "sync", *roots)
+    actions = {line.split()[1]: line.split()[0] for line in synced.stdout.splitlines()[:-1]}
+    assert sorted(actions) == tables
+    assert set(actions.values()) == {"unchanged"}, synced.stdout
+    shown = lakehouse("sql", "SHOW TABLES IN silver", *roots, "--format", "json")
+    assert {row["tableName"] for row in json_rows(shown)} >= {"sessions", "payment_transactions"}
+    props = lakehouse(
+        "sql", "SHOW TBLPROPERTIES bronze.sessions", *roots, "--format", "json", "--limit", "50"
+    )
+    assert {"key": "lakehouse.pii", "value": "clear"} in json_rows(props)

@@ -13,6 +13,7 @@ from lakehouse.ml.promotion import promote
 from lakehouse.ml.training import train_model
 from lakehouse.tables import GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED
 from tests.support.gold import FAST_OVERRIDES, delivery_rows, fraud_rows, write_gold
+from tests.support.sql_server import sql_server
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
@@ -33,6 +34,14 @@ def small_lake(spark, tmp_path_factory):
     return lake
 
 
+@pytest.fixture(scope="module")
+def endpoint(small_lake):
+    """`lakehouse sql-server` on the small lake: the notebooks read it through Spark Connect,
+    as a notebook on a laptop reads a team's lake, with no JVM in the kernel."""
+    with sql_server(small_lake, thrift=False) as server:
+        yield server.connect_url
+
+
 def test_there_are_notebooks():
     assert {p.name for p in NOTEBOOKS} >= {
         "01_delivery_exploration.ipynb",
@@ -42,16 +51,19 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(small_lake, path: Path, monkeypatch):
+def test_notebook_runs(small_lake, endpoint, path: Path, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_LAKE", str(small_lake))
+    monkeypatch.setenv("LAKEHOUSE_SQL_REMOTE", endpoint)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    # the kernel's own Spark stays small: one core, no UI
-    monkeypatch.setenv(
-        "PYSPARK_SUBMIT_ARGS", "--master local[1] --conf spark.ui.enabled=false pyspark-shell"
-    )
     book = nbformat.read(path, as_version=4)
     # a last cell says which lake the notebook read: the small one, not the default data/lake
     book.cells.append(nbformat.v4.new_code_cell("print('LAKE=' + settings.lake_root)"))
+    # and that it read it through the server, with no JVM of its own
+    book.cells.append(
+        nbformat.v4.new_code_cell(
+            "from pyspark import SparkContext\nprint(type(spark).__module__, SparkContext._gateway)"
+        )
+    )
     NotebookClient(
         book,
         timeout=300,
@@ -75,5 +87,9 @@ def test_notebook_runs(small_lake, path: Path, monkeypatch):
         if "image/png" in output.get("data", {})
     ]
     assert images, f"{path.name} drew no plot"
-    printed = "".join(o.get("text", "") for o in book.cells[-1].get("outputs", []))
-    assert printed.strip() == f"LAKE={small_lake}"
+
+    def printed(cell) -> str:
+        return "".join(o.get("text", "") for o in cell.get("outputs", [])).strip()
+
+    assert printed(book.cells[-2]) == f"LAKE={small_lake}"
+    assert printed(book.cells[-1]) == "pyspark.sql.connect.session None"
