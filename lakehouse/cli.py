@@ -122,9 +122,11 @@ def writes_lake(command: Callable) -> Callable:
 
 
 def _register_new_tables(settings: Settings) -> None:
-    """Name the tables the command created (``lakehouse.catalog``), still under the lock. A
-    catalog that cannot be reached does not fail a command whose data is written: the names
-    come with the next command, or `lakehouse catalog sync`."""
+    """Describe the tables the command created (``lakehouse.catalog``: comments and properties,
+    in their Delta logs), still under the lock; with a shared metastore, name them too. The
+    embedded metastore is left to the catalog's readers (one process at a time may open it: a
+    pipeline must not fail or wait because a notebook is open). A failure here does not fail
+    a command whose data is written: `lakehouse catalog sync` does it again."""
     if not settings.catalog.enabled or "pyspark" not in sys.modules:
         return
     from pyspark.sql import SparkSession
@@ -135,11 +137,15 @@ def _register_new_tables(settings: Settings) -> None:
     from lakehouse import catalog
 
     try:
-        for registration in catalog.register_missing(spark, settings):
+        if catalog.is_metastore_session(spark):
+            done = catalog.register_missing(spark, settings)
+        else:
+            done = catalog.describe_all(spark, settings)
+        for registration in done:
             log.info("catalog: %s %s", registration.name, registration.action)
     except Exception as exc:
         log.warning(
-            "catalog: new tables not registered (`lakehouse catalog sync` does it): %s",
+            "catalog: new tables not described (`lakehouse catalog sync` does it): %s",
             first_line(exc),
         )
 
@@ -151,10 +157,12 @@ def _lake_lock(settings: Settings):
     return lake_lock(settings.lake_root, name, settings.lock, settings.storage)
 
 
-def _spark(settings: Settings):
+def _spark(settings: Settings, *, catalog: bool = False):
+    """The command's session; ``catalog``: on the metastore even when it is the embedded one
+    (the commands that read or rebuild the catalog), else only when it is shared."""
     from lakehouse.spark import session_for
 
-    return session_for(settings)
+    return session_for(settings, metastore=catalog)
 
 
 def _print_report(report) -> None:
@@ -611,7 +619,7 @@ def catalog_sync(settings, names_only):
     of tables the lake no longer holds."""
     from lakehouse import catalog
 
-    spark = _spark(settings)
+    spark = _spark(settings, catalog=True)
     try:
         done = catalog.sync(spark, settings, with_meaning=not names_only)
     except catalog.CatalogError as exc:

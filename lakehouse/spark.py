@@ -217,21 +217,33 @@ def session_for(
     *,
     app_name: str | None = None,
     extra_conf: dict[str, str] | None = None,
+    metastore: bool = True,
 ) -> SparkSession:
     """The session of a command or a notebook: Delta, object storage and the lake's catalog
-    (tables by name, ``lakehouse.catalog``), all from one configuration."""
+    (tables by name, ``lakehouse.catalog``), all from one configuration.
+
+    Args:
+        metastore: Open the catalog's metastore even when it is the embedded one, which one
+            process at a time may use (the catalog's readers: ``sql``, ``sql-server``,
+            notebooks, ``catalog sync``). False: only a shared one (``catalog.metastore_url``);
+            the pipeline's commands then read and write by path, whoever holds the catalog.
+    """
     from lakehouse import catalog
     from lakehouse.secrets import metastore_db_password
 
-    password = metastore_db_password(settings) if settings.catalog.metastore_url else None
+    shared = bool(settings.catalog.metastore_url)
+    conf = {}
+    if metastore or shared:
+        conf = catalog.spark_conf(settings, metastore_db_password(settings) if shared else None)
     spark = get_spark(
         settings.spark,
         app_name=app_name,
         extra_conf=extra_conf,
         storage=settings.storage,
-        catalog=catalog.spark_conf(settings, password),
+        catalog=conf,
     )
-    catalog.prepare(spark, settings)
+    if conf and not shared:
+        catalog.prepare(spark, settings)
     return spark
 
 

@@ -37,6 +37,7 @@ os.environ.setdefault("LAKEHOUSE_SET", CATALOG_OFF)
 LONGEST_FIRST = (
     "integration/test_cluster.py",  # with the hourly Airflow DAG run on the cluster
     "integration/test_s3_lake.py",
+    "catalog/test_sql_endpoint.py",  # seven Spark applications, one after the other
     "test_forget.py",
     "test_cli.py",
     "faults/test_kill.py",

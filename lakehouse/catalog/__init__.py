@@ -260,8 +260,13 @@ def _comment_for(table: Table, meaning: Meaning, column: str) -> str | None:
 def describe(spark: SparkSession, settings: Settings, table: Table) -> bool:
     """Set the table's comment, properties and column comments where they differ from its
     meaning: at most two metadata commits (SET TBLPROPERTIES, CHANGE COLUMNS), none when
-    nothing differs. Returns whether anything changed. Run it under the lake's writer lock."""
-    name = qualified_name(settings, table)
+    nothing differs. Returns whether anything changed. Run it under the lake's writer lock.
+
+    The meaning lives in the table's Delta log, so it is written by path, with no metastore:
+    every catalog that names the table shows it.
+    """
+    path = settings.table_path(*table)
+    name = "delta.`" + path.replace("`", "``") + "`"
     meaning = meaning_of(table)
     detail = _detail(spark, name)
     wanted = properties_for(settings, table, meaning)
@@ -274,7 +279,7 @@ def describe(spark: SparkSession, settings: Settings, table: Table) -> bool:
         spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({pairs})")
         changed = True
     columns = []
-    for field in spark.table(name).schema.fields:
+    for field in spark.read.format("delta").load(path).schema.fields:
         comment = _comment_for(table, meaning, field.name)
         if comment is not None and field.metadata.get("comment") != comment:
             columns.append(f"{_quoted(field.name)} COMMENT {_literal(comment)}")
@@ -316,6 +321,22 @@ def register(
         raise catalog_error(settings, exc) from exc
     log.info("catalog: %s %s", name, action, extra={"table": name, "action": action})
     return Registration(name, action, path)
+
+
+def is_metastore_session(spark: SparkSession) -> bool:
+    """Whether the session's catalog is a metastore (names outlive it), not in-memory."""
+    return spark.conf.get("spark.sql.catalogImplementation", "in-memory") == "hive"
+
+
+def describe_all(spark: SparkSession, settings: Settings) -> list[Registration]:
+    """Describe every table the lake holds (what a writing command runs at its end: the
+    tables it created get their meaning; the others are checked, and left alone)."""
+    done = []
+    for table in NAMED_TABLES:
+        path = settings.table_path(*table)
+        if is_delta_table(spark, path) and describe(spark, settings, table):
+            done.append(Registration(qualified_name(settings, table), "described", path))
+    return done
 
 
 def register_missing(
