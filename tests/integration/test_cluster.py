@@ -90,7 +90,11 @@ def assert_same_gold(spark, lake: Path, local_lake: Path) -> None:
     for table in (GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED):
         there, here = read(spark, lake, table), read(spark, local_lake, table)
         assert here.count() > 0
-        assert_df_equality(there, here, ignore_row_order=True, ignore_nullable=True)
+        # the same rows and types; the column comments differ, since the scheduled commands
+        # describe the tables they create (lakehouse.catalog) and the suite's local run does not
+        assert_df_equality(
+            there, here, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True
+        )
 
 
 HOURLY = ["lakehouse-ingest", "lakehouse-silver", "lakehouse-gold", "lakehouse-check"]
