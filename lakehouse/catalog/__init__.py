@@ -146,10 +146,14 @@ def notebook_session(settings: Settings) -> SparkSession:
     return spark
 
 
+def is_metastore_failure(exc: BaseException) -> bool:
+    """Whether the error says the metastore could not be opened (locked, unreachable)."""
+    return any(marker in str(exc) for marker in (*DERBY_LOCKED, METASTORE_UNREACHABLE))
+
+
 def catalog_error(settings: Settings, exc: Exception) -> CatalogError:
     """A metastore failure as a message a user can act on."""
-    text = str(exc)
-    unreachable = any(marker in text for marker in (*DERBY_LOCKED, METASTORE_UNREACHABLE))
+    unreachable = is_metastore_failure(exc)
     if unreachable and not settings.catalog.metastore_url:
         folder = metastore_dir(settings)
         return CatalogError(

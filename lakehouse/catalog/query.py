@@ -13,7 +13,7 @@ import re
 
 import pandas as pd
 
-from lakehouse.catalog import DERBY_LOCKED, METASTORE_UNREACHABLE, catalog_error
+from lakehouse.catalog import catalog_error, is_metastore_failure
 from lakehouse.config import Settings
 from lakehouse.errors import EXIT_USAGE, LakehouseError, first_line
 
@@ -86,7 +86,7 @@ def run_query(
     except LakehouseError:
         raise
     except Exception as exc:
-        if not remote and any(m in str(exc) for m in (*DERBY_LOCKED, METASTORE_UNREACHABLE)):
+        if not remote and is_metastore_failure(exc):
             raise catalog_error(settings, exc) from exc
         raise QueryError(f"the query failed: {first_line(exc)}") from exc
 
