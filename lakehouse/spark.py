@@ -226,7 +226,11 @@ def session_for(
         metastore: Open the catalog's metastore even when it is the embedded one, which one
             process at a time may use (the catalog's readers: ``sql``, ``sql-server``,
             notebooks, ``catalog sync``). False: only a shared one (``catalog.metastore_url``);
-            the pipeline's commands then read and write by path, whoever holds the catalog.
+            with the embedded one, the pipeline's commands read and write by path, whoever
+            holds the catalog.
+
+    On a metastore, the session reads the tables it names by name (``catalog.bind_names``):
+    with a shared metastore, the pipeline, training, scoring and ``reproduce`` do too.
     """
     from lakehouse import catalog
     from lakehouse.secrets import metastore_db_password
@@ -244,6 +248,8 @@ def session_for(
     )
     if conf and not shared:
         catalog.prepare(spark, settings)
+    if conf and settings.catalog.enabled:
+        catalog.bind_names(spark, settings)
     return spark
 
 

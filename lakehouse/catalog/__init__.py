@@ -180,12 +180,9 @@ def _quoted(name: str) -> str:
 
 
 def _same_location(a: str, b: str) -> bool:
-    def norm(uri: str) -> str:
-        if uri.startswith("file:"):
-            uri = "/" + uri.removeprefix("file:").lstrip("/")
-        return uri.rstrip("/")
+    from lakehouse.io.delta import normal_location
 
-    return norm(a) == norm(b)
+    return normal_location(a) == normal_location(b)
 
 
 @dataclass(frozen=True)
@@ -220,14 +217,9 @@ def registered_tables(spark: SparkSession, settings: Settings, layer: str) -> se
 def registered_location(spark: SparkSession, settings: Settings, table: Table) -> str | None:
     """Where the table's name points, as the metastore says (no Delta log is read), or None
     when the name is not registered."""
-    jvm = spark.sparkContext._jvm
-    ident = jvm.org.apache.spark.sql.catalyst.TableIdentifier(
-        table.name, jvm.scala.Some(database(settings, table.layer))
-    )
-    session_catalog = spark._jsparkSession.sessionState().catalog()
-    if not session_catalog.tableExists(ident):
-        return None
-    return session_catalog.getTableMetadata(ident).location().toString()
+    from lakehouse.io.delta import catalog_location
+
+    return catalog_location(spark, database(settings, table.layer), table.name)
 
 
 def _detail(spark: SparkSession, name: str):
@@ -324,7 +316,32 @@ def register(
     except Exception as exc:
         raise catalog_error(settings, exc) from exc
     log.info("catalog: %s %s", name, action, extra={"table": name, "action": action})
+    from lakehouse.io.delta import name_tables
+
+    name_tables({path: (database(settings, table.layer), table.name)})
     return Registration(name, action, path)
+
+
+def bind_names(spark: SparkSession, settings: Settings) -> int:
+    """From now on, this process reads the lake's tables by the names the catalog gives them
+    (``lakehouse.io.delta.read_table``, Silver's streams): each table whose name points at its
+    lake path. A metastore that cannot be reached costs reads by path, with a warning.
+    Returns how many tables are named."""
+    from lakehouse.io.delta import name_tables
+
+    names = {}
+    try:
+        for table in NAMED_TABLES:
+            path = settings.table_path(*table)
+            location = registered_location(spark, settings, table)
+            if location is not None and _same_location(location, path):
+                names[path] = (database(settings, table.layer), table.name)
+    except Exception as exc:
+        log.warning("catalog: not reachable, tables are read by path: %s", first_line(exc))
+        return 0
+    name_tables(names)
+    log.info("catalog: %d tables read by name", len(names))
+    return len(names)
 
 
 def is_metastore_session(spark: SparkSession) -> bool:

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from lakehouse.errors import first_line
 from lakehouse.io.faults import failpoint, table_name
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,58 @@ def version_timestamps(spark: SparkSession, path: str) -> dict[int, Any]:
     return {int(r["version"]): r["timestamp"] for r in rows}
 
 
+# Tables that the session's catalog names (``lakehouse.catalog.bind_names``): normalized
+# path -> (database, table). A read of such a path goes through its name, so the metastore
+# sees it (lineage, grants), as long as the name still points at that path.
+_NAMED: dict[str, tuple[str, str]] = {}
+
+
+def normal_location(uri: str) -> str:
+    """A table location as the metastore and the settings may each spell it, made comparable
+    (``file:/x/`` and ``/x`` are one folder)."""
+    if uri.startswith("file:"):
+        uri = "/" + uri.removeprefix("file:").lstrip("/")
+    return uri.rstrip("/")
+
+
+def name_tables(names: Mapping[str, tuple[str, str]]) -> None:
+    """Read these tables (path -> (database, table)) by name from now on, in this process."""
+    _NAMED.update({normal_location(path): name for path, name in names.items()})
+
+
+def catalog_location(spark: SparkSession, database: str, table: str) -> str | None:
+    """Where a name points, as the session's catalog says (no Delta log is read), or None
+    when the name is not registered."""
+    jvm = spark.sparkContext._jvm
+    ident = jvm.org.apache.spark.sql.catalyst.TableIdentifier(table, jvm.scala.Some(database))
+    session_catalog = spark._jsparkSession.sessionState().catalog()
+    if not session_catalog.tableExists(ident):
+        return None
+    return session_catalog.getTableMetadata(ident).location().toString()
+
+
+def name_for(spark: SparkSession, path: str) -> str | None:
+    """The name to read ``path`` by (``gold.delivery_features``), or None to read it by path:
+    not named, or its name was dropped or moved since (the lake is the truth: a lost catalog
+    costs a read by path, with a warning)."""
+    named = _NAMED.get(normal_location(path))
+    if named is None:
+        return None
+    database, table = named
+    full = f"`{database}`.`{table}`"
+    try:
+        location = catalog_location(spark, database, table)
+    except Exception as exc:  # the metastore went away: the path still reads the table
+        log.warning("catalog: cannot look up %s (%s); reading it by path", full, first_line(exc))
+        return None
+    if location is None or normal_location(location) != normal_location(path):
+        log.warning("catalog: %s no longer names %s; reading it by path", full, table_name(path))
+        _NAMED.pop(normal_location(path), None)
+        return None
+    log.debug("reading %s by name", f"{database}.{table}")
+    return full
+
+
 def read_table(
     spark: SparkSession,
     path: str,
@@ -131,7 +184,8 @@ def read_table(
     version: int | None = None,
     timestamp: str | None = None,
 ) -> DataFrame:
-    """Read a table, optionally as of a version or a timestamp (time travel).
+    """Read a table, optionally as of a version or a timestamp (time travel); by its name
+    when the session's catalog names it (``name_for``), else by path.
 
     Args:
         spark: The session.
@@ -146,7 +200,8 @@ def read_table(
         reader = reader.option("versionAsOf", version)
     if timestamp is not None:
         reader = reader.option("timestampAsOf", timestamp)
-    return reader.load(path)
+    name = name_for(spark, path)
+    return reader.table(name) if name is not None else reader.load(path)
 
 
 def _local_folder(path: str) -> Path | None:

@@ -26,6 +26,7 @@ from pyspark.sql.types import (
 
 from lakehouse.config import IngestSettings
 from lakehouse.errors import LakehouseError
+from lakehouse.io.delta import name_for
 from lakehouse.io.file_check import CsvDialect, check_csv, decode_file, sha256_hex
 
 IN_FLIGHT_GLOB = "[!_.]*"
@@ -61,7 +62,9 @@ def stream_delta_changes(spark: SparkSession, path: str) -> DataFrame:
     """Rows appended to a Delta table since the consuming query's checkpoint. Commits that
     delete or rewrite rows (``lakehouse forget``'s erasures) are skipped: they bring no new
     rows, and what they removed downstream was removed there too."""
-    return spark.readStream.format("delta").option("skipChangeCommits", "true").load(path)
+    reader = spark.readStream.format("delta").option("skipChangeCommits", "true")
+    name = name_for(spark, path)  # a checkpoint serves either: it follows the table's id
+    return reader.table(name) if name is not None else reader.load(path)
 
 
 def stream_new_file_paths(spark: SparkSession, folder: str, settings: IngestSettings) -> DataFrame:

@@ -100,6 +100,40 @@ def test_a_name_follows_its_lake_and_sync_drops_what_is_gone(spark, lake, tmp_pa
     assert catalog.registered_location(spark, other, SILVER_ZIP_CODES) is None
 
 
+def read_through(frame) -> str:
+    """The analyzed plan: a read by name shows the table's name (``SubqueryAlias``), one by
+    path does not."""
+    return frame._jdf.queryExecution().analyzed().toString()
+
+
+def test_reads_go_through_the_name_while_it_names_the_table(spark, tmp_path, caplog, monkeypatch):
+    from lakehouse.io import delta
+    from lakehouse.io.landing import stream_delta_changes
+
+    monkeypatch.setattr(delta, "_NAMED", {})  # what this process was told before stays out
+    settings = lake_settings(tmp_path / "lake", "readtest_")
+    write_gold(spark, settings, GOLD_DELIVERY_FEATURES, delivery_rows(40, seed=5))
+    write_gold(spark, settings, GOLD_DELIVERY_FEATURES, delivery_rows(10, seed=6), mode="append")
+    path = settings.table_path(*GOLD_DELIVERY_FEATURES)
+    assert catalog.bind_names(spark, settings) == 0  # nothing named yet: reads by path
+    assert "readtest_gold" not in read_through(delta.read_table(spark, path))
+    catalog.register(spark, settings, GOLD_DELIVERY_FEATURES, with_meaning=False)
+    # a new process binds the names it finds; the one that registered knows them already
+    monkeypatch.setattr(delta, "_NAMED", {})
+    assert catalog.bind_names(spark, settings) == 1
+    old = delta.read_table(spark, path, version=0)
+    assert "SubqueryAlias spark_catalog.readtest_gold.delivery_features" in read_through(old)
+    assert (old.count(), delta.read_table(spark, path).count()) == (40, 50)
+    stream = read_through(stream_delta_changes(spark, path))
+    assert "SubqueryAlias spark_catalog.readtest_gold.delivery_features" in stream
+    # the name dropped (a lost catalog): the path still reads the table, with a warning
+    spark.sql("DROP TABLE readtest_gold.delivery_features")
+    with caplog.at_level("WARNING", logger="lakehouse.io.delta"):
+        again = delta.read_table(spark, path, version=0)
+    assert "readtest_gold" not in read_through(again) and again.count() == 40
+    assert "no longer names gold/delivery_features; reading it by path" in caplog.text
+
+
 def test_lakehouse_sql_queries_by_name_and_refuses_writes(spark, lake):
     settings = lake_settings(lake)
     catalog.register(spark, settings, GOLD_DELIVERY_FEATURES)

@@ -151,6 +151,10 @@ def test_two_applications_share_a_postgresql_metastore(spark, lake, postgres):
     query = f"SELECT count(*) AS n FROM gold.delivery_features VERSION AS OF {versions[-1]}"
     latest = lakehouse("sql", query, "--format", "json", *shared)
     assert json_rows(latest) == [{"n": 327}]
+    # the pipeline's commands read by name too: training reads Gold through the metastore
+    trained = lakehouse("train", "delivery", "-v", *shared, timeout=600)
+    assert "reading gold.delivery_features by name" in trained.stderr
+    assert trained.stdout.startswith("delivery_date v1 ")
     # the names live in PostgreSQL, not in the lake's embedded metastore
     with (
         psycopg2.connect(
