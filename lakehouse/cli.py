@@ -344,6 +344,62 @@ def run(settings, source):
         _note_policy(outcome)
 
 
+@cli.command()
+@common_options
+@_source_option
+@click.option(
+    "--trigger",
+    "trigger_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds between the starts of two cycles (stream.trigger_s).",
+)
+@click.option(
+    "--cycles", type=click.IntRange(min=1), default=None, help="Stop after this many cycles."
+)
+def stream(settings, source, trigger_s, cycles):
+    """Run the pipeline continuously: one cycle (landing -> Bronze -> Silver -> Gold, the
+    steps of `run`, exactly once) every --trigger seconds, until SIGTERM or SIGINT, which
+    stop it after the current cycle. Each cycle holds the lake's lock while it writes, so
+    batch commands can run between cycles. Models are left to `retrain`."""
+    import threading
+
+    from lakehouse.pipeline.stream import run_stream, stop_on_signals
+
+    if trigger_s is not None:
+        settings = settings.model_copy(
+            update={"stream": settings.stream.model_copy(update={"trigger_s": trigger_s})}
+        )
+    spark = _spark(settings)
+    lock = settings.lock.model_copy(update={"wait_s": settings.stream.lock_wait_s})
+    waiting = settings.model_copy(update={"lock": lock})
+
+    def after_cycle(cycle) -> None:
+        _register_new_tables(settings)
+        if cycle.changed:
+            _write_data_docs(spark, settings)
+        click.echo(cycle.summary())
+        _check_gates(settings, cycle.reports)
+
+    def on_report(report) -> None:
+        if report.batches:  # a cycle with nothing new prints one line, not one per table
+            _print_report(report)
+
+    click.echo(f"streaming every {settings.stream.trigger_s:g} s (SIGTERM stops it)")
+    with stop_on_signals(threading.Event()) as stop:
+        done = run_stream(
+            spark,
+            settings,
+            lock=lambda: _lake_lock(waiting),
+            stop=stop,
+            source=source,
+            cycles=cycles,
+            on_report=on_report,
+            after_cycle=after_cycle,
+        )
+    click.echo(f"stream stopped after {done} cycle(s)")
+
+
 def _note_policy(outcome) -> None:
     """The retraining policy's checks and gate decisions, for the job's metrics."""
     run = job_metrics.current()

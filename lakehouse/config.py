@@ -420,6 +420,16 @@ class LockSettings(_Section):
     table: str = "lakehouse_locks"
 
 
+class StreamSettings(_Section):
+    """``lakehouse stream``: the pipeline run continuously (``lakehouse.pipeline.stream``)."""
+
+    # seconds between the starts of two cycles (a processing-time trigger for the whole
+    # pipeline); a cycle that runs longer is followed at once by the next
+    trigger_s: float = Field(default=60.0, gt=0)
+    # seconds a cycle waits for the lake while a batch command holds it
+    lock_wait_s: float = Field(default=3600.0, ge=0)
+
+
 class MonitoringSettings(_Section):
     """Where the scheduled commands report their metrics (``lakehouse.monitoring``)."""
 
@@ -449,6 +459,7 @@ class Settings(_Section):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     lock: LockSettings = Field(default_factory=LockSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 

@@ -45,6 +45,7 @@ LONGEST_FIRST = (
     "test_secrets.py",
     "integration/test_sessions_pipeline.py",
     "faults/test_hostile_files.py",
+    "test_stream.py",
     "quality/test_gold_gate.py",
     "gold/test_delivery_online.py",
     "gold/test_payments_online.py",

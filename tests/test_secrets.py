@@ -251,6 +251,7 @@ COMMAND_ARGS = {
     "catalog sync": [],
     "sql": ["SELECT 1"],
     "sql-server": [],
+    "stream": ["--cycles", "1"],
 }
 NO_PII_KEY = {"serve", "models", "rollback", "catalog sync", "sql", "sql-server"}
 

@@ -36,7 +36,12 @@ def csv_text(header, rows) -> str:
 
 def run_specific(name: str) -> bool:
     """Columns recording when, from which file (local path or s3a:// key) or in which batch."""
-    return name.endswith("_at") or "source_file" in name or name.startswith("_batch")
+    return (
+        name.endswith("_at")
+        or "source_file" in name
+        or name.startswith("_batch")
+        or name.endswith("_batch_id")  # Silver's _bronze_batch_id
+    )
 
 
 def comparable(df: DataFrame) -> list[str]:

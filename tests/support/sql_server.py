@@ -41,7 +41,7 @@ def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[
         lines.append(line)
         if text in line:
             return lines
-    raise AssertionError(f"no {text!r} from the SQL server: {''.join(lines)[-3000:]}")
+    raise AssertionError(f"no {text!r} on its stdout: {''.join(lines)[-3000:]}")
 
 
 @contextlib.contextmanager
