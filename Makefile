@@ -116,6 +116,9 @@ BENCH_CLUSTER_TRANSACTIONS ?= 200000
 bench-cluster: setup ## Benchmark the hourly jobs on a standalone cluster: 1 worker vs 2
 	$(PY) benchmarks/bench_cluster.py --documents $(BENCH_CLUSTER_DOCS) --transactions $(BENCH_CLUSTER_TRANSACTIONS)
 
+bench-stream: setup ## Freshness of `lakehouse stream`: from a file landing to its rows in Gold (p50, p99)
+	$(PY) benchmarks/bench_stream_freshness.py
+
 bench-serving: setup ## Benchmark the prediction service against `mlflow models serve` (same model versions)
 	$(PY) benchmarks/bench_serving.py
 

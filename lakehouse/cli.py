@@ -374,8 +374,17 @@ def stream(settings, source, trigger_s, cycles):
     lock = settings.lock.model_copy(update={"wait_s": settings.stream.lock_wait_s})
     waiting = settings.model_copy(update={"lock": lock})
 
+    described: set = set()
+
     def after_cycle(cycle) -> None:
-        _register_new_tables(settings)
+        # the catalog checks every table's meaning: only worth it when a table appeared
+        from lakehouse.io.delta import is_delta_table
+        from lakehouse.tables import NAMED_TABLES
+
+        present = {t for t in NAMED_TABLES if is_delta_table(spark, settings.table_path(*t))}
+        if present - described:
+            _register_new_tables(settings)
+            described.update(present)
         if cycle.changed:
             _write_data_docs(spark, settings)
         click.echo(cycle.summary())

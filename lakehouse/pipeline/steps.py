@@ -128,6 +128,10 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 F.sum(is_warned.cast("long")).alias("warned"),
             ).first()
             bronze_rows, quarantined = int(counts["bronze_rows"]), int(counts["quarantined"] or 0)
+            if bronze_rows == 0:
+                # a Bronze commit without rows (the catalog's comments and properties):
+                # nothing to merge, so no commit downstream, and nothing to rebuild from it
+                return
             invalid_df = checked_df.where(F.size("reasons") > 0)
             append_once(
                 spec.to_quarantine(invalid_df).select(*QUARANTINE_SCHEMA.fieldNames()),

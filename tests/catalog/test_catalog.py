@@ -155,3 +155,38 @@ def test_lakehouse_sql_queries_by_name_and_refuses_writes(spark, lake):
     failed = runner.invoke(cli, ["sql", "SELECT * FROM gold.no_such_table", *roots])
     assert failed.exit_code == 1 and "the query failed" in failed.output
     assert "Traceback" not in failed.output
+
+
+def test_describing_bronze_makes_no_silver_commit(spark, tmp_path):
+    """The meaning's commits carry no rows: Silver's stream of Bronze takes them as an empty
+    micro-batch, which commits nothing (no MERGE, no quarantine or ledger row), so nothing
+    downstream is rebuilt for it."""
+    from datetime import date
+
+    from lakehouse.generate import generate_sessions_landing
+    from lakehouse.pipeline import run_layer
+    from lakehouse.tables import ALL_TABLES, BRONZE_SESSIONS
+
+    landing = tmp_path / "landing"
+    generate_sessions_landing(
+        landing, documents=60, seed=8, start=date(2024, 1, 1), days=10, workers=1
+    )
+    settings = load_settings(
+        "local",
+        landing=str(landing),
+        lake=str(tmp_path / "lake"),
+        overrides=["privacy.hmac_key=describe-test", "quality.suites=false"],
+    )
+    for layer in ("ingest", "silver"):
+        run_layer(spark, settings, layer, "sessions")
+
+    def versions() -> dict:
+        return {t: latest_version(spark, settings.table_path(*t)) for t in ALL_TABLES}
+
+    before = versions()
+    assert catalog.describe(spark, settings, BRONZE_SESSIONS)
+    described = versions()
+    assert described[BRONZE_SESSIONS] > before[BRONZE_SESSIONS]
+    reports = run_layer(spark, settings, "silver", "sessions")
+    assert versions() == described
+    assert [r.batches for r in reports] == [[]]
