@@ -362,6 +362,7 @@ def stream(settings, source, trigger_s, cycles):
     steps of `run`, exactly once) every --trigger seconds, until SIGTERM or SIGINT, which
     stop it after the current cycle. Each cycle holds the lake's lock while it writes, so
     batch commands can run between cycles. Models are left to `retrain`."""
+    import contextlib
     import threading
 
     from lakehouse.pipeline.stream import run_stream, stop_on_signals
@@ -373,6 +374,22 @@ def stream(settings, source, trigger_s, cycles):
     spark = _spark(settings)
     lock = settings.lock.model_copy(update={"wait_s": settings.stream.lock_wait_s})
     waiting = settings.model_copy(update={"lock": lock})
+
+    @contextlib.contextmanager
+    def cycle_scope():
+        """A cycle holds the lake's lock, and reports as one run of the job ``stream``
+        (its metrics pushed when it ends, as a scheduled command's are)."""
+        run = job_metrics.start("stream", settings, source, scheduled=True)
+        error = None
+        try:
+            with _lake_lock(waiting):
+                yield
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if run is not None:
+                job_metrics.finish(run, settings, error)
 
     described: set = set()
 
@@ -399,7 +416,7 @@ def stream(settings, source, trigger_s, cycles):
         done = run_stream(
             spark,
             settings,
-            lock=lambda: _lake_lock(waiting),
+            lock=cycle_scope,
             stop=stop,
             source=source,
             cycles=cycles,

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from lakehouse.config import load_settings
 from lakehouse.generate import generate_sessions_landing, holiday_years, write_reference_data
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 START = date(2024, 1, 1)
 OVERRIDES = ["privacy.hmac_key=stream-test-key", NO_SUITES]
+STREAM_METRICS = "lakehouse_stream_local_all.prom"
 SMALL = ["--set", "spark.master=local[1]", "--set", "spark.conf.spark.ui.enabled=false"]
 
 
@@ -66,7 +68,16 @@ def test_a_stream_takes_new_files_lets_batch_commands_in_and_stops_after_its_cyc
 ):
     landing, late, target = landing
     lake = tmp_path / "lake"
-    stream = lakehouse("stream", "--trigger", "2", lake=lake, landing=landing, wait=False)
+    metrics = tmp_path / "metrics"
+    stream = lakehouse(
+        "stream",
+        "--trigger",
+        "2",
+        f"--set=monitoring.textfile_dir={metrics}",
+        lake=lake,
+        landing=landing,
+        wait=False,
+    )
     beside = None
     try:
         first = "".join(wait_for_line(stream, "cycle 1:", timeout=600))
@@ -97,7 +108,17 @@ def test_a_stream_takes_new_files_lets_batch_commands_in_and_stops_after_its_cyc
             if process is not None and process.poll() is None:
                 process.kill()
     assert read_table(spark, silver).count() > before
-    assert latest_version(spark, settings.table_path(*GOLD_DELIVERY_FEATURES)) > gold
+    gold_now = latest_version(spark, settings.table_path(*GOLD_DELIVERY_FEATURES))
+    assert gold_now > gold
+    # each cycle reports as a run of the job `stream`: the last one's figures are there
+    reported = {
+        (sample.name, sample.labels.get("table")): sample
+        for family in text_string_to_metric_families((metrics / STREAM_METRICS).read_text())
+        for sample in family.samples
+    }
+    exit_code = reported["lakehouse_job_exit_code", None]
+    assert exit_code.value == 0 and exit_code.labels["job"] == "lakehouse_stream"
+    assert reported["lakehouse_step_table_version", GOLD_DELIVERY_FEATURES.key].value == gold_now
 
     # the lake equals a batch run's on the same files
     batch = load_settings(

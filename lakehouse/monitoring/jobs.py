@@ -258,9 +258,12 @@ def current() -> JobRun | None:
     return _current.get()
 
 
-def start(job: str, settings: Settings, scope: str | None) -> JobRun | None:
-    """Open the run of ``job`` (None when the command is not a scheduled one)."""
-    if job not in SCHEDULED:
+def start(
+    job: str, settings: Settings, scope: str | None, *, scheduled: bool = False
+) -> JobRun | None:
+    """Open the run of ``job`` (None when the command is not a scheduled one, unless
+    ``scheduled``: each cycle of ``lakehouse stream`` reports as one run of job ``stream``)."""
+    if job not in SCHEDULED and not scheduled:
         return None
     run = JobRun(job, settings.env, scope or ALL)
     _current.set(run)

@@ -94,7 +94,8 @@ def run_stream(
     """Run cycles until ``stop`` is set or ``cycles`` ran.
 
     Args:
-        lock: Makes the lake's writer lock, held for each cycle's writes.
+        lock: Makes the lake's writer lock, held for each cycle's writes (and whatever
+            else a cycle is wrapped in: the CLI reports each cycle's metrics).
         stop: Set (by a signal) to end the stream once the current cycle is done.
         source: One source only; None runs both.
         cycles: How many cycles at most; None for no limit.
