@@ -87,20 +87,12 @@ def common_options(command: Callable) -> Callable:
             raise click.UsageError(str(exc)) from exc
         name = click.get_current_context().info_name
         scope = kwargs.get("source") or kwargs.get("task") or kwargs.get("model")
-        run = job_metrics.start(name, settings, scope)
-        error = None
-        try:
+        with job_metrics.reported(name, settings, scope):
             if name not in NO_SECRETS:
                 from lakehouse.secrets import check
 
                 check(settings, pii=name not in NO_PII_KEY)
             return command(settings=settings, **kwargs)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if run is not None:
-                job_metrics.finish(run, settings, error)
 
     return wrapper
 
@@ -379,17 +371,8 @@ def stream(settings, source, trigger_s, cycles):
     def cycle_scope():
         """A cycle holds the lake's lock, and reports as one run of the job ``stream``
         (its metrics pushed when it ends, as a scheduled command's are)."""
-        run = job_metrics.start("stream", settings, source, scheduled=True)
-        error = None
-        try:
-            with _lake_lock(waiting):
-                yield
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if run is not None:
-                job_metrics.finish(run, settings, error)
+        with job_metrics.reported("stream", settings, source, scheduled=True), _lake_lock(waiting):
+            yield
 
     described: set = set()
 

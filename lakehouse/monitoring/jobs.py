@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,6 +269,24 @@ def start(
     run = JobRun(job, settings.env, scope or ALL)
     _current.set(run)
     return run
+
+
+@contextmanager
+def reported(
+    job: str, settings: Settings, scope: str | None, *, scheduled: bool = False
+) -> Iterator[JobRun | None]:
+    """The run of ``job`` (``start``) for the ``with`` block, reported at its end
+    (``finish``) with the exit code of what the block raised."""
+    run = start(job, settings, scope, scheduled=scheduled)
+    error = None
+    try:
+        yield run
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if run is not None:
+            finish(run, settings, error)
 
 
 def finish(run: JobRun, settings: Settings, exc: BaseException | None) -> None:
