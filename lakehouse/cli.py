@@ -381,10 +381,11 @@ def stream(settings, source, trigger_s, cycles):
         from lakehouse.io.delta import is_delta_table
         from lakehouse.tables import NAMED_TABLES
 
-        present = {t for t in NAMED_TABLES if is_delta_table(spark, settings.table_path(*t))}
-        if present - described:
-            _register_new_tables(settings)
-            described.update(present)
+        if settings.catalog.enabled:
+            present = {t for t in NAMED_TABLES if is_delta_table(spark, settings.table_path(*t))}
+            if present - described:
+                _register_new_tables(settings)
+                described.update(present)
         if cycle.changed:
             _write_data_docs(spark, settings)
         click.echo(cycle.summary())

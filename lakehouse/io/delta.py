@@ -166,8 +166,13 @@ def name_for(spark: SparkSession, path: str) -> str | None:
     full = f"`{database}`.`{table}`"
     try:
         location = catalog_location(spark, database, table)
-    except Exception as exc:  # the metastore went away: the path still reads the table
-        log.warning("catalog: cannot look up %s (%s); reading it by path", full, first_line(exc))
+    except Exception as exc:  # the metastore went away: paths still read every table
+        log.warning(
+            "catalog: cannot look up %s (%s); this process reads every table by path",
+            full,
+            first_line(exc),
+        )
+        _NAMED.clear()  # one failed lookup, not one (with the client's retries) per read
         return None
     if location is None or normal_location(location) != normal_location(path):
         log.warning("catalog: %s no longer names %s; reading it by path", full, table_name(path))

@@ -36,7 +36,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 @dataclass
 class Cycle:
-    """One cycle of the stream: its number (from 1), when it started, its steps' reports."""
+    """One cycle of the stream: its number (from 1), how long it took, its steps' reports."""
 
     number: int
     seconds: float = 0.0
