@@ -430,6 +430,14 @@ class StreamSettings(_Section):
     lock_wait_s: float = Field(default=3600.0, ge=0)
 
 
+class GoldSettings(_Section):
+    """How Gold tables are rebuilt (``lakehouse.pipeline.steps.run_gold``)."""
+
+    # rebuild only the rows the inputs' changes can reach (Delta's change data feed on Silver)
+    # when that is known to be right, else the whole table; false: always the whole table
+    incremental: bool = True
+
+
 class MonitoringSettings(_Section):
     """Where the scheduled commands report their metrics (``lakehouse.monitoring``)."""
 
@@ -460,6 +468,7 @@ class Settings(_Section):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     lock: LockSettings = Field(default_factory=LockSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    gold: GoldSettings = Field(default_factory=GoldSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 

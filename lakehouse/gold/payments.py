@@ -12,7 +12,7 @@ Nothing a row says was unknown at its ``transaction_ts``:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from lakehouse.contract import (
     CONFIRMED,
     payments_unified_columns,
+    velocity_columns,
 )
 from lakehouse.gold.payments_rules import DEFAULT_VELOCITY_WINDOWS_S
 from lakehouse.silver.payments import latest_case_status
@@ -141,6 +142,43 @@ def with_calendar_features(tx_df: DataFrame) -> DataFrame:
     )
 
 
+def history_columns(windows: Mapping[str, int]) -> list[str]:
+    """The columns ``with_velocity_features`` adds: each depends only on the source account's
+    earlier transactions."""
+    return [
+        *velocity_columns(windows),
+        "src_prior_txn_count",
+        "is_first_pair",
+        "src_amount_mean_before",
+        "src_amount_zscore",
+    ]
+
+
+def finish_payments_unified(
+    with_history_df: DataFrame,
+    account_versions_df: DataFrame,
+    risk_intervals_df: DataFrame,
+    fraud_cases_df: DataFrame,
+    *,
+    cutoff: datetime,
+    maturity_days: int,
+    velocity_windows: Mapping[str, int] = DEFAULT_VELOCITY_WINDOWS_S,
+) -> DataFrame:
+    """Transactions that have their ``history_columns`` -> ``gold/payments_unified`` rows: the
+    rest of each row depends on that transaction alone (and the accounts, risk and cases)."""
+    columns = payments_unified_columns(velocity_windows)
+    unified = (
+        with_history_df.transform(enrich_accounts_as_of, account_versions_df, "src")
+        .transform(enrich_accounts_as_of, account_versions_df, "dst")
+        .transform(enrich_risk_as_of, risk_intervals_df, "src")
+        .transform(enrich_risk_as_of, risk_intervals_df, "dst")
+        .transform(with_calendar_features)
+        .transform(with_labels, fraud_cases_df, cutoff, maturity_days)
+    )
+    row_hash = F.sha2(F.to_json(F.struct(*columns)), 256)
+    return unified.select(*columns, row_hash.alias("row_hash"))
+
+
 def to_payments_unified(
     transactions_df: DataFrame,
     account_versions_df: DataFrame,
@@ -152,15 +190,126 @@ def to_payments_unified(
     velocity_windows: Mapping[str, int] = DEFAULT_VELOCITY_WINDOWS_S,
 ) -> DataFrame:
     """Silver payments -> ``gold/payments_unified``."""
-    columns = payments_unified_columns(velocity_windows)
-    unified = (
-        transactions_df.transform(enrich_accounts_as_of, account_versions_df, "src")
-        .transform(enrich_accounts_as_of, account_versions_df, "dst")
-        .transform(enrich_risk_as_of, risk_intervals_df, "src")
-        .transform(enrich_risk_as_of, risk_intervals_df, "dst")
-        .transform(with_calendar_features)
-        .transform(with_velocity_features, velocity_windows)
-        .transform(with_labels, fraud_cases_df, cutoff, maturity_days)
+    return finish_payments_unified(
+        with_velocity_features(transactions_df, velocity_windows),
+        account_versions_df,
+        risk_intervals_df,
+        fraud_cases_df,
+        cutoff=cutoff,
+        maturity_days=maturity_days,
+        velocity_windows=velocity_windows,
     )
-    row_hash = F.sha2(F.to_json(F.struct(*columns)), 256)
-    return unified.select(*columns, row_hash.alias("row_hash"))
+
+
+def _from_earliest(df: DataFrame, starts: DataFrame) -> DataFrame:
+    """Rows of ``df`` at or after their source account's start in ``starts`` (null-safe)."""
+    begin = starts.select(F.col("source_account_id").alias("_acct"), "_from")
+    return (
+        df.join(begin, F.col("source_account_id").eqNullSafe(F.col("_acct")))
+        .where(F.col("transaction_ts") >= F.col("_from"))
+        .drop("_acct", "_from")
+    )
+
+
+def _touched_by_intervals(transactions_df: DataFrame, feed: DataFrame) -> DataFrame:
+    """Ids of transactions whose as-of join may meet a changed interval (account or risk):
+    those of either account at or after the earliest changed ``valid_from``."""
+    starts = feed.groupBy(F.col("account_id").alias("_acct")).agg(F.min("valid_from").alias("_f"))
+    ids = []
+    for side in ("source_account_id", "destination_account_id"):
+        ids.append(
+            transactions_df.join(starts, F.col(side) == F.col("_acct"))
+            .where(F.col("transaction_ts") >= F.col("_f"))
+            .select("transaction_id")
+        )
+    return ids[0].unionByName(ids[1])
+
+
+def changed_payments_unified(
+    transactions_df: DataFrame,
+    account_versions_df: DataFrame,
+    risk_intervals_df: DataFrame,
+    fraud_cases_df: DataFrame,
+    published_df: DataFrame,
+    changes: Mapping[str, DataFrame | None],
+    *,
+    cutoff: datetime,
+    previous_cutoff: datetime,
+    maturity_days: int,
+    velocity_windows: Mapping[str, int] = DEFAULT_VELOCITY_WINDOWS_S,
+) -> tuple[DataFrame, DataFrame]:
+    """The rows of ``gold/payments_unified`` that changes since its last build can reach,
+    rebuilt as ``to_payments_unified`` would, and the keys they answer for: (rows, scope).
+
+    Args:
+        transactions_df, account_versions_df, risk_intervals_df, fraud_cases_df: The inputs
+            now (as ``to_payments_unified`` takes them).
+        published_df: The table as its last build (at ``previous_cutoff``) left it.
+        changes: The change feed of each input since then, under ``transactions``,
+            ``accounts``, ``risk`` and ``cases`` (None: no row changed).
+
+    What can move a row:
+    - a transaction inserted or deleted (a late one, an erasure): every later transaction of
+      its source account, whose history columns count it; these rows are recomputed from
+      the account's whole history, as a full build does;
+    - an account version or risk interval: the transactions of that account from the
+      interval's start on (either side), for their as-of columns;
+    - a fraud case row: its transaction's label; and a cutoff that moved: the cases reported
+      in between, and the transactions that came of age (``label_is_mature``) in between.
+    Rows moved only by the second and third kinds keep their history columns from
+    ``published_df``: no transaction of their source account changed since.
+    """
+    windows = velocity_windows
+    ids = []
+    if changes.get("accounts") is not None:
+        ids.append(_touched_by_intervals(transactions_df, changes["accounts"]))
+    if changes.get("risk") is not None:
+        ids.append(_touched_by_intervals(transactions_df, changes["risk"]))
+    if changes.get("cases") is not None:
+        ids.append(changes["cases"].select("transaction_id"))
+    if cutoff != previous_cutoff:
+        low, high = sorted((previous_cutoff, cutoff))
+        age, margin = timedelta(days=maturity_days), timedelta(days=1)
+        ts = F.col("transaction_ts")
+        came_of_age = (ts >= F.lit(low - age - margin)) & (ts < F.lit(high - age + margin))
+        ids.append(transactions_df.where(came_of_age).select("transaction_id"))
+        reported = F.col("reported_ts").between(F.lit(low), F.lit(high))
+        ids.append(fraud_cases_df.where(reported).select("transaction_id"))
+    empty_ids = transactions_df.select("transaction_id").limit(0)
+    touched = empty_ids
+    for frame in ids:
+        touched = touched.unionByName(frame)
+    touched = touched.distinct()
+    candidates = transactions_df.join(touched, "transaction_id", "left_semi")
+    # a candidate the table lacks has no history columns to keep: recompute its account
+    missing = candidates.join(published_df.select("transaction_id"), "transaction_id", "left_anti")
+    starts = missing.select("source_account_id", "transaction_ts")
+    if changes.get("transactions") is not None:
+        starts = starts.unionByName(
+            changes["transactions"].select("source_account_id", "transaction_ts")
+        )
+    starts = starts.groupBy("source_account_id").agg(F.min("transaction_ts").alias("_from"))
+    accounts = starts.select(F.col("source_account_id").alias("_acct"))
+    histories = transactions_df.join(
+        accounts, F.col("source_account_id").eqNullSafe(F.col("_acct")), "left_semi"
+    )
+    recomputed = _from_earliest(with_velocity_features(histories, windows), starts)
+    kept = candidates.join(recomputed.select("transaction_id"), "transaction_id", "left_anti").join(
+        published_df.select("transaction_id", *history_columns(windows)), "transaction_id"
+    )
+    rows = finish_payments_unified(
+        recomputed.unionByName(kept),
+        account_versions_df,
+        risk_intervals_df,
+        fraud_cases_df,
+        cutoff=cutoff,
+        maturity_days=maturity_days,
+        velocity_windows=windows,
+    )
+    scope = (
+        _from_earliest(published_df, starts)
+        .select("transaction_id")
+        .unionByName(touched)
+        .unionByName(rows.select("transaction_id"))
+    )
+    return rows, scope

@@ -84,17 +84,17 @@ MAINTENANCE_OPERATIONS = (
 )
 
 
+def _data_commits(spark: SparkSession, path: str) -> DataFrame:
+    """The table's history without its maintenance commits."""
+    history_df = DeltaTable.forPath(spark, path).history()
+    return history_df.where(~F.col("operation").isin(*MAINTENANCE_OPERATIONS))
+
+
 def latest_data_version(spark: SparkSession, path: str) -> int | None:
     """The newest version whose commit changed rows (maintenance commits skipped), or None."""
     if not is_delta_table(spark, path):
         return None
-    row = (
-        DeltaTable.forPath(spark, path)
-        .history()
-        .where(~F.col("operation").isin(*MAINTENANCE_OPERATIONS))
-        .agg(F.max("version").alias("version"))
-        .first()
-    )
+    row = _data_commits(spark, path).agg(F.max("version").alias("version")).first()
     return None if row is None or row["version"] is None else int(row["version"])
 
 
@@ -397,6 +397,99 @@ def merge_with_sources(
         merge.execute()
     finally:
         spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+
+
+def merge_partial(
+    spark: SparkSession,
+    rows_df: DataFrame,
+    scope_df: DataFrame,
+    path: str,
+    *,
+    keys: list[str],
+    source_versions: Mapping[str, int],
+    change_column: str,
+    extra_metadata: Mapping[str, Any] = (),
+) -> None:
+    """Make the rows of the table at ``path`` whose keys are in ``scope_df`` equal ``rows_df``,
+    in one commit, leaving every other row alone: the publication of an incremental build.
+
+    ``rows_df`` holds the rebuilt rows (their keys are in scope too); a row of the scope that
+    ``rows_df`` lacks is deleted, a matched row is rewritten only when ``change_column`` differs,
+    a new one is inserted. The commit records ``source_versions`` like ``merge_with_sources``.
+    """
+    metadata = json.dumps(
+        {SOURCE_VERSIONS_KEY: dict(source_versions), **dict(extra_metadata)}, sort_keys=True
+    )
+    columns = rows_df.columns
+    gone = scope_df.select(*keys).distinct().join(rows_df.select(*keys), on=keys, how="left_anti")
+    deleted = F.col("_deleted")
+    source = rows_df.withColumn("_deleted", F.lit(False)).unionByName(
+        gone.withColumn("_deleted", F.lit(True)), allowMissingColumns=True
+    )
+    failpoint(f"write:{table_name(path)}")
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    values = {c: f"s.`{c}`" for c in columns}
+    spark.conf.set(_USER_METADATA_CONF, metadata)
+    try:
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), condition)
+            .whenMatchedDelete(condition=deleted)
+            .whenMatchedUpdate(
+                condition=f"NOT (t.`{change_column}` <=> s.`{change_column}`)", set=values
+            )
+            .whenNotMatchedInsert(condition=~deleted, values=values)
+            .execute()
+        )
+    finally:
+        spark.conf.unset(_USER_METADATA_CONF)
+    failpoint(f"committed:{table_name(path)}")
+
+
+# --- change data feed: what an incremental build reads ---------------------------------------
+
+CHANGE_FEED_PROPERTY = "delta.enableChangeDataFeed"
+CHANGE_TYPE = "_change_type"
+
+
+def ensure_change_feed(spark: SparkSession, path: str) -> bool:
+    """Make the table record its row changes (Delta's change data feed) from its next commit
+    on; whether it had to (a ``SET TBLPROPERTIES`` commit, which changes no row)."""
+    if table_properties(spark, path).get(CHANGE_FEED_PROPERTY, "").lower() == "true":
+        return False
+    set_table_property(spark, path, CHANGE_FEED_PROPERTY, "true")
+    return True
+
+
+def read_changes(spark: SparkSession, path: str, after: int, through: int) -> DataFrame:
+    """The rows the commits after version ``after`` up to ``through`` inserted, deleted or
+    updated (both images), with ``_change_type``, ``_commit_version`` and ``_commit_timestamp``.
+
+    Lazy: a range the table did not record changes for fails when the frame is first
+    evaluated (``DELTA_MISSING_CHANGE_DATA``).
+    """
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", after + 1)
+        .option("endingVersion", through)
+        .load(path)
+    )
+
+
+def last_build(spark: SparkSession, path: str) -> dict[str, Any] | None:
+    """The metadata of the build that made the table's rows what they are: that of its newest
+    commit that changed rows (maintenance skipped) when it recorded source versions (a build,
+    or an erasure, which keeps them); None otherwise (a restore, a manual write, no table)."""
+    if not is_delta_table(spark, path):
+        return None
+    row = _data_commits(spark, path).orderBy(F.col("version").desc()).select("userMetadata").first()
+    try:
+        metadata = json.loads(row["userMetadata"]) if row is not None else None
+    except (TypeError, json.JSONDecodeError):
+        return None
+    return metadata if isinstance(metadata, dict) and SOURCE_VERSIONS_KEY in metadata else None
 
 
 _TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"

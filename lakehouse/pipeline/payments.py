@@ -23,7 +23,7 @@ from lakehouse.bronze.payments import (
     to_bronze_payments,
 )
 from lakehouse.config import Settings
-from lakehouse.gold.payments import to_payments_unified
+from lakehouse.gold.payments import changed_payments_unified, to_payments_unified
 from lakehouse.io.delta import (
     append_once,
     ensure_table,
@@ -46,7 +46,15 @@ from lakehouse.pipeline.landed import (
     with_salvaged_sources,
 )
 from lakehouse.pipeline.report import StepReport
-from lakehouse.pipeline.steps import GoldSpec, SilverSpec, Transform, run_gold, run_silver
+from lakehouse.pipeline.steps import (
+    Changes,
+    GoldSpec,
+    Partial,
+    SilverSpec,
+    Transform,
+    run_gold,
+    run_silver,
+)
 from lakehouse.privacy import resolve_key
 from lakehouse.quality.audit import check_batch
 from lakehouse.quality.drift import HeaderGroup
@@ -335,31 +343,54 @@ def _empty_like(spark: SparkSession, settings: Settings, table: Table) -> DataFr
     return chain(spark.createDataFrame([], bronze_schema(feed)))
 
 
-def build_payments_unified(spark: SparkSession, settings: Settings) -> StepReport:
+def build_payments_unified(
+    spark: SparkSession, settings: Settings, *, now: datetime | None = None
+) -> StepReport:
     """(Re)build ``gold/payments_unified`` when a source or the label settings changed.
 
     Only the transactions are required: an account, risk or fraud feed that has not delivered
     anything yet reads as empty (flags default, labels false). The label cutoff defaults to
-    the time of the run; it is recorded in the commit, and a rerun on unchanged sources does
-    nothing (so the table gets no new version).
+    the time of the run (``now``, default the clock); it is recorded in the commit, and a rerun
+    on unchanged sources does nothing (so the table gets no new version). With
+    ``gold.incremental`` a build rebuilds only the rows the sources' changes and the cutoff's
+    move can reach (``changed_payments_unified``).
     """
     payments = settings.payments
-    cutoff = payments.label_cutoff or datetime.now(UTC)
+    cutoff = (payments.label_cutoff or now or datetime.now(UTC)).astimezone(UTC)
+    naive_cutoff = cutoff.replace(tzinfo=None)
+    windows = payments.velocity_windows_s
 
-    def build(frames) -> DataFrame:
+    def inputs(frames) -> list[DataFrame]:
         def frame(table: Table) -> DataFrame:
             df = frames[table.key]
             return df if df is not None else _empty_like(spark, settings, table)
 
+        return [frame(t) for t in GOLD_SOURCES]
+
+    def build(frames) -> DataFrame:
         return to_payments_unified(
-            frames[SILVER_TRANSACTIONS.key],
-            frame(SILVER_ACCOUNTS),
-            frame(SILVER_RISK_INTERVALS),
-            frame(SILVER_FRAUD_CASE_HISTORY),
-            cutoff=cutoff.astimezone(UTC).replace(tzinfo=None),
+            *inputs(frames),
+            cutoff=naive_cutoff,
             maturity_days=payments.label_maturity_days,
-            velocity_windows=payments.velocity_windows_s,
+            velocity_windows=windows,
         )
+
+    def increment(frames, changes: Changes) -> Partial | None:
+        previous = changes.previous.get(LABEL_CUTOFF_KEY)
+        if previous is None:
+            return None
+        previous_cutoff = datetime.fromisoformat(previous).astimezone(UTC).replace(tzinfo=None)
+        names = dict(zip(("transactions", "accounts", "risk", "cases"), GOLD_SOURCES, strict=True))
+        rows, scope = changed_payments_unified(
+            *inputs(frames),
+            changes.target,
+            {name: changes.rows.get(table.key) for name, table in names.items()},
+            cutoff=naive_cutoff,
+            previous_cutoff=previous_cutoff,
+            maturity_days=payments.label_maturity_days,
+            velocity_windows=windows,
+        )
+        return Partial(rows, scope)
 
     label_setting = {
         "label_cutoff": payments.label_cutoff.isoformat() if payments.label_cutoff else None,
@@ -373,8 +404,9 @@ def build_payments_unified(spark: SparkSession, settings: Settings) -> StepRepor
         required=(SILVER_TRANSACTIONS,),
         build=build,
         keys=("transaction_id",),
-        recorded={"label_setting": label_setting},
+        recorded={"label_setting": label_setting, "velocity_windows_s": dict(windows)},
         extra_metadata={LABEL_CUTOFF_KEY: cutoff.isoformat()},
+        increment=increment,
     )
     return run_gold(spark, settings, spec)
 

@@ -7,6 +7,7 @@ silver/sessions + silver/{zip_codes,warehouses,holidays} --(gold)--> gold/delive
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -21,7 +22,14 @@ from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
 from lakehouse.pipeline.landed import read_checked_files, retry_lane, retry_replaced_files
 from lakehouse.pipeline.report import StepReport
-from lakehouse.pipeline.steps import GoldSpec, SilverSpec, run_gold, run_silver
+from lakehouse.pipeline.steps import (
+    Changes,
+    GoldSpec,
+    Partial,
+    SilverSpec,
+    run_gold,
+    run_silver,
+)
 from lakehouse.privacy import resolve_key
 from lakehouse.quality.audit import check_batch
 from lakehouse.quality.drift_audit import (
@@ -221,5 +229,23 @@ def build_delivery_features(spark: SparkSession, settings: Settings) -> StepRepo
         build=build,
         keys=("record_id",),
         recorded={"holiday_window_days": window_days},
+        increment=partial(_delivery_increment, build),
     )
     return run_gold(spark, settings, spec)
+
+
+def _delivery_increment(build, frames, changes: Changes) -> Partial | None:
+    """The checkouts of every session that Silver rows changed in, rebuilt (a checkout's
+    columns depend on its own row, its session's events and the reference data); a moved
+    reference table changes any row, so it needs a full build."""
+    if set(changes.rows) != {SILVER_SESSIONS.key}:
+        return None
+    feed = changes.rows[SILVER_SESSIONS.key]
+    touched = feed.select(F.col("session_id").alias("_session")).distinct()
+
+    def of_touched(df: DataFrame) -> DataFrame:
+        return df.join(touched, F.col("session_id").eqNullSafe(F.col("_session")), "left_semi")
+
+    rows = build({**frames, SILVER_SESSIONS.key: of_touched(frames[SILVER_SESSIONS.key])})
+    scope = of_touched(changes.target).select("record_id").unionByName(rows.select("record_id"))
+    return Partial(rows, scope)

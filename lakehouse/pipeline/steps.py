@@ -10,6 +10,11 @@
   content, and the commit records the input versions, so a model trained on it can name them.
   When no input moved (maintenance commits do not count) and the recorded settings are the
   same, the step does nothing, so a rerun on unchanged input makes no new version.
+  A spec with an ``increment`` is built incrementally when it can be: its inputs record their
+  row changes (Delta's change data feed), the increment rebuilds only the rows those changes
+  can reach, and one MERGE publishes them. Whatever the increment cannot vouch for (no
+  change data for the range, a reference table that moved, a target rewritten outside a
+  build, changed settings) gets a full build, which is always correct.
 """
 
 from __future__ import annotations
@@ -26,14 +31,20 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from lakehouse.config import Settings
+from lakehouse.errors import first_line
 from lakehouse.io.delta import (
     SOURCE_VERSIONS_KEY,
     append_once,
+    ensure_change_feed,
     ensure_table,
+    has_new_data,
+    last_build,
     last_commit_metadata,
     latest_version,
     merge_into,
+    merge_partial,
     merge_with_sources,
+    read_changes,
     read_table,
     sources_changed,
 )
@@ -55,6 +66,46 @@ Transform = Callable[[DataFrame], DataFrame]
 # A derived table's build: input DataFrames by table key (None for an optional input that has
 # no table yet) -> the table's rows.
 Build = Callable[[Mapping[str, DataFrame | None]], DataFrame]
+# Gold's commit metadata: how the published version was built
+BUILD_KEY = "build"
+FULL = "full"
+INCREMENTAL = "incremental"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a derived table's inputs changed since its last build.
+
+    Attributes:
+        rows: Input key -> its change feed over the versions after the recorded one (every
+            inserted and deleted row, both images of an update), for each input whose rows
+            changed; an input missing here changed no row.
+        previous: The last build's commit metadata (source versions, settings, label cutoff).
+        target: The table as that build (and any erasure since) left it.
+    """
+
+    rows: Mapping[str, DataFrame]
+    previous: Mapping[str, Any]
+    target: DataFrame
+
+
+@dataclass(frozen=True)
+class Partial:
+    """An incremental build: the rows that changes can reach, rebuilt.
+
+    Attributes:
+        rows: The rebuilt rows, exactly as a full build would make them.
+        scope: Keys of every row the rebuild answers for (those of ``rows`` among them): a
+            table row with such a key that ``rows`` lacks is deleted, every other row is kept.
+    """
+
+    rows: DataFrame
+    scope: DataFrame
+
+
+# (input frames at the pinned versions, their changes) -> the partial build, or None when only
+# a full build is right (e.g. a reference table moved)
+Increment = Callable[[Mapping[str, DataFrame | None], Changes], Partial | None]
 
 
 @dataclass(frozen=True)
@@ -230,6 +281,9 @@ class GoldSpec:
             even when no input moved.
         extra_metadata: More commit metadata, recorded but not compared (e.g. the time the
             labels were cut off).
+        increment: Rebuilds only what the inputs' changes can reach (None: always a full
+            build). Its result must equal the full build's rows in its scope: the tests of each
+            increment compare the two on every kind of change.
     """
 
     step: str
@@ -241,6 +295,7 @@ class GoldSpec:
     required: tuple[Table, ...] | None = None
     recorded: Mapping[str, Any] = field(default_factory=dict)
     extra_metadata: Mapping[str, Any] = field(default_factory=dict)
+    increment: Increment | None = None
 
 
 def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepReport:
@@ -255,6 +310,11 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
         report.skipped_reason = f"source table(s) not built yet: {', '.join(missing)}"
         report.version = latest_version(spark, target)
         return report
+    incremental = spec.increment is not None and settings.gold.incremental
+    if incremental:  # from now on the inputs record what each commit changes
+        for key, path in paths.items():
+            if versions[key] is not None and ensure_change_feed(spark, path):
+                versions[key] = latest_version(spark, path)
     recorded = last_commit_metadata(spark, target)
     unchanged = all(recorded.get(k) == v for k, v in spec.recorded.items())
     if unchanged and not sources_changed(spark, recorded.get(SOURCE_VERSIONS_KEY, {}), paths):
@@ -265,50 +325,141 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
         for key, version in versions.items()
     }
     before = latest_version(spark, target)
-    built = spec.build(frames)
-    suite = GOLD_SUITES.get(spec.target) if settings.quality.suites else None
-    if suite is None:
-        _publish(spark, spec, built, target, versions)
+    changes = None
+    if incremental and unchanged and before is not None:
+        changes = _changes(spark, spec, paths, versions, target, before)
+    partial = None if changes is None else spec.increment(frames, changes)
+    if changes is not None and partial is None:
+        log.info("%s: full build: the increment needs one", spec.target.key)
+    keys = list(spec.keys)
+    if partial is None:
+        rows, scope, candidate = spec.build(frames), None, None
     else:
-        # write, audit, publish: the build is checked before it becomes a version
-        built = built.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            started = time.monotonic()
-            audit = audit_build(spark, settings, suite, built, before)
-            log.info(
-                "%s: %d check(s), %d failed, in %.1f s",
-                spec.target.key,
-                len(audit.outcomes),
-                len(audit.failures) + len(audit.warnings),
-                time.monotonic() - started,
-                extra={"table": spec.target.key, "seconds": time.monotonic() - started},
+        rows = partial.rows.persist(StorageLevel.MEMORY_AND_DISK)
+        scope = partial.scope.select(*keys).distinct().persist(StorageLevel.MEMORY_AND_DISK)
+        # the table as it will be: what the suite checks
+        candidate = changes.target.join(scope, on=keys, how="left_anti").unionByName(rows)
+    extra = {**spec.extra_metadata, BUILD_KEY: FULL if scope is None else INCREMENTAL}
+
+    def publish() -> None:
+        if scope is None:
+            _publish(spark, spec, rows, target, versions, extra)
+        else:
+            merge_partial(
+                spark,
+                rows,
+                scope,
+                target,
+                keys=keys,
+                source_versions=versions,
+                change_column="row_hash",
+                extra_metadata={**spec.recorded, **extra},
             )
-            report.note_audit(audit)
+
+    suite = GOLD_SUITES.get(spec.target) if settings.quality.suites else None
+    audit, blocked, rebuilt = None, False, None
+    try:
+        if suite is not None:
+            # write, audit, publish: the build is checked before it becomes a version
+            if scope is None:
+                rows = candidate = rows.persist(StorageLevel.MEMORY_AND_DISK)
+            audit = _audit(spark, settings, suite, report, candidate, rows, before)
             blocked = not audit.passed and settings.quality.fail_on_error
-            if not blocked:
-                _publish(spark, spec, built, target, versions)
-        finally:
-            built.unpersist()
+        if not blocked:
+            publish()
+        if scope is not None:
+            rebuilt = rows.count()
+    finally:
+        for frame in (rows, scope, *(changes.rows.values() if changes else ())):
+            if frame is not None:
+                frame.unpersist()
+    if audit is not None:
         version = latest_version(spark, target)
         record_audit(
             spark, settings, audit, version=None if blocked else version, published=not blocked
         )
-        if blocked:
-            report.metrics["unpublished"] += 1
-            log.warning(
-                "%s: build not published, %d check(s) failed: %s",
-                spec.target.key,
-                len(audit.failures),
-                "; ".join(report.quality_failures),
-                extra={"table": spec.target.key, "failed_checks": report.quality_failures},
-            )
+    if blocked:
+        report.metrics["unpublished"] += 1
+        log.warning(
+            "%s: build not published, %d check(s) failed: %s",
+            spec.target.key,
+            len(audit.failures),
+            "; ".join(report.quality_failures),
+            extra={"table": spec.target.key, "failed_checks": report.quality_failures},
+        )
     report.version = latest_version(spark, target)
     if report.version != before:
-        report.add_batch(report.version, {"rows": read_table(spark, target).count()})
+        total = read_table(spark, target).count()
+        rebuilt = total if rebuilt is None else rebuilt
+        report.add_batch(report.version, {"rows": total, "rebuilt_rows": rebuilt})
     return report
 
 
-def _publish(spark, spec: GoldSpec, built: DataFrame, target: str, versions) -> None:
+def _audit(
+    spark: SparkSession,
+    settings: Settings,
+    suite,
+    report: StepReport,
+    candidate: DataFrame,
+    rows: DataFrame,
+    before: int | None,
+):
+    """Check the table a build would publish (``candidate``; ``rows``: what it rebuilt)."""
+    started = time.monotonic()
+    audit = audit_build(spark, settings, suite, candidate, before, changed=rows)
+    seconds = time.monotonic() - started
+    log.info(
+        "%s: %d check(s), %d failed, in %.1f s",
+        suite.table.key,
+        len(audit.outcomes),
+        len(audit.failures) + len(audit.warnings),
+        seconds,
+        extra={"table": suite.table.key, "seconds": seconds},
+    )
+    report.note_audit(audit)
+    return audit
+
+
+def _changes(
+    spark: SparkSession,
+    spec: GoldSpec,
+    paths: Mapping[str, str],
+    versions: Mapping[str, int | None],
+    target: str,
+    before: int,
+) -> Changes | None:
+    """What the inputs changed since the target's last build; None when only a full build is
+    right, with the reason logged."""
+
+    def full(reason: str) -> None:
+        log.info("%s: full build: %s", spec.target.key, reason)
+
+    previous = last_build(spark, target)
+    if previous is None:
+        return full("the table's rows were last written by something other than a build")
+    recorded = previous[SOURCE_VERSIONS_KEY]
+    if set(recorded) != set(versions) or any(
+        (recorded[k] is None) != (v is None) or (v is not None and v < recorded[k])
+        for k, v in versions.items()
+    ):
+        return full("its inputs are not the tables the last build read")
+    feeds: dict[str, DataFrame] = {}
+    try:
+        for key, version in versions.items():
+            if version is not None and has_new_data(spark, paths[key], recorded[key]):
+                feed = read_changes(spark, paths[key], recorded[key], version)
+                feeds[key] = feed.persist(StorageLevel.MEMORY_AND_DISK)
+                feed.count()  # fails when the table did not record changes for the range
+    except Exception as exc:  # a full build is always right: say why, and do it
+        for feed in feeds.values():
+            feed.unpersist()
+        return full(f"no change data for its inputs' new versions ({first_line(exc)})")
+    return Changes(feeds, previous, read_table(spark, target, version=before))
+
+
+def _publish(
+    spark, spec: GoldSpec, built: DataFrame, target: str, versions, extra: Mapping[str, Any]
+) -> None:
     merge_with_sources(
         spark,
         built,
@@ -316,5 +467,5 @@ def _publish(spark, spec: GoldSpec, built: DataFrame, target: str, versions) -> 
         keys=list(spec.keys),
         source_versions=versions,
         change_column="row_hash",
-        extra_metadata={**spec.recorded, **spec.extra_metadata},
+        extra_metadata={**spec.recorded, **extra},
     )

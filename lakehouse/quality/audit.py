@@ -111,16 +111,26 @@ def audit_build(
     suite: GoldSuite,
     built: DataFrame,
     published_version: int | None,
+    *,
+    changed: DataFrame | None = None,
 ) -> Audit:
-    """Validate a Gold build (already persisted by the caller) against its suite and the
-    published version."""
+    """Validate a Gold build against its suite and the published version.
+
+    ``built`` is the table the build would publish; ``changed`` (default: ``built``) the rows
+    it rebuilt, where its new rows are (an incremental build rebuilds few, and the rest of
+    ``built`` is the published table). The caller persists what it rebuilt.
+    """
     base, new_rows, new_df = None, 0, None
     if published_version is not None:
         published = read_table(spark, settings.table_path(*suite.table), version=published_version)
         base = baseline(published, suite, published_version)
-        new_df = built.join(
-            published.select(suite.key, "row_hash"), on=[suite.key, "row_hash"], how="left_anti"
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        new_df = (
+            (built if changed is None else changed)
+            .join(
+                published.select(suite.key, "row_hash"), on=[suite.key, "row_hash"], how="left_anti"
+            )
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
         new_rows = new_df.count()
     try:
         whole, new = build_checks(suite, settings, base, new_rows)
