@@ -26,7 +26,8 @@ import shutil
 import time
 from pathlib import Path
 
-from benchmarks.common import PeakMemory
+from common import PeakMemory
+
 from lakehouse.config import load_settings
 from lakehouse.generate import generate_payments_landing, generate_sessions_landing
 from lakehouse.pipeline import LAYERS, run_layer
@@ -46,7 +47,11 @@ def hold_back(landing: Path, held: Path, share: float) -> dict[str, int]:
     """Move the newest ``share`` of each feed's files (by name) from ``landing`` to ``held``."""
     moved = {}
     for feed in FEEDS:
-        files = sorted(p for p in (landing / feed).rglob("*") if p.is_file())
+        files = sorted(
+            p
+            for p in (landing / feed).rglob("*")
+            if p.is_file() and not p.name.startswith((".", "_"))  # in flight: never ingested
+        )
         late = files[-max(1, math.ceil(share * len(files))) :] if files else []
         for path in late:
             target = held / path.relative_to(landing)

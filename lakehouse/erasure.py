@@ -482,6 +482,7 @@ def forget(spark: SparkSession, settings: Settings, subjects: list[Subject]) -> 
     for erasure in reversed(tables):
         # only a table whose current version holds the subjects' rows gets a commit
         holds = bool(set(erasure.files) & current_data_files(spark, erasure.path))
+        before = set(stored_data_files(spark, erasure.path, change_data_only=True))
         if erasure.table == QUARANTINE_RELEASES:  # counted per source, for the conservation
             for source in CONSERVED:
                 condition = erasure.condition & (_t("source") == source)
@@ -493,6 +494,11 @@ def forget(spark: SparkSession, settings: Settings, subjects: list[Subject]) -> 
             erasure.rows_erased = _erase(
                 spark, erasure.path, identifiers, erasure.condition, request, holds
             )
+        # a table that records its changes keeps the deleted rows' images in the change
+        # data files the DELETE wrote: those go too (a later incremental Gold build, missing
+        # them, rebuilds whole tables)
+        written = set(stored_data_files(spark, erasure.path, change_data_only=True)) - before
+        erasure.files.update({uri.rsplit("/", 1)[-1]: uri for uri in written})
         current = current_data_files(spark, erasure.path)
         still_read = sorted(set(erasure.files) & current)
         if still_read:  # a DELETE that left rows in place (deletion vectors): never pretend

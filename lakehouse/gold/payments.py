@@ -211,10 +211,38 @@ def _from_earliest(df: DataFrame, starts: DataFrame) -> DataFrame:
     )
 
 
+# what a change feed adds to a table's columns
+_FEED_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
+
+
 def _touched_by_intervals(transactions_df: DataFrame, feed: DataFrame) -> DataFrame:
-    """Ids of transactions whose as-of join may meet a changed interval (account or risk):
-    those of either account at or after the earliest changed ``valid_from``."""
-    starts = feed.groupBy(F.col("account_id").alias("_acct")).agg(F.min("valid_from").alias("_f"))
+    """Ids of transactions whose as-of join may meet a changed interval (account version or
+    risk interval): those of either account from the earliest instant a change moved.
+
+    An interval inserted or deleted, or one whose values changed, moves from its
+    ``valid_from``; one that only got a new end (the next version arrived) moves from the
+    earlier of its two ends, as before that the lookups found the same values.
+    """
+    interval = ("account_id", "valid_from")
+    derived = {"valid_to", "is_current", "row_hash", *_FEED_COLUMNS}
+    values = [c for c in feed.columns if c not in (*interval, *derived)]
+    starts = (
+        feed.groupBy(*interval)
+        .agg(
+            F.count_distinct(F.to_json(F.struct(*values))).alias("_kinds"),
+            F.max(F.col("_change_type").isin("insert", "delete").cast("int")).alias("_new"),
+            F.min("valid_to").alias("_end"),
+        )
+        .select(
+            F.col("account_id").alias("_acct"),
+            F.when((F.col("_kinds") == 1) & (F.col("_new") == 0), F.col("_end"))
+            .otherwise(F.col("valid_from"))
+            .alias("_f"),
+        )
+        .where(F.col("_f").isNotNull())
+        .groupBy("_acct")
+        .agg(F.min("_f").alias("_f"))
+    )
     ids = []
     for side in ("source_account_id", "destination_account_id"):
         ids.append(

@@ -725,9 +725,16 @@ def _hadoop_path(spark: SparkSession, uri: str):
     return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
-def stored_data_files(spark: SparkSession, path: str) -> list[str]:
+CHANGE_DATA_FOLDER = "_change_data"
+
+
+def stored_data_files(
+    spark: SparkSession, path: str, *, change_data_only: bool = False
+) -> list[str]:
     """Every data file in the table's folder, whichever versions use it (the current one, older
-    ones, none): the files time travel and a VACUUM not yet run can still read."""
+    ones, none): the files time travel and a VACUUM not yet run can still read, and the change
+    data feed's files (row images of updates and deletes); only those with
+    ``change_data_only``."""
     root, fs = _hadoop_path(spark, path if "://" in path else Path(path).resolve().as_uri())
     if not fs.exists(root):
         return []
@@ -735,7 +742,10 @@ def stored_data_files(spark: SparkSession, path: str) -> list[str]:
     while listing.hasNext():
         uri = listing.next().getPath().toUri().toString()
         relative = uri[len(root.toUri().toString()) :].lstrip("/")
-        if relative.endswith(".parquet") and not relative.startswith(("_", ".")):
+        change_data = relative.startswith(f"{CHANGE_DATA_FOLDER}/")
+        if not relative.endswith(".parquet") or (change_data_only and not change_data):
+            continue
+        if change_data or not relative.startswith(("_", ".")):
             files.append(uri)
     return files
 

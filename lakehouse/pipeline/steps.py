@@ -363,6 +363,8 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
             # write, audit, publish: the build is checked before it becomes a version
             if scope is None:
                 rows = candidate = rows.persist(StorageLevel.MEMORY_AND_DISK)
+            else:  # the published rows and the rebuilt ones, read once for every check
+                candidate = candidate.persist(StorageLevel.MEMORY_AND_DISK)
             audit = _audit(spark, settings, suite, report, candidate, rows, before)
             blocked = not audit.passed and settings.quality.fail_on_error
         if not blocked:
@@ -370,7 +372,7 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
         if scope is not None:
             rebuilt = rows.count()
     finally:
-        for frame in (rows, scope, *(changes.rows.values() if changes else ())):
+        for frame in (rows, scope, candidate, *(changes.rows.values() if changes else ())):
             if frame is not None:
                 frame.unpersist()
     if audit is not None:
