@@ -311,10 +311,6 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
         report.version = latest_version(spark, target)
         return report
     incremental = spec.increment is not None and settings.gold.incremental
-    if incremental:  # from now on the inputs record what each commit changes
-        for key, path in paths.items():
-            if versions[key] is not None and ensure_change_feed(spark, path):
-                versions[key] = latest_version(spark, path)
     recorded = last_commit_metadata(spark, target)
     unchanged = all(recorded.get(k) == v for k, v in spec.recorded.items())
     if unchanged and not sources_changed(spark, recorded.get(SOURCE_VERSIONS_KEY, {}), paths):
@@ -331,6 +327,12 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
     partial = None if changes is None else spec.increment(frames, changes)
     if changes is not None and partial is None:
         log.info("%s: full build: the increment needs one", spec.target.key)
+    if incremental and changes is None:
+        # a full build: from it on the inputs record what each commit changes (a commit of
+        # their properties, which changes no row: the frames read are still this build's)
+        for key, path in paths.items():
+            if versions[key] is not None and ensure_change_feed(spark, path):
+                versions[key] = latest_version(spark, path)
     keys = list(spec.keys)
     if partial is None:
         rows, scope, candidate = spec.build(frames), None, None
