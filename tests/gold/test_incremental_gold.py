@@ -44,6 +44,7 @@ from tests.support.lake import generate_through_cli, lake_settings
 
 KEY = "incremental-gold-test-key"
 MATURITY = "payments.label_maturity_days=10"
+INCREMENTAL_ON = "gold.incremental=true"
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def base(spark, tmp_path_factory):
     """A lake built (fully) from a generated landing zone."""
     root = tmp_path_factory.mktemp("incremental_base")
     generate_through_cli(root / "landing", sessions=400, transactions=1_500, seed=41)
-    run_all(spark, lake_settings(root, KEY, MATURITY))
+    run_all(spark, lake_settings(root, KEY, MATURITY, INCREMENTAL_ON))
     return root
 
 
@@ -60,7 +61,7 @@ def lake(base, tmp_path):
     """A copy of the base lake, for one test to change."""
     shutil.copytree(base / "lake", tmp_path / "lake")
     (tmp_path / "landing").mkdir()
-    return lake_settings(tmp_path, KEY, MATURITY)
+    return lake_settings(tmp_path, KEY, MATURITY, INCREMENTAL_ON)
 
 
 def silver(spark, settings, table) -> DataFrame:
