@@ -376,15 +376,12 @@ def merge_with_sources(
     content hash) differs, new rows are inserted and, with ``delete_missing``, rows no longer
     in the source are deleted. The commit records ``source_versions``.
     """
-    extra = dict(extra_metadata)
-    metadata = json.dumps({SOURCE_VERSIONS_KEY: dict(source_versions), **extra}, sort_keys=True)
     if not is_delta_table(spark, path):
-        overwrite_with_sources(source_df, path, source_versions, extra)
+        overwrite_with_sources(source_df, path, source_versions, dict(extra_metadata))
         return
     failpoint(f"write:{table_name(path)}")
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", metadata)
-    try:
+    with _build_metadata(spark, source_versions, extra_metadata):
         merge = (
             DeltaTable.forPath(spark, path)
             .alias("t")
@@ -395,8 +392,20 @@ def merge_with_sources(
         if delete_missing:
             merge = merge.whenNotMatchedBySourceDelete()
         merge.execute()
+
+
+@contextmanager
+def _build_metadata(
+    spark: SparkSession, source_versions: Mapping[str, int], extra: Mapping[str, Any]
+):
+    """The session's commits carry a build's metadata (its source versions, and ``extra``)
+    while the block runs."""
+    metadata = {SOURCE_VERSIONS_KEY: dict(source_versions), **dict(extra)}
+    spark.conf.set(_USER_METADATA_CONF, json.dumps(metadata, sort_keys=True))
+    try:
+        yield
     finally:
-        spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        spark.conf.unset(_USER_METADATA_CONF)
 
 
 def merge_partial(
@@ -417,9 +426,6 @@ def merge_partial(
     ``rows_df`` lacks is deleted, a matched row is rewritten only when ``change_column`` differs,
     a new one is inserted. The commit records ``source_versions`` like ``merge_with_sources``.
     """
-    metadata = json.dumps(
-        {SOURCE_VERSIONS_KEY: dict(source_versions), **dict(extra_metadata)}, sort_keys=True
-    )
     columns = rows_df.columns
     gone = scope_df.select(*keys).distinct().join(rows_df.select(*keys), on=keys, how="left_anti")
     deleted = F.col("_deleted")
@@ -429,8 +435,7 @@ def merge_partial(
     failpoint(f"write:{table_name(path)}")
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     values = {c: f"s.`{c}`" for c in columns}
-    spark.conf.set(_USER_METADATA_CONF, metadata)
-    try:
+    with _build_metadata(spark, source_versions, extra_metadata):
         (
             DeltaTable.forPath(spark, path)
             .alias("t")
@@ -442,15 +447,12 @@ def merge_partial(
             .whenNotMatchedInsert(condition=~deleted, values=values)
             .execute()
         )
-    finally:
-        spark.conf.unset(_USER_METADATA_CONF)
     failpoint(f"committed:{table_name(path)}")
 
 
 # --- change data feed: what an incremental build reads ---------------------------------------
 
 CHANGE_FEED_PROPERTY = "delta.enableChangeDataFeed"
-CHANGE_TYPE = "_change_type"
 
 
 def ensure_change_feed(spark: SparkSession, path: str) -> bool:

@@ -338,7 +338,8 @@ def run_gold(spark: SparkSession, settings: Settings, spec: GoldSpec) -> StepRep
         rows, scope, candidate = spec.build(frames), None, None
     else:
         rows = partial.rows.persist(StorageLevel.MEMORY_AND_DISK)
-        scope = partial.scope.select(*keys).distinct().persist(StorageLevel.MEMORY_AND_DISK)
+        # merge_partial takes the distinct keys; the anti-join below needs none
+        scope = partial.scope.select(*keys).persist(StorageLevel.MEMORY_AND_DISK)
         # the table as it will be: what the suite checks
         candidate = changes.target.join(scope, on=keys, how="left_anti").unionByName(rows)
     extra = {**spec.extra_metadata, BUILD_KEY: FULL if scope is None else INCREMENTAL}
