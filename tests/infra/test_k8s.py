@@ -434,6 +434,59 @@ def test_the_scheduled_jobs_never_overlap_and_run_real_commands(rendered, env):
     assert minute.isdigit() and hour == "*"  # the pipeline runs hourly
 
 
+def lock_wait_s(container: dict) -> float:
+    """What a command's ``--set lock.wait_s=N`` asks for (the last one wins), else the default."""
+    from lakehouse.config import load_settings
+
+    args = container["args"]
+    sets = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--set"]
+    overrides = [s for s in sets if s.startswith("lock.wait_s=")]
+    return load_settings(overrides=overrides[-1:]).lock.wait_s
+
+
+def test_the_stream_runs_alone_and_the_schedule_waits_for_its_cycles(rendered):
+    """`lakehouse stream` (infra/k8s/components/stream) in staging: one pod, replaced only once
+    the old one is gone, given time to end its cycle on SIGTERM; every scheduled command waits
+    for a cycle to let the lake's lock go instead of failing with exit 75."""
+    from lakehouse.config import load_settings
+
+    documents = objects(rendered, "staging")
+    deployment = named(documents, "Deployment", "lakehouse-stream", "lakehouse")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert (PROJECT_ROOT / container["command"][0]).is_file()
+    assert container["args"][0] == "jobs/stream.py" and (PROJECT_ROOT / "jobs/stream.py").is_file()
+    environment = configmap_env(documents, "lakehouse", container)
+    assert environment["LAKEHOUSE_ENV"] == "staging"
+    for variable in re.findall(r"\$\((\w+)\)", " ".join(container["args"])):
+        assert variable in environment, variable
+    (limit,) = [e for e in container["env"] if e["name"] == "LAKEHOUSE_MEMORY_LIMIT_MIB"]
+    assert limit["valueFrom"]["resourceFieldRef"]["containerName"] == container["name"]
+    assert gibibytes(container["resources"]["limits"]["memory"]) >= 2
+    # the jobs' identity and network policy: it writes the lake as they do
+    cron_pod = of_kind(documents, "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]
+    assert pod["serviceAccountName"] == cron_pod["spec"]["serviceAccountName"]
+    policy = named(documents, "NetworkPolicy", "lakehouse-jobs", "lakehouse")
+    assert selects(policy["spec"]["podSelector"], spec["template"]["metadata"]["labels"])
+    assert selects(spec["selector"], spec["template"]["metadata"]["labels"])
+    # SIGTERM ends the current cycle: a cycle at the trigger's pace fits in the grace period
+    settings = load_settings("staging")
+    assert pod["terminationGracePeriodSeconds"] >= 10 * settings.stream.trigger_s
+    assert settings.lock.wait_s == 0  # without the component a command fails at once
+    for cron_job in of_kind(documents, "CronJob"):
+        (job,) = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert lock_wait_s(job) >= 5 * settings.stream.trigger_s, cron_job["metadata"]["name"]
+    # prod runs the schedule alone: its commands fail at once on a held lake
+    prod = objects(rendered, "prod")
+    deployments = {d["metadata"]["name"] for d in of_kind(prod, "Deployment")}
+    assert "lakehouse-serving" in deployments and "lakehouse-stream" not in deployments
+    for cron_job in of_kind(prod, "CronJob"):
+        (job,) = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert lock_wait_s(job) == 0, cron_job["metadata"]["name"]
+
+
 def test_the_readmes_command_pins_a_new_digest(rendered, tmp_path):
     """CI's step (infra/k8s/README.md): `kustomize edit set image` in an overlay, then build."""
     copy = tmp_path / "k8s"
