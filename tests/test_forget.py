@@ -30,7 +30,16 @@ from tests.support.lake import generate_through_cli
 pytestmark = pytest.mark.integration
 
 KEY = "forget-test-key"
-SETTINGS = ["--set", f"privacy.hmac_key={KEY}", "--set", "quality.suites=false"]
+# incremental Gold: Gold's inputs record their changes, so an erasure's DELETEs write change
+# data files holding the erased rows, which must go as well
+SETTINGS = [
+    "--set",
+    f"privacy.hmac_key={KEY}",
+    "--set",
+    "quality.suites=false",
+    "--set",
+    "gold.incremental=true",
+]
 TRAIN = ["--set", "ml.delivery.min_training_rows=20"]
 
 
@@ -189,8 +198,15 @@ def test_forget_erases_a_customer_and_an_account_everywhere(spark, lake, tmp_pat
             except Exception:
                 continue
             assert not any(mark.mentions(r) for r in rows), f"{table}@v{version}"
-    # no data file in the lake holds them, whichever version used it
+    # no data file in the lake holds them, whichever version used it, change data included
     lake_root = Path(settings.lake_root)
+    # (the erasure's DELETEs wrote change data: their commits name the files, "cdc" actions)
+    commits = [
+        json.loads(line)
+        for log in lake_root.rglob("_delta_log/*.json")
+        for line in log.read_text().splitlines()
+    ]
+    assert [c for c in commits if "cdc" in c], "no change data was written"
     for file in lake_root.rglob("*.parquet"):
         if "_delta_log" in file.parts or "_checkpoints" in str(file):
             continue
