@@ -91,7 +91,7 @@ def common_options(command: Callable) -> Callable:
             if name not in NO_SECRETS:
                 from lakehouse.secrets import check
 
-                check(settings, pii=name not in NO_PII_KEY)
+                check(settings, pii=name not in NO_PII_KEY, serving=name == "serve")
             return command(settings=settings, **kwargs)
 
     return wrapper

@@ -87,6 +87,9 @@ class SecretsSettings(_Section):
     api_keys: str | None = None
     # the password of catalog.metastore_url's user (lakehouse.catalog)
     metastore_db_password: str | None = None
+    # the password of serve.online_store.url's Redis user (AUTH; the URL names an ACL user or
+    # none, the default user), read by `lakehouse serve` only
+    online_store_password: str | None = None
     region: str | None = None  # None: the S3 region (storage.s3_region, AWS_REGION, ...)
     # None: AWS_ENDPOINT_URL_SECRETS_MANAGER, else AWS_ENDPOINT_URL, else AWS's own
     endpoint: str | None = None

@@ -218,6 +218,15 @@ def metastore_db_password(settings: Settings) -> str | None:
     return read_secret(settings, secret_id, "metastore database password").decode()
 
 
+def online_store_password(settings: Settings) -> str | None:
+    """The Redis password of ``serve.online_store.url`` from Secrets Manager, or None when
+    none is configured (a password in the URL itself, or a server without AUTH)."""
+    secret_id = settings.secrets.online_store_password
+    if not secret_id or not settings.serve.online_store.url:
+        return None
+    return read_secret(settings, secret_id, "online store password").decode()
+
+
 def with_password(uri: str, password: str | None) -> str:
     """``uri`` with ``password`` for its user; a URI that is not a database URI, or that has
     no user, is returned unchanged."""
@@ -248,16 +257,19 @@ def redact_uri(uri: str) -> str:
 # --- before a command touches data ----------------------------------------------------------------
 
 
-def check(settings: Settings, *, pii: bool = True) -> None:
+def check(settings: Settings, *, pii: bool = True, serving: bool = False) -> None:
     """Read every secret the command needs, or stop it with ``SecretError``.
 
     Args:
         settings: The command's configuration.
         pii: Whether the command handles the lake's data and so needs the PII key; the
             prediction service and the registry listing do not.
+        serving: Whether the command is the prediction service, the online store's only user.
     """
     if pii:
         hmac_key(settings)
+    if serving:
+        online_store_password(settings)
     tracking_db_password(settings)
     if settings.catalog.enabled and settings.catalog.metastore_url:
         metastore_db_password(settings)

@@ -78,9 +78,14 @@ def load_velocity_state(
     import redis
 
     from lakehouse.features.velocity_store import RedisVelocityState, state_prefix
+    from lakehouse.secrets import online_store_password
 
+    password = online_store_password(settings)  # (a password in the URL wins)
     client = redis.Redis.from_url(
-        store.url, socket_timeout=store.timeout_s, socket_connect_timeout=store.timeout_s
+        store.url,
+        socket_timeout=store.timeout_s,
+        socket_connect_timeout=store.timeout_s,
+        **({"password": password} if password is not None else {}),
     )
     prefix = state_prefix(store.prefix, settings.lake_root, windows, max_lateness_s)
     shared = RedisVelocityState(client, prefix, windows, max_lateness_s=max_lateness_s)
