@@ -87,9 +87,10 @@ class SecretsSettings(_Section):
     api_keys: str | None = None
     # the password of catalog.metastore_url's user (lakehouse.catalog)
     metastore_db_password: str | None = None
-    # the password of serve.online_store.url's Redis user (AUTH; the URL names an ACL user or
-    # none, the default user), read by `lakehouse serve` only
-    online_store_password: str | None = None
+    # the shared online store's whole URL (rediss://user:password@host:6379/0, as the
+    # infrastructure that made the server wrote it); it wins over serve.online_store.url.
+    # Read by `lakehouse serve` only
+    online_store_url: str | None = None
     region: str | None = None  # None: the S3 region (storage.s3_region, AWS_REGION, ...)
     # None: AWS_ENDPOINT_URL_SECRETS_MANAGER, else AWS_ENDPOINT_URL, else AWS's own
     endpoint: str | None = None

@@ -218,13 +218,13 @@ def metastore_db_password(settings: Settings) -> str | None:
     return read_secret(settings, secret_id, "metastore database password").decode()
 
 
-def online_store_password(settings: Settings) -> str | None:
-    """The Redis password of ``serve.online_store.url`` from Secrets Manager, or None when
-    none is configured (a password in the URL itself, or a server without AUTH)."""
-    secret_id = settings.secrets.online_store_password
-    if not secret_id or not settings.serve.online_store.url:
+def online_store_url(settings: Settings) -> str | None:
+    """The shared online store's URL from Secrets Manager (its host and password), or None
+    when none is configured (``serve.online_store.url`` then says where it is, if anywhere)."""
+    secret_id = settings.secrets.online_store_url
+    if not secret_id:
         return None
-    return read_secret(settings, secret_id, "online store password").decode()
+    return read_secret(settings, secret_id, "online store URL").decode().strip()
 
 
 def with_password(uri: str, password: str | None) -> str:
@@ -269,7 +269,7 @@ def check(settings: Settings, *, pii: bool = True, serving: bool = False) -> Non
     if pii:
         hmac_key(settings)
     if serving:
-        online_store_password(settings)
+        online_store_url(settings)
     tracking_db_password(settings)
     if settings.catalog.enabled and settings.catalog.metastore_url:
         metastore_db_password(settings)

@@ -223,9 +223,10 @@ def test_cli_reaches_the_registry_with_the_password_from_the_secret(aws, postgre
     assert password not in listed.stdout + listed.stderr
 
 
-def test_the_service_reaches_redis_with_the_password_from_the_secret(aws, redis_server, tmp_path):
+def test_the_service_reaches_redis_with_the_url_from_the_secret(aws, redis_server, tmp_path):
     """A real Redis user that needs a password (an ACL user): the shared velocity state
-    connects with the secret's password, and without it the server refuses."""
+    connects with the secret's URL, which wins over the configured one; the configured URL
+    without the password is refused by the server."""
     import redis
 
     from lakehouse.features.fraud_online import load_velocity_state
@@ -235,28 +236,23 @@ def test_the_service_reaches_redis_with_the_password_from_the_secret(aws, redis_
     redis_server.client().acl_setuser(
         user, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all"]
     )
-    url = redis_server.url.replace("redis://", f"redis://{user}@")
+    bare = redis_server.url.replace("redis://", f"redis://{user}@")
+    full = redis_server.url.replace("redis://", f"redis://{user}:{password}@")
     lake = str(tmp_path / "lake")  # no Silver yet: the state is fed with nothing
-    configured = [f"serve.online_store.url={url}", "serve.online_store.load_wait_s=5"]
-    secret = f"secrets.online_store_password={put_secret(aws, password)}"
+    configured = [f"serve.online_store.url={bare}", "serve.online_store.load_wait_s=5"]
+    secret = f"secrets.online_store_url={put_secret(aws, json.dumps({'url': full}))}#url"
     state = load_velocity_state(load_settings("local", lake=lake, overrides=[*configured, secret]))
     assert state.held_transactions == 0
-    # it wrote as that user: the state is marked fed
-    assert redis_server.client().keys(f"{state.prefix}*")
+    assert redis_server.client().keys(f"{state.prefix}*")  # it wrote, as that user
     with pytest.raises(redis.AuthenticationError):
         load_velocity_state(load_settings("local", lake=lake, overrides=configured))
 
 
-def test_an_unreadable_online_store_password_stops_the_service(aws, tmp_path, capsys):
+def test_an_unreadable_online_store_url_stops_the_service(aws, tmp_path, capsys):
     err = refused(
-        "serve",
-        tmp_path,
-        "local",
-        "serve.online_store.url=redis://serving@127.0.0.1:6379/0",
-        "secrets.online_store_password=lakehouse/test/missing",
-        capsys=capsys,
+        "serve", tmp_path, "local", "secrets.online_store_url=lakehouse/test/missing", capsys=capsys
     )
-    assert "online store password" in err and "ResourceNotFoundException" in err
+    assert "online store URL" in err and "ResourceNotFoundException" in err
 
 
 # --- every command fails closed -----------------------------------------------------------------

@@ -63,11 +63,15 @@ def load_velocity_state(
     settings: Settings, *, max_lateness_s: int = DEFAULT_MAX_LATENESS_S
 ) -> VelocityState:
     """A state warm-started from ``silver/payment_transactions`` (latest version, no Spark):
-    the process's own, or, with ``serve.online_store.url``, the one in Redis that every
-    replica shares (fed from Silver once, by the first replica to start)."""
+    the process's own, or, with ``serve.online_store.url`` (or ``secrets.online_store_url``),
+    the one in Redis that every replica shares (fed from Silver once, by the first replica
+    to start)."""
+    from lakehouse.secrets import online_store_url
+
     windows = settings.payments.velocity_windows_s
     store = settings.serve.online_store
-    if store.url is None:
+    url = online_store_url(settings) or store.url
+    if url is None:
         state = VelocityState(windows, max_lateness_s=max_lateness_s)
         transactions, version = (
             read_lake_table(settings, SILVER_TRANSACTIONS, VELOCITY_COLUMNS) or _ABSENT
@@ -78,14 +82,9 @@ def load_velocity_state(
     import redis
 
     from lakehouse.features.velocity_store import RedisVelocityState, state_prefix
-    from lakehouse.secrets import online_store_password
 
-    password = online_store_password(settings)  # (a password in the URL wins)
     client = redis.Redis.from_url(
-        store.url,
-        socket_timeout=store.timeout_s,
-        socket_connect_timeout=store.timeout_s,
-        **({"password": password} if password is not None else {}),
+        url, socket_timeout=store.timeout_s, socket_connect_timeout=store.timeout_s
     )
     prefix = state_prefix(store.prefix, settings.lake_root, windows, max_lateness_s)
     shared = RedisVelocityState(client, prefix, windows, max_lateness_s=max_lateness_s)
