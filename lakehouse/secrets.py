@@ -268,8 +268,8 @@ def check(settings: Settings, *, pii: bool = True, serving: bool = False) -> Non
     """
     if pii:
         hmac_key(settings)
-    if serving:
-        online_store_url(settings)
     tracking_db_password(settings)
     if settings.catalog.enabled and settings.catalog.metastore_url:
         metastore_db_password(settings)
+    if serving:
+        online_store_url(settings)

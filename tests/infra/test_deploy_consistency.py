@@ -307,3 +307,31 @@ def test_clusters_run_the_kubernetes_version_the_manifests_are_validated_for(ter
 
     shipped = Path(str(files("kubernetes_validate"))) / "kubernetes-json-schema"
     assert (shipped / f"v{module.KUBERNETES_VERSION}-local-strict").is_dir()
+
+
+@pytest.mark.parametrize("env", OVERLAYS)
+def test_the_service_may_reach_the_online_store_terraform_makes_and_nothing_more(
+    rendered, terraform, env
+):
+    """The serving pods' way out to Redis on 6379 goes to the env's VPC only (the online
+    store's subnets), and the env's settings name the secret Terraform writes its URL into."""
+    policy = named(rendered[env], "NetworkPolicy", "lakehouse-serving", "lakehouse")
+    redis = [r for r in policy["spec"]["egress"] if {p["port"] for p in r["ports"]} == {6379}]
+    (rule,) = redis
+    (peer,) = rule["to"]
+    assert peer == {"ipBlock": {"cidr": argument(terraform[env], "network", "cidr_block")}}
+    assert argument(terraform[env], "online_store", "url_secret_arn") == (
+        "${module.secrets.online_store_secret_arn}"
+    )
+    secret = argument(terraform[env], "secrets", "online_store_secret")
+    assert load_settings(env).secrets.online_store_url == f"{secret}#url"
+    # no other pod gets there
+    others = [
+        p
+        for p in of_kind(rendered[env], "NetworkPolicy")
+        if p is not policy
+        for r in p["spec"].get("egress", [])
+        for port in r.get("ports", [])
+        if port["port"] == 6379
+    ]
+    assert not others

@@ -427,18 +427,19 @@ def test_lake_lock_table_has_the_schema_the_code_creates(modules):
 
 def test_secrets_are_containers_encrypted_with_their_own_key(modules):
     secrets = modules["secrets"].of_type("aws_secretsmanager_secret")
-    assert set(secrets) == {"hmac_key", "api_keys", "metrics_scraper", "mlflow_db"}
+    assert set(secrets) == {"hmac_key", "api_keys", "metrics_scraper", "mlflow_db", "online_store"}
     for name, body in secrets.items():
         assert body["kms_key_id"] == "${aws_kms_key.secrets.arn}", name
-    # values are put out of band: none in the code or the state, except the backend store's
-    # URL, whose host and password only Terraform knows (modules/database writes it)
+    # values are put out of band: none in the code or the state, except two URLs whose host
+    # and password only Terraform knows (modules/database and modules/online_store write them)
     versions = {
         (module, name): body
         for module, config in modules.items()
         for name, body in config.of_type("aws_secretsmanager_secret_version").items()
     }
-    assert set(versions) == {("database", "backend_store")}
+    assert set(versions) == {("database", "backend_store"), ("online_store", "url")}
     assert versions["database", "backend_store"]["secret_id"] == "${var.backend_store_secret_arn}"
+    assert versions["online_store", "url"]["secret_id"] == "${var.url_secret_arn}"
 
 
 # --- IAM -------------------------------------------------------------------------------------
@@ -483,13 +484,16 @@ def test_policy_documents_name_every_action_and_resource(modules):
 
 
 def test_policies_are_documents_not_inline_json(modules, envs):
-    # jsonencode() writes one JSON value, the backend store's secret, and never a policy
+    # jsonencode() writes the two URL secrets' values, and never a policy
     uses = {
         path.relative_to(TERRAFORM): path.read_text().count("jsonencode(")
         for config in [*modules.values(), *envs.values()]
         for path in config.path.glob("*.tf")
     }
-    assert {path: n for path, n in uses.items() if n} == {Path("modules/database/main.tf"): 1}
+    assert {path: n for path, n in uses.items() if n} == {
+        Path("modules/database/main.tf"): 1,
+        Path("modules/online_store/main.tf"): 1,
+    }
     secret = modules["database"].of_type("aws_secretsmanager_secret_version")["backend_store"]
     assert secret["secret_string"].startswith("${jsonencode(")
     roles = [b for c in modules.values() for b in c.of_type("aws_iam_role").values()]
@@ -697,9 +701,10 @@ def test_service_only_reads_its_tables_and_the_api_keys(modules):
         ("kms:Decrypt", "${var.secrets_kms_key_arn}"),
     }
     assert not on(pairs, "dynamodb")
-    # the service tokenizes nothing: the API keys, never the PII key
+    # the service tokenizes nothing: the API keys and the online store's URL, never the PII key
     assert on(pairs, "secretsmanager") == {
-        ("secretsmanager:GetSecretValue", "${var.api_keys_secret_arn}")
+        ("secretsmanager:GetSecretValue", "${var.api_keys_secret_arn}"),
+        ("secretsmanager:GetSecretValue", "${var.online_store_secret_arn}"),
     }
     services = {a.split(":")[0] for a, _ in pairs}
     assert services == {"s3", "kms", "secretsmanager"}
@@ -842,6 +847,64 @@ def test_backend_store_secret_is_the_url_the_tracking_server_reads(modules):
     assert uri.endswith("/${aws_db_instance.this.db_name}?sslmode=require")
     (password,) = modules["database"].of_type("random_password").values()
     assert password["length"] >= 32
+
+
+def test_online_store_is_private_encrypted_never_evicts_and_is_the_url_the_service_reads(
+    modules, envs
+):
+    store = modules["online_store"]
+    (group,) = store.of_type("aws_elasticache_replication_group").values()
+    assert group["engine"] == "redis"
+    assert group["transit_encryption_enabled"] is True
+    assert group["transit_encryption_mode"] == "required"
+    assert group["at_rest_encryption_enabled"] is True
+    assert group["kms_key_id"] == "${aws_kms_key.online_store.arn}"
+    assert group["auth_token"] == "${random_password.auth.result}"
+    assert group["security_group_ids"] == ["${aws_security_group.online_store.id}"]
+    assert group["subnet_group_name"] == "${aws_elasticache_subnet_group.this.name}"
+    assert group["port"] == "${local.port}" and store.locals["port"] == 6379
+    # a replica means a failover that needs no one
+    assert group["num_cache_clusters"] == "${var.replicas + 1}"
+    assert group["automatic_failover_enabled"] == "${var.replicas > 0}"
+    (parameters,) = store.of_type("aws_elasticache_parameter_group").values()
+    assert (
+        parameters["family"] == "redis7" and store.variables["engine_version"]["default"] == "7.1"
+    )
+    assert {"name": "maxmemory-policy", "value": "noeviction"} in parameters["parameter"]
+    (subnets,) = store.of_type("aws_elasticache_subnet_group").values()
+    assert subnets["subnet_ids"] == "${var.subnet_ids}"
+    # one way in: Redis from the cluster's security group; no egress at all
+    (security_group,) = store.of_type("aws_security_group").values()
+    assert not security_group.get("ingress") and not security_group.get("egress")
+    (rule,) = store.of_type("aws_vpc_security_group_ingress_rule").values()
+    assert rule["security_group_id"] == "${aws_security_group.online_store.id}"
+    assert rule["referenced_security_group_id"] == "${var.client_security_group_id}"
+    assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == (
+        "tcp",
+        "${local.port}",
+        "${local.port}",
+    )
+    assert not store.of_type("aws_vpc_security_group_egress_rule")
+    (password,) = store.of_type("random_password").values()
+    assert password["length"] >= 32 and password["special"] is False
+    # the secret's one field is the URL `lakehouse serve` connects with: TLS, the token
+    secret = store.of_type("aws_secretsmanager_secret_version")["url"]
+    value = re.fullmatch(r"\$\{jsonencode\(\{url = \"(.+)\"\}\)\}", secret["secret_string"])
+    assert value, secret["secret_string"]
+    assert value.group(1) == (
+        "rediss://:${urlencode(random_password.auth.result)}"
+        "@${aws_elasticache_replication_group.this.primary_endpoint_address}:${local.port}/0"
+    )
+    for name, env in envs.items():
+        call = env.modules["online_store"]
+        assert call["subnet_ids"] == "${module.network.private_subnet_ids}"
+        assert call["client_security_group_id"] == "${module.eks.cluster_security_group_id}"
+        assert call["url_secret_arn"] == "${module.secrets.online_store_secret_arn}"
+        # the service's settings read the secret that module writes, field url
+        secret_name = env.locals["online_store_secret"]
+        assert env.modules["secrets"]["online_store_secret"] == "${local.online_store_secret}"
+        assert load_settings(name).secrets.online_store_url == f"{secret_name}#url"
+    assert envs["prod"].modules["online_store"]["replicas"] >= 1
 
 
 @pytest.mark.parametrize("env", ENVS)

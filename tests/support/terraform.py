@@ -23,6 +23,7 @@ MODULES = (
     "secrets",
     "iam",
     "database",
+    "online_store",
     "registry",
     "ci",
 )

@@ -35,6 +35,8 @@ locals {
   # made into Kubernetes Secrets by the External Secrets Operator (infra/k8s/overlays/prod)
   metrics_scraper_secret = "lakehouse/prod/metrics-scraper"
   mlflow_db_secret       = "lakehouse/prod/mlflow-db"
+  # secrets.online_store_url (the part before #url): written by modules/online_store
+  online_store_secret = "lakehouse/prod/online-store"
   # the images the overlays name (`images:`), one ECR repository each
   serving_image = "lakehouse-serving"
   jobs_image    = "lakehouse-jobs"
@@ -117,6 +119,7 @@ module "secrets" {
   api_keys_secret        = local.api_keys_secret
   metrics_scraper_secret = local.metrics_scraper_secret
   mlflow_db_secret       = local.mlflow_db_secret
+  online_store_secret    = local.online_store_secret
   recovery_window_days   = 30
 }
 
@@ -139,6 +142,7 @@ module "iam" {
   api_keys_secret_arn        = module.secrets.api_keys_secret_arn
   metrics_scraper_secret_arn = module.secrets.metrics_scraper_secret_arn
   mlflow_db_secret_arn       = module.secrets.mlflow_db_secret_arn
+  online_store_secret_arn    = module.secrets.online_store_secret_arn
 }
 
 module "database" {
@@ -156,6 +160,19 @@ module "database" {
   backup_retention_days     = 30
   deletion_protection       = true
   final_snapshot            = true
+}
+
+module "online_store" {
+  source = "../../modules/online_store"
+
+  name                     = local.name
+  vpc_id                   = module.network.vpc_id
+  subnet_ids               = module.network.private_subnet_ids
+  client_security_group_id = module.eks.cluster_security_group_id
+  url_secret_arn           = module.secrets.online_store_secret_arn
+  node_type                = "cache.r7g.large"
+  replicas                 = 1
+  snapshot_retention_days  = 3
 }
 
 module "registry" {

@@ -34,6 +34,8 @@ locals {
   # made into Kubernetes Secrets by the External Secrets Operator (infra/k8s/overlays/staging)
   metrics_scraper_secret = "lakehouse/staging/metrics-scraper"
   mlflow_db_secret       = "lakehouse/staging/mlflow-db"
+  # secrets.online_store_url (the part before #url): written by modules/online_store
+  online_store_secret = "lakehouse/staging/online-store"
   # the images the overlays name (`images:`), one ECR repository each
   serving_image = "lakehouse-serving"
   jobs_image    = "lakehouse-jobs"
@@ -116,6 +118,7 @@ module "secrets" {
   api_keys_secret        = local.api_keys_secret
   metrics_scraper_secret = local.metrics_scraper_secret
   mlflow_db_secret       = local.mlflow_db_secret
+  online_store_secret    = local.online_store_secret
   recovery_window_days   = 7
 }
 
@@ -138,6 +141,7 @@ module "iam" {
   api_keys_secret_arn        = module.secrets.api_keys_secret_arn
   metrics_scraper_secret_arn = module.secrets.metrics_scraper_secret_arn
   mlflow_db_secret_arn       = module.secrets.mlflow_db_secret_arn
+  online_store_secret_arn    = module.secrets.online_store_secret_arn
 }
 
 module "database" {
@@ -155,6 +159,19 @@ module "database" {
   backup_retention_days     = 7
   deletion_protection       = false
   final_snapshot            = false
+}
+
+module "online_store" {
+  source = "../../modules/online_store"
+
+  name                     = local.name
+  vpc_id                   = module.network.vpc_id
+  subnet_ids               = module.network.private_subnet_ids
+  client_security_group_id = module.eks.cluster_security_group_id
+  url_secret_arn           = module.secrets.online_store_secret_arn
+  node_type                = "cache.t4g.small"
+  replicas                 = 0
+  snapshot_retention_days  = 0
 }
 
 module "registry" {

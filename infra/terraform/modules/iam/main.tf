@@ -250,6 +250,13 @@ data "aws_iam_policy_document" "serving" {
   }
 
   statement {
+    sid       = "ReadOnlineStoreUrl"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.online_store_secret_arn]
+  }
+
+  statement {
     sid       = "DecryptSecrets"
     effect    = "Allow"
     actions   = ["kms:Decrypt"]

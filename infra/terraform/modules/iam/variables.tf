@@ -68,6 +68,11 @@ variable "api_keys_secret_arn" {
   type        = string
 }
 
+variable "online_store_secret_arn" {
+  description = "The prediction service's online store URL secret (service only)."
+  type        = string
+}
+
 variable "metrics_scraper_secret_arn" {
   description = "The metrics scraper's API key secret (the lakehouse namespace's secrets reader only)."
   type        = string

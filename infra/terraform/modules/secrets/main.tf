@@ -1,9 +1,10 @@
-# The secrets the code reads itself (lakehouse/secrets.py: the PII key, the API keys' hashes)
-# and the two the External Secrets Operator turns into Kubernetes Secrets (infra/k8s), under a
-# KMS key of their own. Only the containers are made here: values are put with
-# `aws secretsmanager put-secret-value` (README), so no secret is ever in the code or the
-# Terraform state -- except the backend store's URL (mlflow_db), whose host and password only
-# Terraform knows: modules/database writes it.
+# The secrets the code reads itself (lakehouse/secrets.py: the PII key, the API keys' hashes,
+# the online store's URL) and the two the External Secrets Operator turns into Kubernetes
+# Secrets (infra/k8s), under a KMS key of their own. Only the containers are made here: values
+# are put with `aws secretsmanager put-secret-value` (README), so no secret is ever in the code
+# or the Terraform state -- except two URLs whose host and password only Terraform knows: the
+# backend store's (mlflow_db, written by modules/database) and the online store's
+# (online_store, written by modules/online_store).
 
 resource "aws_kms_key" "secrets" {
   description             = "${var.name}: Secrets Manager secrets"
@@ -40,6 +41,13 @@ resource "aws_secretsmanager_secret" "metrics_scraper" {
 resource "aws_secretsmanager_secret" "mlflow_db" {
   name                    = var.mlflow_db_secret
   description             = "The tracking server's backend store: {\"uri\": \"postgresql+psycopg2://...\"}"
+  kms_key_id              = aws_kms_key.secrets.arn
+  recovery_window_in_days = var.recovery_window_days
+}
+
+resource "aws_secretsmanager_secret" "online_store" {
+  name                    = var.online_store_secret
+  description             = "The prediction service's shared online store: {\"url\": \"rediss://...\"}"
   kms_key_id              = aws_kms_key.secrets.arn
   recovery_window_in_days = var.recovery_window_days
 }

@@ -22,3 +22,8 @@ output "mlflow_db_secret_arn" {
   description = "ARN of the tracking server's backend-store secret."
   value       = aws_secretsmanager_secret.mlflow_db.arn
 }
+
+output "online_store_secret_arn" {
+  description = "ARN of the online store's URL secret."
+  value       = aws_secretsmanager_secret.online_store.arn
+}

@@ -23,6 +23,11 @@ variable "mlflow_db_secret" {
   type        = string
 }
 
+variable "online_store_secret" {
+  description = "The prediction service's online store URL with its AUTH token, field url (conf secrets.online_store_url, before its #field)."
+  type        = string
+}
+
 variable "recovery_window_days" {
   description = "Days a deleted secret can still be restored (7 to 30)."
   type        = number
