@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -67,6 +68,8 @@ def write_validation_pages(
     written = []
     for validation in validations:
         result = validation.result
+        for check in result.results:  # GX's renderer fails on NumPy scalars (see _plain)
+            check.result = _plain(check.result)
         result.meta["run_id"] = {
             "run_name": f"{table.key} {validation_id[:8]}",
             "run_time": validated_at.isoformat(),
@@ -80,6 +83,20 @@ def write_validation_pages(
         suite_page = ExpectationSuitePageRenderer().render(_suite(suite, expectations))
         write_text(spark, join_uri(root, "expectations", f"{suite}.html"), _render(suite_page))
     return written
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars made Python's (in dicts and lists, recursively). GX's
+    renderer formats an observed value through its ``repr``, which NumPy 2 writes as
+    ``np.float64(55.22)``: the page would lose the value and log a traceback."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        return item()
+    return value
 
 
 def _suite(name: str, expectations):

@@ -5,7 +5,8 @@ the result recorded in ``audit/expectations`` and rendered as a Data Docs page; 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -200,3 +201,43 @@ def test_bronze_and_silver_batches_are_checked_recorded_and_rendered(spark, tmp_
     shown = capsys.readouterr().out
     assert "bronze/sessions              3/4 passed, batch 1" in shown
     assert f"Data Docs (every validation, with its page): {index_uri}" in shown
+
+
+def test_a_page_shows_a_numpy_observed_value(spark, tmp_path, caplog):
+    """GX's renderer formats an observed value through its repr, which NumPy 2 writes as
+    ``np.float64(55.22)``: the page shows the number, and no rendering error is logged."""
+    import numpy as np
+    from great_expectations.core import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    from lakehouse.quality.data_docs import write_validation_pages
+    from lakehouse.quality.expectations import Validation
+
+    config = ExpectationConfiguration(
+        type="expect_column_mean_to_be_between",
+        kwargs={"column": "amount", "min_value": 1, "max_value": 100},
+    )
+    check = ExpectationValidationResult(
+        success=True, expectation_config=config, result={"observed_value": np.float64(55.22)}
+    )
+    result = ExpectationSuiteValidationResult(
+        success=True,
+        results=[check],
+        suite_name="silver_payment_transactions",
+        statistics={"evaluated_expectations": 1, "successful_expectations": 1},
+        meta={},
+    )
+    settings = load_settings("local", lake=str(tmp_path / "lake"))
+    validation = Validation(suite="silver_payment_transactions", outcomes=[], result=result)
+    with caplog.at_level(logging.ERROR):
+        (page,) = write_validation_pages(
+            spark, settings, SILVER_SESSIONS, "v" * 32, datetime.now(UTC), [validation]
+        )
+    text = (Path(docs_root(settings)) / page).read_text()
+    assert "55.22" in text and "np.float64" not in text
+    assert "data docs rendering" not in caplog.text
