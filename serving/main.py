@@ -151,11 +151,11 @@ def create_app(
 
         configure_logging(False, service.log_format, service.log_level)
         settings = service.lakehouse()
-    # the tracking database's password, when configured, before anything is served; the
-    # service tokenizes nothing, so it never holds the PII key
+    # the tracking database's password and the online store's URL, when configured, before
+    # anything is served; the service tokenizes nothing, so it never holds the PII key
     # PII masked in every log line, uvicorn's handlers included when it loads this factory
     install_scrubber()
-    check_secrets(settings, pii=False)
+    check_secrets(settings, pii=False, serving=True)
     keys = load_keys(settings)  # before anything is served, too
     app = FastAPI(
         title="lakehouse prediction service",
