@@ -126,10 +126,10 @@ def test_the_hourly_dag_runs_the_pipeline_on_the_cluster(spark, cluster, local_r
     assert "lake check passed" in first.log and f"master={cluster.url}" in first.log
     assert_same_gold(spark, lake, local_lake)
 
-    # a task run again (as a retry or a manual clear would) changes no table
+    # a task run again (as a retry or a manual clear would) changes no table (one task: each
+    # is an application on the cluster; a whole rerun commits nothing: test_s3_lake.py)
     versions = {t: latest_version(spark, str(lake / t[0] / t[1])) for t in ALL_TABLES}
-    for task in ("ingest", "gold"):
-        assert airflow.test_task("lakehouse_hourly", task) == "success", task
+    assert airflow.test_task("lakehouse_hourly", "ingest") == "success"
     assert {t: latest_version(spark, str(lake / t[0] / t[1])) for t in ALL_TABLES} == versions
 
 
