@@ -18,6 +18,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -93,10 +94,7 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_plain(v) for v in value)
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy":
-        return item()
-    return value
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _suite(name: str, expectations):
