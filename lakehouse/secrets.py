@@ -44,11 +44,16 @@ SDK_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
 
 
 def keep_secrets_out_of_logs() -> None:
-    """Cap the AWS SDK's loggers at INFO, whatever the root level (``-v`` turns on DEBUG)."""
+    """Cap the AWS SDK's loggers at INFO, whatever the root level (``-v`` turns on DEBUG);
+    the SDK's note of where it found credentials, at WARNING (it would be a second line on
+    every command's stderr, an error's included)."""
     for name in SDK_LOGGERS:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.INFO:
             logger.setLevel(logging.INFO)
+    credentials = logging.getLogger("botocore.credentials")
+    if credentials.getEffectiveLevel() < logging.WARNING:
+        credentials.setLevel(logging.WARNING)
 
 
 class SecretError(LakehouseError, RuntimeError):
