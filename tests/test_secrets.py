@@ -250,7 +250,11 @@ def test_the_service_reaches_redis_with_the_url_from_the_secret(aws, redis_serve
 
 def test_an_unreadable_online_store_url_stops_the_service(aws, tmp_path, capsys):
     err = refused(
-        "serve", tmp_path, "staging", "secrets.online_store_url=lakehouse/test/missing", capsys=capsys
+        "serve",
+        tmp_path,
+        "staging",
+        "secrets.online_store_url=lakehouse/test/missing",
+        capsys=capsys,
     )
     assert "online store URL" in err and "ResourceNotFoundException" in err
 
