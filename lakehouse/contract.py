@@ -167,6 +167,11 @@ FEED_COLUMNS: Mapping[str, tuple[str, ...]] = {
     RISK: RISK_COLUMNS,
     FRAUD_CASES: FRAUD_CASE_COLUMNS,
 }
+# Personal data among them: Silver keeps keyed tokens (and a card's last four digits).
+FEED_PII_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    TRANSACTIONS: ("card_number", "ip_address"),
+    ACCOUNTS: ("holder_name", "email"),
+}
 
 CHANNELS = ("web", "mobile", "pos", "api")
 KYC_STATUSES = ("verified", "pending", "failed")

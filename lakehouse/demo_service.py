@@ -17,9 +17,11 @@ import httpx
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.bronze.encryption import SESSIONS, reveal_raw
 from lakehouse.config import Settings
-from lakehouse.contract import CHECKOUT, TRANSACTION_COLUMNS
+from lakehouse.contract import CHECKOUT, TRANSACTION_COLUMNS, TRANSACTIONS
 from lakehouse.io.delta import read_table
+from lakehouse.privacy import resolve_key
 from lakehouse.tables import BRONZE_SESSIONS, GOLD_DELIVERY_FEATURES, SILVER_TRANSACTIONS, Table
 
 TRANSACTION_FIELDS = TRANSACTION_COLUMNS
@@ -48,8 +50,9 @@ def sample_checkout(spark: SparkSession, settings: Settings) -> dict:
     """One checkout document exactly as Elasticsearch exported it (from Bronze), of a record
     that made it to Gold (so not one Silver quarantined)."""
     gold_ids = read_table(spark, settings.table_path(*GOLD_DELIVERY_FEATURES)).select("record_id")
+    bronze = read_table(spark, settings.table_path(*BRONZE_SESSIONS))
     row = (
-        read_table(spark, settings.table_path(*BRONZE_SESSIONS))
+        reveal_raw(bronze, SESSIONS, resolve_key(settings))
         .where(~F.col("is_malformed") & (F.col("source.eventType") == CHECKOUT))
         .join(gold_ids, "record_id", how="left_semi")
         .orderBy(F.col("_ingested_at").desc(), "record_id")
@@ -63,7 +66,11 @@ def sample_checkout(spark: SparkSession, settings: Settings) -> dict:
 
 def sample_transaction(spark: SparkSession, settings: Settings) -> dict:
     """A new payment from the newest valid transaction's accounts, a minute after it."""
-    bronze = read_table(spark, settings.table_path(*Table("bronze", "payment_transactions")))
+    bronze = reveal_raw(
+        read_table(spark, settings.table_path(*Table("bronze", TRANSACTIONS))),
+        TRANSACTIONS,
+        resolve_key(settings),
+    )
     newest = (
         read_table(spark, settings.table_path(*SILVER_TRANSACTIONS))
         .orderBy(F.col("transaction_ts").desc())

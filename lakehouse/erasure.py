@@ -53,7 +53,15 @@ from lakehouse.io.delta import (
     stored_data_files,
 )
 from lakehouse.io.ledger import record_batch
-from lakehouse.privacy import normalize_email, normalize_email_py, resolve_key, token_of
+from lakehouse.privacy import (
+    RAW_ZONE_KEY_COLUMN,
+    normalize_email,
+    normalize_email_py,
+    raw_zone_key,
+    resolve_key,
+    revealed,
+    token_of,
+)
 from lakehouse.reporting import CONSERVED
 from lakehouse.tables import (
     BATCH_LEDGER,
@@ -139,10 +147,13 @@ class Identifiers:
     record_ids: set[str] = field(default_factory=set)  # session documents
     account_ids: set[str] = field(default_factory=set)
     transaction_ids: set[str] = field(default_factory=set)
+    # the raw zones' key, which every identifier row carries, so that a condition can decrypt
+    # the fields Bronze and quarantine keep encrypted (``lakehouse.bronze.encryption``)
+    raw_key: bytes = b""
 
     @classmethod
     def of(cls, subjects: Iterable[Subject], key: bytes) -> Identifiers:
-        ids = cls()
+        ids = cls(raw_key=raw_zone_key(key))
         for subject in subjects:
             if subject.kind == "email":
                 ids.emails.add(subject.value)
@@ -154,10 +165,15 @@ class Identifiers:
         return ids
 
     def frame(self, spark: SparkSession) -> DataFrame:
-        """The identifiers as rows (``kind``, ``v``) that the tables are joined with, so that no
-        value enters a query plan, the Spark UI, an event log or a Delta commit's predicate."""
-        rows = [(kind, v) for kind, values in self.by_kind().items() for v in sorted(values)]
-        return spark.createDataFrame(rows, "kind string, v string")
+        """The identifiers as rows (``kind``, ``v``, and the raw zones' key) that the tables are
+        joined with, so that no value and no key enters a query plan, the Spark UI, an event log
+        or a Delta commit's predicate."""
+        rows = [
+            (kind, v, self.raw_key)
+            for kind, values in self.by_kind().items()
+            for v in sorted(values)
+        ]
+        return spark.createDataFrame(rows, f"kind string, v string, {RAW_ZONE_KEY_COLUMN} binary")
 
     def by_kind(self) -> dict[str, set[str]]:
         """Identifier kind -> values; ``raw_sessions``/``raw_payments`` are regular expressions
@@ -187,6 +203,11 @@ def _is(kind: str, column: Column) -> Column:
     return (F.col("s.kind") == kind) & (column == F.col("s.v"))
 
 
+def _clear(name: str) -> Column:
+    """A column of the table side that a raw zone keeps encrypted, in clear text."""
+    return revealed(_t(name), F.col(f"s.{RAW_ZONE_KEY_COLUMN}"))
+
+
 def _trimmed_is(kind: str, name: str) -> Column:
     return _is(kind, F.trim(_t(name)))
 
@@ -197,7 +218,7 @@ def _any_of(kinds: Iterable[str], column: Column) -> Column:
 
 def _raw_match(kind: str) -> Column:
     """The raw text of a record names a subject (``Identifiers.by_kind`` has the patterns)."""
-    text = F.coalesce(_t("raw_record"), F.lit(""))
+    text = F.coalesce(_clear("raw_record"), F.lit(""))
     return (F.col("s.kind") == kind) & F.regexp_like(text, F.col("s.v"))
 
 
@@ -260,7 +281,7 @@ RULES = (
         BRONZE_SESSIONS,
         lambda: (
             _trimmed_is("customer_id", "source.customer.customerId")
-            | _is("email", normalize_email(_t("source.customer.email")))
+            | _is("email", normalize_email(_clear("source.customer.email")))
             | _is("record_id", _t("record_id"))
             | _malformed_and("raw_sessions")
         ),
@@ -279,7 +300,7 @@ RULES = (
         Table("bronze", ACCOUNTS),
         lambda: (
             _trimmed_is("account_id", "account_id")
-            | _is("email", normalize_email(_t("email")))
+            | _is("email", normalize_email(_clear("email")))
             | _malformed_and("raw_payments")
         ),
         _widen_accounts,

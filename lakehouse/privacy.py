@@ -5,18 +5,28 @@ working on tokens, while nobody without the key can recompute or dictionary-atta
 The Spark version is built from Spark's own ``sha2`` and binary ``concat`` (no Python UDF);
 ``token_of`` is the pure-Python twin that the service uses, and a test proves they agree.
 
-The key never enters a Spark plan as a literal: a literal is printed by ``EXPLAIN``, the SQL tab
-of the Spark UI and the event log. ``with_token_key`` joins the padded keys in as the columns of
-a one-row frame instead, which plans show by column name only.
+The raw zones (Bronze and quarantine) keep the personal fields of each record encrypted with
+AES-256-GCM under a key derived from the same secret (``raw_zone_key``): ``encrypted`` and
+``revealed`` are Spark's own ``aes_encrypt``/``aes_decrypt``, ``reveal_py`` their Python twin. A
+ciphertext is stored as text, ``ENCRYPTED_PREFIX`` + base64(12-byte IV, ciphertext, 16-byte tag);
+a value without the prefix (written before encryption existed) is read as it is.
+
+No key ever enters a Spark plan as a literal: a literal is printed by ``EXPLAIN``, the SQL tab
+of the Spark UI and the event log. ``with_token_key`` joins the keys in as the columns of a
+one-row frame instead, which plans show by column name only.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import os
 import re
 
-from pyspark.sql import Column, DataFrame
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
@@ -41,23 +51,105 @@ def _padded_keys(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ _IPAD for b in key), bytes(b ^ _OPAD for b in key)
 
 
-# The padded keys' columns that ``with_token_key`` adds and ``hmac_token`` reads.
+# The key columns that ``with_token_key`` adds: the padded keys ``hmac_token`` reads, and the
+# raw zones' key that ``encrypted`` and ``revealed`` read.
 INNER_KEY_COLUMN = "_token_inner_key"
 OUTER_KEY_COLUMN = "_token_outer_key"
+RAW_ZONE_KEY_COLUMN = "_raw_zone_key"
+KEY_COLUMNS = (INNER_KEY_COLUMN, OUTER_KEY_COLUMN, RAW_ZONE_KEY_COLUMN)
+
+# What a ciphertext of the raw zones starts with (the scheme's version, for a future rotation).
+ENCRYPTED_PREFIX = "enc:v1:"
+_RAW_ZONE_KEY_LABEL = b"lakehouse raw-zone encryption v1"
+_IV_BYTES = 12
+
+
+def raw_zone_key(key: bytes) -> bytes:
+    """The AES-256 key of the raw zones, derived from the PII key (HMAC-SHA256 of a fixed label,
+    the extract-free form of HKDF's expand step): one secret to keep and rotate, two keys that
+    never reveal each other."""
+    return hmac.new(key, _RAW_ZONE_KEY_LABEL, hashlib.sha256).digest()
+
+
+def key_rows(key: bytes) -> tuple[bytes, bytes, bytes]:
+    """The values of ``KEY_COLUMNS`` for the PII key ``key``."""
+    return (*_padded_keys(key), raw_zone_key(key))
+
+
+def key_frame(spark: SparkSession, key: bytes) -> DataFrame:
+    """A one-row frame of ``KEY_COLUMNS``, built from Python data (an RDD scan in the plan), so
+    the keys are data that tasks read, not literals that plans print."""
+    return spark.createDataFrame(
+        [key_rows(key)], ", ".join(f"{column} binary" for column in KEY_COLUMNS)
+    )
 
 
 def with_token_key(df: DataFrame, key: bytes) -> DataFrame:
-    """``df`` with the padded forms of ``key`` as two columns, for ``hmac_token``.
+    """``df`` with the keys derived from ``key`` as columns (``KEY_COLUMNS``), for
+    ``hmac_token``, ``encrypted`` and ``revealed``.
 
-    They come from a broadcast one-row frame built from Python data (an RDD scan in the plan), so
-    the key is data that tasks read, not a literal that plans print. Select the output columns
-    afterwards: the key columns must not be written anywhere.
+    They are joined from a broadcast ``key_frame``. Select the output columns afterwards (or
+    ``without_keys``): the key columns must not be written anywhere.
     """
-    inner_key, outer_key = _padded_keys(key)
-    keys = df.sparkSession.createDataFrame(
-        [(inner_key, outer_key)], f"{INNER_KEY_COLUMN} binary, {OUTER_KEY_COLUMN} binary"
+    return df.crossJoin(F.broadcast(key_frame(df.sparkSession, key)))
+
+
+def without_keys(df: DataFrame) -> DataFrame:
+    """``df`` without the columns ``with_token_key`` added."""
+    return df.drop(*KEY_COLUMNS)
+
+
+def encrypted(value: Column, key: Column | None = None) -> Column:
+    """A string column encrypted for the raw zones (AES-256-GCM, a random IV per value, stored
+    as ``ENCRYPTED_PREFIX`` + base64); null stays null. The frame must carry the raw zones' key
+    (``with_token_key``), or ``key`` names another column that holds it."""
+    key = F.col(RAW_ZONE_KEY_COLUMN) if key is None else key
+    sealed = F.aes_encrypt(value.cast("binary"), key, F.lit("GCM"))
+    return F.when(value.isNotNull(), F.concat(F.lit(ENCRYPTED_PREFIX), F.base64(sealed)))
+
+
+def revealed(value: Column, key: Column | None = None) -> Column:
+    """The clear text of an ``encrypted`` value; a value without the prefix as it is. A value
+    that does not decrypt (another key, a damaged ciphertext) stops the query with an error that
+    names no value: a wrong key must never read as data."""
+    key = F.col(RAW_ZONE_KEY_COLUMN) if key is None else key
+    body = F.substring(value, len(ENCRYPTED_PREFIX) + 1, 1 << 30)
+    opened = F.try_aes_decrypt(F.try_to_binary(body, F.lit("base64")), key, F.lit("GCM"))
+    return (
+        F.when(value.isNull() | ~value.startswith(ENCRYPTED_PREFIX), value)
+        .when(opened.isNotNull(), opened.cast("string"))
+        .otherwise(
+            F.raise_error(
+                F.lit(
+                    "a raw-zone value does not decrypt with this configuration's key: was the PII "
+                    "key (secrets.hmac_key) changed, or the table written under another one?"
+                )
+            )
+        )
     )
-    return df.crossJoin(F.broadcast(keys))
+
+
+def reveal_py(value: str | None, key: bytes) -> str | None:
+    """Python twin of ``revealed`` (``key`` is the PII key); raises ValueError when a ciphertext
+    does not decrypt."""
+    if value is None or not value.startswith(ENCRYPTED_PREFIX):
+        return value
+    try:
+        sealed = base64.b64decode(value[len(ENCRYPTED_PREFIX) :], validate=True)
+        opened = AESGCM(raw_zone_key(key)).decrypt(sealed[:_IV_BYTES], sealed[_IV_BYTES:], None)
+    except (ValueError, InvalidTag):
+        raise ValueError("a raw-zone value does not decrypt with this key") from None
+    return opened.decode()
+
+
+def encrypt_py(value: str | None, key: bytes) -> str | None:
+    """Python twin of ``encrypted`` (``key`` is the PII key): what a test or a tool that writes
+    to a raw zone uses."""
+    if value is None:
+        return None
+    iv = os.urandom(_IV_BYTES)
+    sealed = iv + AESGCM(raw_zone_key(key)).encrypt(iv, value.encode(), None)
+    return ENCRYPTED_PREFIX + base64.b64encode(sealed).decode()
 
 
 def hmac_token(value: Column) -> Column:

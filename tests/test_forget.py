@@ -24,8 +24,8 @@ from lakehouse.erasure import ERASURES
 from lakehouse.erasure_registry import ERASED_TAG_PREFIX, INPUT_EXAMPLE_FILES, training_runs
 from lakehouse.io.faults import FAILPOINT_ENV
 from lakehouse.privacy import normalize_email_py, token_of
-from lakehouse.tables import ALL_TABLES, BATCH_LEDGER
-from tests.support.lake import generate_through_cli
+from lakehouse.tables import ALL_TABLES, BATCH_LEDGER, Table
+from tests.support.lake import generate_through_cli, raw_zone
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +107,7 @@ def lake(spark, tmp_path_factory):
 def subject(spark, settings) -> tuple[str, str, str]:
     """A customer with several sessions (their e-mail as written, their id) and the account
     with the most transactions."""
-    bronze = spark.read.format("delta").load(settings.table_path("bronze", "sessions"))
+    bronze = raw_zone(spark, settings, Table("bronze", "sessions"))
     customer = (
         bronze.where(F.col("source.customer.email").isNotNull())
         .groupBy(F.lower(F.trim("source.customer.email")).alias("email"))
@@ -128,7 +128,7 @@ def subject(spark, settings) -> tuple[str, str, str]:
 
 
 def footprint(spark, settings, email: str, cid: str, account: str) -> Footprint:
-    bronze = spark.read.format("delta").load(settings.table_path("bronze", "sessions"))
+    bronze = raw_zone(spark, settings, Table("bronze", "sessions"))
     mine = bronze.where(
         (F.lower(F.trim("source.customer.email")) == email)
         | (F.trim("source.customer.customerId") == cid)

@@ -18,7 +18,7 @@ from lakehouse import secrets
 from lakehouse.config import load_settings
 from lakehouse.errors import EXIT_SECRET
 from lakehouse.secrets import DEVELOPMENT_KEY, SecretError
-from tests.support.lake import NO_SUITES
+from tests.support.lake import NO_SUITES, raw_zone
 
 
 @pytest.fixture(autouse=True)
@@ -412,7 +412,7 @@ def test_a_staging_run_tokenizes_with_the_secret_and_never_logs_it(spark, aws, t
     assert key not in ran.stdout + ran.stderr
 
     settings_ = load_settings("staging", lake=str(lake))
-    raw = read_table(spark, settings_.table_path(*BRONZE_SESSIONS)).select(
+    raw = raw_zone(spark, settings_, BRONZE_SESSIONS).select(
         F.coalesce(
             F.get_json_object("raw_record", "$.customer.email"),
             F.get_json_object("raw_record", "$._source.customer.email"),

@@ -9,7 +9,7 @@ value stays a string here, and the row as it arrived is kept as JSON in ``raw_re
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -247,13 +247,19 @@ def _named_one_of(names: list[str]):
 
 
 def remap_missing_columns(
-    bronze_df: DataFrame, feed: str, aliases: Mapping[str, Sequence[str]]
+    bronze_df: DataFrame,
+    feed: str,
+    aliases: Mapping[str, Sequence[str]],
+    value: Callable[[Column], Column] | None = None,
 ) -> DataFrame:
     """Bronze rows of ``feed`` with each missing canonical column taken, through ``aliases``
     as they are now, from the row's unknown columns (``_extra_columns``): what a file would
     have given had the alias been configured when it was ingested. A column a row has is
     left as it is; ``_missing_columns`` keeps only what is still missing. For a replay of
-    quarantined rows after an alias fix."""
+    quarantined rows after an alias fix.
+
+    ``value`` turns an unknown column's stored value into the canonical column's (Bronze keeps
+    them encrypted: ``lakehouse.privacy.revealed``); as it is when None."""
     out = bronze_df
     for canonical in FEED_COLUMNS[feed]:
         names = sorted(
@@ -263,6 +269,8 @@ def remap_missing_columns(
         candidates = F.map_values(F.map_filter(F.col("_extra_columns"), _named_one_of(names)))
         missing = F.coalesce(F.array_contains(F.col("_missing_columns"), canonical), F.lit(False))
         found = F.get(candidates, 0)
+        if value is not None:
+            found = value(found)
         out = out.withColumn(
             canonical, F.when(missing & found.isNotNull(), found).otherwise(F.col(canonical))
         ).withColumn(

@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lakehouse.contract import ACCOUNTS, FRAUD_CASES, PAYMENT_FEEDS, RISK, TRANSACTIONS
+from lakehouse.contract import (
+    ACCOUNTS,
+    FEED_PII_COLUMNS,
+    FRAUD_CASES,
+    PAYMENT_FEEDS,
+    RISK,
+    TRANSACTIONS,
+)
 from lakehouse.tables import (
     BATCH_LEDGER,
     BRONZE_SESSIONS,
@@ -51,7 +58,7 @@ from lakehouse.tables import (
     Table,
 )
 
-PII_CLASSES = ("clear", "tokenized", "pseudonymous", "none")
+PII_CLASSES = ("clear", "encrypted", "tokenized", "pseudonymous", "none")
 
 
 @dataclass(frozen=True)
@@ -182,7 +189,7 @@ PREDICTION_COLUMNS = {
 QUARANTINE_COLUMNS = {
     "reason": "the first reason code (CONTRACT section 2.3)",
     "reasons": "every reason code of the row",
-    "raw_record": "the rejected record as it arrived: clear-text personal data",
+    "raw_record": "the rejected record as it arrived, encrypted (it holds personal data)",
     "source_file": "the landing file the row came from",
     "record_index": "the row's position in its file",
     "bronze_batch_id": "the Bronze batch that ingested it",
@@ -190,8 +197,8 @@ QUARANTINE_COLUMNS = {
 }
 
 BRONZE_FEED_COLUMNS = {
-    "raw_record": "the row as it arrived (JSON): clear-text personal data",
-    "_extra_columns": "columns the feed does not name, kept as they arrived",
+    "raw_record": "the row as it arrived (JSON), encrypted (it holds personal data)",
+    "_extra_columns": "columns the feed does not name, kept as they arrived, values encrypted",
     "_missing_columns": "columns of the feed absent from the file",
     "is_malformed": "the row could not be parsed",
     "parse_error": "why it could not be parsed",
@@ -202,18 +209,17 @@ BRONZE_FEED_COLUMNS = {
 }
 
 TOKEN = "token: HMAC-SHA256 of the normalised value under the lake's secret key"
+# the raw zones' form (lakehouse.bronze.encryption)
+ENCRYPTED = "encrypted: AES-256-GCM under a key derived from the lake's secret key"
 
 
 def _bronze_feed(feed: str) -> Meaning:
-    pii = {"raw_record": "clear", "_extra_columns": "clear"}
-    if feed == TRANSACTIONS:
-        pii.update({"card_number": "clear", "ip_address": "clear"})
-    if feed == ACCOUNTS:
-        pii.update({"holder_name": "clear", "email": "clear"})
+    columns = (*FEED_PII_COLUMNS.get(feed, ()), "raw_record", "_extra_columns")
+    pii = dict.fromkeys(columns, ENCRYPTED)
     return Meaning(
         rows=f"CSV row of the `{feed}` feed, every column a string as it arrived",
         source=feed,
-        pii="clear",
+        pii="encrypted",
         columns=BRONZE_FEED_COLUMNS,
         pii_columns=pii,
     )
@@ -223,9 +229,9 @@ def _quarantine(source: str, pii: Mapping[str, str] | None = None) -> Meaning:
     return Meaning(
         rows=f"rejected row of `{source}`, with its reasons",
         source=source,
-        pii="clear",
+        pii="encrypted",
         columns=QUARANTINE_COLUMNS,
-        pii_columns=pii or {"raw_record": "clear"},
+        pii_columns=pii or {"raw_record": ENCRYPTED},
     )
 
 
@@ -245,14 +251,14 @@ MEANINGS: dict[Table, Meaning] = {
     BRONZE_SESSIONS: Meaning(
         rows="exported record (an Elasticsearch hit or line), as it arrived",
         source="sessions",
-        pii="clear",
+        pii="encrypted",
         columns={
             "export_shape": "`hit`, `search_response` or `source`",
-            "source": "the parsed `_source` document: clear-text personal data",
-            "raw_record": "the record as it arrived: clear-text personal data",
+            "source": "the parsed `_source` document, its personal fields encrypted",
+            "raw_record": "the record as it arrived, encrypted (it holds personal data)",
             "_file_error": "the reason of a refused file whose complete records were kept",
         },
-        pii_columns={"source": "clear", "raw_record": "clear"},
+        pii_columns={"source": f"personal fields {ENCRYPTED}", "raw_record": ENCRYPTED},
     ),
     **{Table("bronze", feed): _bronze_feed(feed) for feed in PAYMENT_FEEDS},
     SILVER_SESSIONS: Meaning(
@@ -290,7 +296,7 @@ MEANINGS: dict[Table, Meaning] = {
             "card_last4": "partial card number",
             "source_account_id": "pseudonymous id",
             "destination_account_id": "pseudonymous id",
-            "_extra_columns": "unknown columns, may hold personal data",
+            "_extra_columns": f"unknown columns (may hold personal data), values {ENCRYPTED}",
         },
     ),
     SILVER_ACCOUNT_CHANGES: Meaning(

@@ -15,6 +15,7 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.bronze.encryption import encrypt_raw
 from lakehouse.bronze.payments import (
     FEED_COLUMNS,
     bronze_schema,
@@ -102,6 +103,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
         report.version = latest_version(spark, bronze_path)
         return report
     ensure_table(spark, bronze_path, spark.createDataFrame([], bronze_schema(feed)))
+    key = resolve_key(settings)
 
     def write_batch(files_df: DataFrame, batch_id: int) -> None:
         lane = retry_lane(batch_id)
@@ -154,7 +156,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     kinds = column_kinds(counts.asDict(), FEED_COLUMNS[feed])
                 kept = landed.kept_per_file(bronze_df)
                 append_once(
-                    bronze_df,
+                    encrypt_raw(bronze_df, feed, key),
                     bronze_path,
                     app_id=bronze.key + lane,
                     batch_id=batch_id,

@@ -42,6 +42,7 @@ from lakehouse.io.delta import append_once, ensure_table, is_delta_table, merge_
 from lakehouse.io.ledger import read_ledger, record_batch
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import SilverSpec
+from lakehouse.privacy import resolve_key, revealed, with_token_key, without_keys
 from lakehouse.quality.audit import check_batch
 from lakehouse.quality.layers import SILVER_SUITES
 from lakehouse.silver.schemas import ROW_WARNINGS_SCHEMA
@@ -276,7 +277,12 @@ def _run(
             "left_semi",
         ).dropDuplicates(["_batch_id", "_source_file", "_replay_index", "_raw_hash"])
         if source in PAYMENT_FEEDS:
-            records = remap_missing_columns(records, source, settings.payments.aliases)
+            key = resolve_key(settings)
+            records = without_keys(
+                remap_missing_columns(
+                    with_token_key(records, key), source, settings.payments.aliases, revealed
+                )
+            )
         checked = spec.with_reasons(records.drop("_raw_hash", "_replay_index"))
         checked = checked.withColumn("_raw_hash", _raw_hash(F.col("raw_record")))
         checked = checked.persist(StorageLevel.MEMORY_AND_DISK)

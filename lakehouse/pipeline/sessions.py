@@ -12,6 +12,7 @@ from functools import partial
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.bronze.encryption import encrypt_raw, reveal_raw
 from lakehouse.bronze.schemas import BRONZE_SESSIONS_SCHEMA
 from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadata
 from lakehouse.config import Settings
@@ -84,6 +85,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
     if not path_exists(spark, landing):
         log.warning("no landing folder %s: nothing to ingest", landing)
         return report
+    key = resolve_key(settings)
 
     def write_batch(files_df: DataFrame, batch_id: int) -> None:
         lane = retry_lane(batch_id)
@@ -115,7 +117,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
                 rows = rows.drop(DOCUMENT_COLUMN)
             before = latest_version(spark, bronze_path)
             append_once(
-                rows,
+                encrypt_raw(rows, SOURCE, key),
                 bronze_path,
                 app_id=BRONZE_SESSIONS.key + lane,
                 batch_id=batch_id,
@@ -152,7 +154,8 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
                 if observed is not None:
                     schema = observed.get[DOCUMENT_SCHEMA]
                 else:  # the batch's rows were written by a run that crashed before recording it
-                    schema = batch_rows.transform(with_document).agg(document_schema()).first()[0]
+                    documents = reveal_raw(batch_rows, SOURCE, key).transform(with_document)
+                    schema = documents.agg(document_schema()).first()[0]
                 observe_session_batch(spark, settings, report, batch, schema)
         metrics["bronze_rows"] = metrics["records_read"]
         metrics.update(landed.record(spark, batch_id, kept))

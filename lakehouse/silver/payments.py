@@ -14,7 +14,13 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse import contract
-from lakehouse.privacy import hmac_token, normalize_email, normalize_text, with_token_key
+from lakehouse.privacy import (
+    hmac_token,
+    normalize_email,
+    normalize_text,
+    revealed,
+    with_token_key,
+)
 from lakehouse.silver.dedupe import first_per_key
 from lakehouse.silver.normalize import parse_epoch_or_iso, strip_control, upper_code
 from lakehouse.silver.payments_rules import AMOUNT_PATTERN, AMOUNT_TYPE, NO_EPOCH_SECONDS
@@ -124,8 +130,10 @@ def with_transaction_reasons(bronze_df: DataFrame) -> DataFrame:
 
 
 def to_silver_transactions(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
-    """Typed transactions; the card keeps its last four digits beside a token."""
-    card_digits = F.regexp_replace(F.col("card_number"), r"[^0-9]", "")
+    """Typed transactions; the card keeps its last four digits beside a token. The personal
+    fields are decrypted (Bronze keeps them encrypted) inside this query only; the unknown
+    columns (``_extra_columns``) stay encrypted."""
+    card_digits = F.regexp_replace(revealed(F.col("card_number")), r"[^0-9]", "")
     card = F.when(card_digits != "", card_digits)
     return with_token_key(valid_df, hmac_key).select(
         _text(F.col("transaction_id")).alias("transaction_id"),
@@ -138,7 +146,7 @@ def to_silver_transactions(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
         _text(F.col("merchant_category")).alias("merchant_category"),
         F.right(card, F.lit(CARD_LAST_DIGITS)).alias("card_last4"),
         hmac_token(card).alias("card_token"),
-        hmac_token(normalize_text(F.col("ip_address"))).alias("ip_token"),
+        hmac_token(normalize_text(revealed(F.col("ip_address")))).alias("ip_token"),
         _text(F.col("device_id")).alias("device_id"),
         F.col("_extra_columns"),
         F.col("_source_file"),
@@ -194,8 +202,8 @@ def to_account_changes(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
         _text(F.col("account_id")).alias("account_id"),
         iso_ts(F.col("updated_at")).alias("updated_at"),
         lower_code(F.col("account_type")).alias("account_type"),
-        hmac_token(normalize_text(F.col("holder_name"))).alias("holder_name_token"),
-        hmac_token(normalize_email(F.col("email"))).alias("email_token"),
+        hmac_token(normalize_text(revealed(F.col("holder_name")))).alias("holder_name_token"),
+        hmac_token(normalize_email(revealed(F.col("email")))).alias("email_token"),
         upper_code(F.col("country")).alias("country"),
         lower_code(F.col("kyc_status")).alias("kyc_status"),
         F.try_to_date(_text(F.col("created_date"))).alias("created_date"),

@@ -33,6 +33,7 @@ from lakehouse.privacy import (
     normalize_email,
     normalize_phone,
     normalize_text,
+    revealed,
     with_token_key,
 )
 from lakehouse.silver.dedupe import first_per_key, transform_newest_per_key
@@ -262,6 +263,7 @@ def _typed_cart_items_per_item(items: Column) -> Column:
 
 def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below: int) -> DataFrame:
     """Typed Silver rows: PII replaced by keyed tokens (names and street lines are dropped).
+    The personal fields are decrypted (Bronze keeps them encrypted) inside this query only.
 
     Args:
         valid_df: Bronze rows that passed ``with_quarantine_reasons``.
@@ -276,13 +278,13 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
         F.col("event_ts"),
         upper_code(s["eventType"]).alias("event_type"),
         normalize_text(s["customer"]["customerId"]).alias("customer_id"),
-        hmac_token(normalize_email(s["customer"]["email"])).alias("customer_email_token"),
-        hmac_token(normalize_phone(s["customer"]["phone"])).alias("customer_phone_token"),
+        hmac_token(normalize_email(revealed(s["customer"]["email"]))).alias("customer_email_token"),
+        hmac_token(normalize_phone(revealed(s["customer"]["phone"]))).alias("customer_phone_token"),
         upper_code(s["customer"]["loyaltyTier"]).alias("loyalty_tier"),
         upper_code(s["device"]["type"]).alias("device_type"),
         normalize_text(s["device"]["os"]).alias("device_os"),
         normalize_text(s["device"]["appVersion"]).alias("app_version"),
-        hmac_token(normalize_text(s["device"]["ipAddress"])).alias("device_ip_token"),
+        hmac_token(normalize_text(revealed(s["device"]["ipAddress"]))).alias("device_ip_token"),
         upper_code(s["cart"]["currency"]).alias("cart_currency"),
         typed_cart_items(s["cart"]["items"]).alias("cart_items"),
         upper_code(s["shipping"]["method"]).alias("shipping_method"),

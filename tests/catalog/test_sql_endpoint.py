@@ -197,4 +197,4 @@ def test_a_run_describes_every_table_it_creates_and_sync_names_them(spark, tmp_p
     props = lakehouse(
         "sql", "SHOW TBLPROPERTIES bronze.sessions", *roots, "--format", "json", "--limit", "50"
     )
-    assert {"key": "lakehouse.pii", "value": "clear"} in json_rows(props)
+    assert {"key": "lakehouse.pii", "value": "encrypted"} in json_rows(props)

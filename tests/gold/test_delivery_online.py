@@ -43,6 +43,7 @@ from lakehouse.ml.promotion import promote
 from lakehouse.ml.scoring import score_table
 from lakehouse.ml.training import train_model
 from lakehouse.pipeline import run_layer
+from lakehouse.privacy import resolve_key, reveal_py
 from lakehouse.silver.schemas import HOLIDAYS_SCHEMA, WAREHOUSES_SCHEMA, ZIP_CODES_SCHEMA
 from lakehouse.tables import (
     BRONZE_SESSIONS,
@@ -350,6 +351,7 @@ def test_parity_with_gold_on_the_real_pipeline(spark, lake):
         )
     }
     bronze = delta_rows(settings, BRONZE_SESSIONS, ["raw_record", "_source_file", "_record_index"])
+    key = resolve_key(settings)  # Bronze keeps the raw record encrypted
 
     online_kept: dict[str, dict] = {}
     superseded: list[tuple[str, dict]] = []
@@ -357,10 +359,11 @@ def test_parity_with_gold_on_the_real_pipeline(spark, lake):
     replayed_reasons: set[str] = set()
     for row in bronze:
         where = (row["_source_file"], row["_record_index"])
+        text = reveal_py(row["raw_record"], key)
         try:
-            document = json.loads(row["raw_record"])
+            document = json.loads(text)
         except ValueError:
-            document = row["raw_record"]  # not JSON: Bronze flags it malformed
+            document = text  # not JSON: Bronze flags it malformed
         try:
             features, reason = checkout_features(document, reference, rules), None
         except FeatureError as exc:
@@ -468,9 +471,10 @@ def test_service_answers_equal_batch_predictions_on_the_real_pipeline(spark, lak
 
     reference, rules = load_delivery_reference(settings), DeliveryRules.from_settings(settings)
     documents = []
+    key = resolve_key(settings)  # Bronze keeps the raw record encrypted
     for row in delta_rows(settings, BRONZE_SESSIONS, ["raw_record"]):
         try:
-            document = json.loads(row["raw_record"])
+            document = json.loads(reveal_py(row["raw_record"], key))
             checkout_features(document, reference, rules)
         except (ValueError, FeatureError):
             continue  # quarantined, or not a checkout: test_parity_with_gold... covers those

@@ -27,7 +27,7 @@ from lakehouse.tables import (
     SILVER_TRANSACTIONS,
     Table,
 )
-from tests.support.lake import NO_SUITES
+from tests.support.lake import NO_SUITES, raw_zone
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +145,7 @@ def test_labels_and_rerun(spark, lake):
     flagged = {r["transaction_id"] for r in gold.where("fraud_flag").collect()}
     assert flagged and flagged <= confirmed
     # a confirming row held in quarantine (a broken reported_ts) leaves its case reported
-    quarantined = read_table(spark, settings.table_path("quarantine", "historical_fraud_cases"))
+    quarantined = raw_zone(spark, settings, Table("quarantine", "historical_fraud_cases"))
     held = [json.loads(r["raw_record"]) for r in quarantined.collect()]
     lost = sum(str(row.get("status", "")).strip().lower() == "confirmed" for row in held)
     assert len(confirmed) == manifest["fraud"]["latest_status_written"]["confirmed"] - lost

@@ -28,6 +28,7 @@ from lakehouse.tables import (
     ROW_WARNINGS,
     SILVER_SESSIONS,
 )
+from tests.support.lake import raw_zone
 
 pytestmark = pytest.mark.integration
 
@@ -105,9 +106,9 @@ def test_quarantine_reasons_match_the_injected_anomalies(spark, lake):
     assert sample["raw_record"] and sample["source_file"] and sample["record_index"] >= 1
 
 
-def test_silver_is_typed_and_free_of_raw_pii(spark, lake):
+def test_no_table_holds_raw_pii_and_bronze_keeps_it_encrypted(spark, lake):
     settings = lake["settings"]
-    bronze_df = table(spark, settings, BRONZE_SESSIONS)
+    bronze_df = raw_zone(spark, settings, BRONZE_SESSIONS)  # as Silver reads it: decrypted
     pii = {
         r[0]
         for col in (
@@ -119,7 +120,8 @@ def test_silver_is_typed_and_free_of_raw_pii(spark, lake):
         for r in bronze_df.select(col).where(F.col(col).isNotNull()).distinct().collect()
     }
     assert len(pii) > 100
-    for t in (SILVER_SESSIONS, GOLD_DELIVERY_FEATURES):
+    # the raw zones too: what a reader of Bronze or quarantine sees without the key
+    for t in (BRONZE_SESSIONS, QUARANTINE_SESSIONS, SILVER_SESSIONS, GOLD_DELIVERY_FEATURES):
         rows = table(spark, settings, t).select(F.to_json(F.struct("*"))).collect()
         text = "\n".join(r[0] for r in rows)
         leaked = [v for v in pii if len(v) > 4 and v in text]
@@ -210,7 +212,7 @@ def test_late_files_rename_and_reexport_then_time_travel(spark, lake):
     silver_path = settings.table_path(*SILVER_SESSIONS)
     gold_path = settings.table_path(*GOLD_DELIVERY_FEATURES)
     newest_ms = max(f["mtime_ms"] for f in manifest["files"])
-    bronze_df = table(spark, settings, BRONZE_SESSIONS)
+    bronze_df = raw_zone(spark, settings, BRONZE_SESSIONS)
     template = next(
         json.loads(r["raw_record"])
         for r in bronze_df.where("NOT is_malformed AND source.shipping IS NOT NULL")

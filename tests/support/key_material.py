@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import base64
 
-from lakehouse.privacy import _padded_keys
+from lakehouse.privacy import _padded_keys, raw_zone_key
 
 EXPLAIN_MODES = ("extended", "formatted", "cost", "codegen")
 
 
 def key_forms(key: bytes) -> dict[str, str]:
-    """The key as it could be printed: raw, hex and base64, itself and the HMAC's padded keys
-    (whole, and the part that differs from the padding). Lower-case, for a lower-cased search."""
+    """The key as it could be printed: raw, hex and base64, itself, the HMAC's padded keys
+    (whole, and the part that differs from the padding) and the raw zones' key derived from it.
+    Lower-case, for a lower-cased search."""
     inner, outer = _padded_keys(key)
     binaries = {
         "key": key,
+        "raw zone key": raw_zone_key(key),
         "inner padded key": inner,
         "outer padded key": outer,
         "inner key part": inner[: len(key)],

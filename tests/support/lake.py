@@ -44,11 +44,30 @@ def run_specific(name: str) -> bool:
     )
 
 
-def comparable(df: DataFrame) -> list[str]:
+def comparable(df: DataFrame, key: bytes | None = None) -> list[str]:
     """Rows (as their reprs, which order nulls and nested values too) sorted, run-time
-    columns left out."""
+    columns left out. With the PII key ``key``, the raw zones' ciphertexts (a new random IV each
+    run) are compared by their clear text."""
     keep = [f.name for f in df.schema.fields if not run_specific(f.name)]
-    return sorted(repr(tuple(r)) for r in df.select(*keep).collect())
+    rows = (tuple(r) for r in df.select(*keep).collect())
+    if key is not None:
+        rows = (_opened(r, key) for r in rows)
+    return sorted(repr(r) for r in rows)
+
+
+def _opened(value, key: bytes):
+    """``value`` (a row's value, nested or not) with every raw-zone ciphertext decrypted."""
+    from lakehouse.privacy import reveal_py
+
+    if isinstance(value, str):
+        return reveal_py(value, key)
+    if isinstance(value, dict):
+        return {k: _opened(v, key) for k, v in value.items()}
+    if isinstance(value, tuple):  # a tuple or a Row (a nested struct)
+        return tuple(_opened(v, key) for v in value)
+    if isinstance(value, list):
+        return [_opened(v, key) for v in value]
+    return value
 
 
 def generate_through_cli(out, *, sessions: int, transactions: int, seed: int) -> dict:
@@ -62,3 +81,14 @@ def generate_through_cli(out, *, sessions: int, transactions: int, seed: int) ->
     generated = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert generated.exit_code == 0, generated.output
     return json.loads(generated.output)
+
+
+def raw_zone(spark, settings, table) -> DataFrame:
+    """A Bronze or quarantine table (``Table``) as the jobs read it: its encrypted personal
+    fields in clear text again, under ``settings``' key."""
+    from lakehouse.bronze.encryption import reveal_raw
+    from lakehouse.io.delta import read_table
+    from lakehouse.privacy import resolve_key
+
+    rows = read_table(spark, settings.table_path(*table))
+    return reveal_raw(rows, table[1], resolve_key(settings))
