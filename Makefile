@@ -23,7 +23,7 @@ BENCH_TRANSACTIONS ?= 2000000
 BENCH_ACCOUNTS ?= 50000
 PYTEST_ARGS   ?=
 
-.PHONY: help setup venv jars tools airflow services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-cluster bench-stream bench-incremental bench-serving bench-inference-log bench-online-store lock lock-airflow clean
+.PHONY: help setup venv jars tools airflow services-deps services demo serve test lint format monitoring-manifests bench-sessions bench-payments bench-s3 bench-cluster bench-stream bench-incremental bench-encryption bench-serving bench-inference-log bench-online-store lock lock-airflow clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -121,6 +121,9 @@ bench-stream: setup ## Freshness of `lakehouse stream`: from a file landing to i
 
 bench-incremental: setup ## A 1% increment, landing to Gold for both sources, against the full build (and the driver's memory at 1/10 the lake)
 	$(PY) benchmarks/bench_incremental.py --documents $(BENCH_DOCS) --transactions $(BENCH_TRANSACTIONS) --accounts $(BENCH_ACCOUNTS) --scales 0.1,1
+
+bench-encryption: setup ## What encrypting the raw zones costs: ingest and Silver's tokens, clear vs encrypted
+	$(PY) benchmarks/bench_encryption.py --documents $(BENCH_DOCS)
 
 bench-serving: setup ## Benchmark the prediction service against `mlflow models serve` (same model versions)
 	$(PY) benchmarks/bench_serving.py

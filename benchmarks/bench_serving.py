@@ -47,6 +47,7 @@ from lakehouse.ml.catalog import task_named
 from lakehouse.ml.registry import CHAMPION, alias_version
 from lakehouse.ml.report import has_champions
 from lakehouse.ml.tracking import client_for, tracking_uri
+from lakehouse.privacy import resolve_key, reveal_py
 from lakehouse.tables import (
     BRONZE_SESSIONS,
     GOLD_DELIVERY_FEATURES,
@@ -118,8 +119,10 @@ def checkout_documents(settings: Settings, count: int) -> list[dict]:
     )
     reference = load_delivery_reference(settings)
     rules = DeliveryRules.from_settings(settings)
+    key = resolve_key(settings)  # Bronze keeps the raw text encrypted
     documents = []
-    for text in raw:
+    for sealed in raw:
+        text = reveal_py(sealed, key)
         if f'"{CHECKOUT}"' not in text:
             continue
         document = json.loads(text)

@@ -18,7 +18,7 @@ from lakehouse import secrets
 from lakehouse.config import load_settings
 from lakehouse.errors import EXIT_SECRET
 from lakehouse.secrets import DEVELOPMENT_KEY, SecretError
-from tests.support.lake import NO_SUITES, raw_zone
+from tests.support.lake import NO_SUITES
 
 
 @pytest.fixture(autouse=True)
@@ -381,6 +381,7 @@ def test_a_staging_run_tokenizes_with_the_secret_and_never_logs_it(spark, aws, t
 
     from pyspark.sql import functions as F
 
+    from lakehouse.bronze.encryption import reveal_raw
     from lakehouse.generate import generate_sessions_landing
     from lakehouse.io.delta import read_table
     from lakehouse.privacy import normalize_email_py, token_of
@@ -412,7 +413,8 @@ def test_a_staging_run_tokenizes_with_the_secret_and_never_logs_it(spark, aws, t
     assert key not in ran.stdout + ran.stderr
 
     settings_ = load_settings("staging", lake=str(lake))
-    raw = raw_zone(spark, settings_, BRONZE_SESSIONS).select(
+    bronze = read_table(spark, settings_.table_path(*BRONZE_SESSIONS))
+    raw = reveal_raw(bronze, "sessions", key.encode()).select(
         F.coalesce(
             F.get_json_object("raw_record", "$.customer.email"),
             F.get_json_object("raw_record", "$._source.customer.email"),

@@ -128,6 +128,16 @@ def test_each_value_gets_its_own_iv(spark):
     assert {r[0] for r in both.select(revealed(F.col("v"))).collect()} == {EMAIL}
 
 
+def test_a_long_value_is_one_line_and_reads_back_on_both_sides(spark):
+    long = f"{EMAIL} " * 40  # its base64 is far longer than a MIME line (76 characters)
+    frame = with_token_key(spark.createDataFrame([(long,)], "v string"), KEY)
+    (sealed,) = frame.select(encrypted(F.col("v"))).first()
+    assert len(sealed) > 200 and "\n" not in sealed and "\r" not in sealed
+    assert reveal_py(sealed, KEY) == long
+    again = with_token_key(spark.createDataFrame([(sealed,)], "v string"), KEY)
+    assert again.select(revealed(F.col("v"))).first()[0] == long
+
+
 def test_a_value_written_before_encryption_reads_as_it_is(spark):
     frame = with_token_key(spark.createDataFrame([(EMAIL,), (None,)], "v string"), KEY)
     assert [r[0] for r in frame.select(revealed(F.col("v"))).collect()] == [EMAIL, None]
