@@ -25,7 +25,10 @@ from lakehouse.config import PROJECT_ROOT
 DOCKER = PROJECT_ROOT / "infra" / "docker"
 SERVING = DOCKER / "serving.Dockerfile"
 JOBS = DOCKER / "jobs.Dockerfile"
-DOCKERFILES = (SERVING, JOBS)
+MLFLOW = DOCKER / "mlflow.Dockerfile"
+DOCKERFILES = (SERVING, JOBS, MLFLOW)
+# the long-running servers: Docker (and a plain `docker run`) can tell whether they answer
+SERVERS = (SERVING, MLFLOW)
 DIGEST = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
 # what must never be sent to the Docker daemon (paths below the repository root)
 HEAVY = [
@@ -176,7 +179,7 @@ def policy_problems(text: str, ignore_text: str, *, needs_healthcheck: bool) -> 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_policy(path):
     ignore = (PROJECT_ROOT / ".dockerignore").read_text()
-    assert policy_problems(path.read_text(), ignore, needs_healthcheck=path == SERVING) == []
+    assert policy_problems(path.read_text(), ignore, needs_healthcheck=path in SERVERS) == []
 
 
 POLICY_BREAKS = {
@@ -256,6 +259,32 @@ def test_the_jobs_install_has_spark():
     """The closure can see Spark: the jobs image's extra brings it in."""
     assert "'.[batch]'" in JOBS.read_text()
     assert requirements_closure({"batch"}) >= {"pyspark", "delta-spark", "great-expectations"}
+
+
+def pins(text: str) -> dict[str, str]:
+    """name -> version of a constraints file's `name==version` lines."""
+    found = {}
+    for line in text.splitlines():
+        requirement = line.split("#")[0].strip()
+        if "==" in requirement:
+            name, _, version = requirement.partition("==")
+            found[name.strip().lower()] = version.strip()
+    return found
+
+
+def test_the_mlflow_image_installs_the_clients_release():
+    """The tracking server is the MLflow release the project's clients run, and every package
+    the image installs is pinned by constraints.txt (an unpinned one would float per build)."""
+    text = MLFLOW.read_text()
+    install = re.search(r"uv pip install [^\n]*-c constraints\.txt \\\n\s*([^&]+)&&", text)
+    assert install, "the image installs with constraints.txt"
+    packages = install[1].split()
+    assert {"mlflow", "psycopg2-binary", "boto3"} <= set(packages)
+    pinned = pins((PROJECT_ROOT / "constraints.txt").read_text())
+    assert [p for p in packages if p.lower() not in pinned] == []
+    assert pinned["mlflow"] == metadata.version("mlflow")
+    # and the reader sees a missing pin
+    assert "psycopg2-binary" not in pins("mlflow==3.17.2\n# psycopg2-binary==2.9\n")
 
 
 # pyspark (and py4j, delta-spark) cannot be imported, as in the image; every attempt is

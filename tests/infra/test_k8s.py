@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from lakehouse.config import PROJECT_ROOT
-from tests.support.kustomize import K8S, OVERLAYS, build, named, of_kind
+from tests.support.kustomize import IMAGES, K8S, OVERLAYS, build, named, of_kind
 from tests.support.tools import tool
 
 SERVING_PORT = 8000
@@ -505,3 +505,84 @@ def test_the_readmes_command_pins_a_new_digest(rendered, tmp_path):
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
     before = named(objects(rendered, "prod"), "Deployment", "lakehouse-serving", "lakehouse")
     assert before["spec"]["template"]["spec"]["containers"][0]["image"] != image
+
+
+# --- admission: no pod from a digest CI never set ---------------------------------------------
+
+
+def admits(policy: dict, obj: dict) -> bool:
+    """Whether the ValidatingAdmissionPolicy lets ``obj`` in: its variables evaluated in order,
+    then every validation, by a CEL interpreter (the expressions the API server would run)."""
+    import celpy
+
+    environment = celpy.Environment()
+
+    def evaluate(expression: str, activation: dict):
+        program = environment.program(environment.compile(expression))
+        return program.evaluate(activation)
+
+    variables = celpy.celtypes.MapType({})
+    activation = {"object": celpy.json_to_cel(obj), "variables": variables}
+    for variable in policy["spec"].get("variables", []):  # each may use the ones before
+        name = celpy.celtypes.StringType(variable["name"])
+        variables[name] = evaluate(variable["expression"], activation)
+    return all(bool(evaluate(v["expression"], activation)) for v in policy["spec"]["validations"])
+
+
+def rules_cover(policy: dict, obj: dict) -> bool:
+    """Whether the policy's resource rules match the object's kind on CREATE."""
+    group, _, version = obj["apiVersion"].rpartition("/")
+    resource = obj["kind"].lower() + "s"
+    return any(
+        group in rule["apiGroups"]
+        and version in rule["apiVersions"]
+        and resource in rule["resources"]
+        and "CREATE" in rule["operations"]
+        for rule in policy["spec"]["matchConstraints"]["resourceRules"]
+    )
+
+
+@pytest.mark.parametrize("env", OVERLAYS)
+def test_the_cluster_refuses_images_whose_digest_ci_never_set(rendered, env, tmp_path):
+    documents = objects(rendered, env)
+    policy = named(documents, "ValidatingAdmissionPolicy", "lakehouse-image-digests-set", None)
+    (binding,) = of_kind(documents, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    # bound to every namespace the pods run in
+    namespaces = {n["metadata"]["name"]: n for n in of_kind(documents, "Namespace")}
+    owners = pod_templates(documents)
+    for owner, _ in owners:
+        labels = namespaces[owner["metadata"]["namespace"]]["metadata"]["labels"]
+        assert selects(binding["spec"]["matchResources"]["namespaceSelector"], labels)
+        assert rules_cover(policy, owner), owner["kind"]
+    # as rendered, every pod's image holds the placeholder: all refused
+    assert owners and not [o["metadata"]["name"] for o, _ in owners if admits(policy, o)]
+    # once CI set the three digests, all admitted
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    pins = [f"{n}=registry.example/{n}@sha256:{'ab' * 32}" for n in IMAGES]
+    subprocess.run(
+        [str(tool("kustomize")), "edit", "set", "image", *pins],
+        cwd=copy / "overlays" / env,
+        check=True,
+        capture_output=True,
+    )
+    released = [d for d in yaml.safe_load_all(build(copy / "overlays" / env)) if d]
+    refused = [o["metadata"]["name"] for o, _ in pod_templates(released) if not admits(policy, o)]
+    assert refused == []
+    # one placeholder left anywhere, an init container's too, is refused
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "lakehouse"},
+        "spec": {
+            "initContainers": [{"name": "i", "image": f"r/x@sha256:{'0' * 64}"}],
+            "containers": [{"name": "c", "image": f"r/y@sha256:{'ab' * 32}"}],
+        },
+    }
+    assert rules_cover(policy, pod)
+    assert not admits(policy, pod)
+    pod["spec"]["initContainers"][0]["image"] = f"r/x@sha256:{'0' * 63}1"
+    assert admits(policy, pod)

@@ -936,7 +936,7 @@ def test_registry_keeps_what_a_cluster_may_still_pull(modules, envs, env):
     call = envs[env].modules["registry"]
     assert call["keep_images"] >= 100
     names = {resolve(name, envs[env].locals) for name in call["repositories"]}
-    assert names == {"lakehouse-serving", "lakehouse-jobs"}
+    assert names == {"lakehouse-serving", "lakehouse-jobs", "lakehouse-mlflow"}
 
 
 def test_ci_roles_trust_only_this_repositorys_main_branch_and_environment(modules, envs):
@@ -979,7 +979,9 @@ def test_ci_roles_trust_only_this_repositorys_main_branch_and_environment(module
 
 def test_ci_roles_push_the_images_and_deploy_and_nothing_else(modules, envs):
     ci = modules["ci"]
-    repositories = {"${var.serving_repository_arn}", "${var.jobs_repository_arn}"}
+    # the build role pushes the three images; the deploy role pulls the two it runs or checks
+    deployed = {"${var.serving_repository_arn}", "${var.jobs_repository_arn}"}
+    repositories = deployed | {"${var.mlflow_repository_arn}"}
     login = ("ecr:GetAuthorizationToken", "*")
     pull = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
     push = {
@@ -992,7 +994,7 @@ def test_ci_roles_push_the_images_and_deploy_and_nothing_else(modules, envs):
     assert build == {login} | {(a, r) for a in pull | push for r in repositories}
     deploy = grants(ci.documents()["deploy"], ci.locals)
     assert deploy == {login, ("eks:DescribeCluster", "${var.cluster_arn}")} | {
-        (a, r) for a in pull for r in repositories
+        (a, r) for a in pull for r in deployed
     }
     policies = ci.of_type("aws_iam_role_policy")
     attached = {name: (body["role"], body["policy"]) for name, body in policies.items()}
@@ -1021,6 +1023,9 @@ def test_ci_roles_push_the_images_and_deploy_and_nothing_else(modules, envs):
             "${module.registry.repository_arns[local.serving_image]}"
         )
         assert call["jobs_repository_arn"] == "${module.registry.repository_arns[local.jobs_image]}"
+        assert call["mlflow_repository_arn"] == (
+            "${module.registry.repository_arns[local.mlflow_image]}"
+        )
         for key in CI_ROLES:
             assert env.outputs[f"ci_{key}_role_arn"]["value"] == f"${{module.ci.{key}_role_arn}}"
     # prod's build role pulls from staging's repositories, which let exactly that role in

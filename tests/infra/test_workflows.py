@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from lakehouse.config import PROJECT_ROOT
+from tests.support.kustomize import IMAGES
 from tests.support.tools import tool
 
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
@@ -23,7 +24,7 @@ RELEASE = WORKFLOWS / "release.yml"
 # the main workflow's jobs, each needing the one before; promote and rollback both follow canary
 RELEASE_ORDER = ("build", "scan", "staging", "smoke", "copy", "canary")
 AFTER_CANARY = ("promote", "rollback")
-IMAGES = ("lakehouse-serving", "lakehouse-jobs")
+
 TRIVY = "aquasecurity/trivy-action@"
 SBOM_FORMATS = {"cyclonedx", "spdx", "spdx-json"}
 STATIC_KEY_INPUTS = {"aws-access-key-id", "aws-secret-access-key", "aws-session-token"}
@@ -182,7 +183,8 @@ def digest_problems(workflow: dict) -> list[str]:
                     problems.append(f"{job_name}: {key} is not the build's digest: {value}")
         for step in job.get("steps", []):
             text = step.get("run", "") + str(step.get("with", {}).get("image-ref", ""))
-            for image, ref in re.findall(r"(lakehouse-(?:serving|jobs))[=:]([^\s\"']+)", text):
+            pins = re.findall(r"(lakehouse-(?:serving|jobs|mlflow))[=:]([^\s\"']+)", text)
+            for image, ref in pins:
                 if not re.fullmatch(r"\$\{?[A-Z_]+_(IMAGE|DIGEST)\}?", ref):
                     problems.append(f"{job_name}: {image} set to {ref}, not a digest variable")
     return problems

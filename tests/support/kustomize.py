@@ -14,6 +14,8 @@ from tests.support.tools import tool
 
 K8S = PROJECT_ROOT / "infra" / "k8s"
 OVERLAYS = ("staging", "prod")
+# our images (infra/docker): CI builds and pushes each by digest, the overlays pin them
+IMAGES = ("lakehouse-serving", "lakehouse-jobs", "lakehouse-mlflow")
 
 
 def build(folder: Path) -> str:

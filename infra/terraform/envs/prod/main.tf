@@ -40,6 +40,7 @@ locals {
   # the images the overlays name (`images:`), one ECR repository each
   serving_image = "lakehouse-serving"
   jobs_image    = "lakehouse-jobs"
+  mlflow_image  = "lakehouse-mlflow"
   # the GitHub environment .github/workflows/release.yml deploys prod in
   github_environment = "production"
   # conf/base ml.maintain: min_retention_hours (168) + safety_margin_s (3600 s = 1 h)
@@ -179,7 +180,7 @@ module "registry" {
   source = "../../modules/registry"
 
   name         = local.name
-  repositories = [local.serving_image, local.jobs_image]
+  repositories = [local.serving_image, local.jobs_image, local.mlflow_image]
   keep_images  = 1000
 }
 
@@ -191,6 +192,7 @@ module "ci" {
   github_environment     = local.github_environment
   serving_repository_arn = module.registry.repository_arns[local.serving_image]
   jobs_repository_arn    = module.registry.repository_arns[local.jobs_image]
+  mlflow_repository_arn  = module.registry.repository_arns[local.mlflow_image]
   cluster_name           = module.eks.cluster_name
   cluster_arn            = module.eks.cluster_arn
   # the build role copies staging's tested digests from these (`crane copy`)

@@ -39,6 +39,7 @@ locals {
   # the images the overlays name (`images:`), one ECR repository each
   serving_image = "lakehouse-serving"
   jobs_image    = "lakehouse-jobs"
+  mlflow_image  = "lakehouse-mlflow"
   # the GitHub environment .github/workflows/release.yml deploys staging in
   github_environment = "staging"
   # conf/base ml.maintain: min_retention_hours (168) + safety_margin_s (3600 s = 1 h)
@@ -178,7 +179,7 @@ module "registry" {
   source = "../../modules/registry"
 
   name         = local.name
-  repositories = [local.serving_image, local.jobs_image]
+  repositories = [local.serving_image, local.jobs_image, local.mlflow_image]
   keep_images  = 500
   # prod's ci-build role copies the digests tested here into prod's registry
   pull_principal_arns = var.image_copy_role_arns
@@ -192,6 +193,7 @@ module "ci" {
   github_environment     = local.github_environment
   serving_repository_arn = module.registry.repository_arns[local.serving_image]
   jobs_repository_arn    = module.registry.repository_arns[local.jobs_image]
+  mlflow_repository_arn  = module.registry.repository_arns[local.mlflow_image]
   cluster_name           = module.eks.cluster_name
   cluster_arn            = module.eks.cluster_arn
 }

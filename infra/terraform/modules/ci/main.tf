@@ -117,7 +117,7 @@ data "aws_iam_policy_document" "build" {
       "ecr:BatchGetImage",
       "ecr:GetDownloadUrlForLayer",
     ]
-    resources = [var.serving_repository_arn, var.jobs_repository_arn]
+    resources = [var.serving_repository_arn, var.jobs_repository_arn, var.mlflow_repository_arn]
   }
 }
 

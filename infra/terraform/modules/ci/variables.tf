@@ -28,6 +28,11 @@ variable "jobs_repository_arn" {
   type        = string
 }
 
+variable "mlflow_repository_arn" {
+  description = "The lakehouse-mlflow image's ECR repository (modules/registry): the tracking server, built by the release like the other two."
+  type        = string
+}
+
 variable "cluster_name" {
   description = "The EKS cluster the deploy role applies to (modules/eks)."
   type        = string
@@ -39,7 +44,7 @@ variable "cluster_arn" {
 }
 
 variable "source_repository_arns" {
-  description = "ECR repositories of another account whose images the build role copies into this env's (prod: staging's lakehouse-serving and lakehouse-jobs); empty: none."
+  description = "ECR repositories of another account whose images the build role copies into this env's (prod: staging's lakehouse-serving, lakehouse-jobs and lakehouse-mlflow); empty: none."
   type        = list(string)
   default     = []
 

@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "repositories" {
-  description = "The repositories, named as the overlays' `images:` name the images (lakehouse-serving, lakehouse-jobs)."
+  description = "The repositories, named as the overlays' `images:` name the images (lakehouse-serving, lakehouse-jobs, lakehouse-mlflow)."
   type        = set(string)
 }
 
