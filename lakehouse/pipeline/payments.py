@@ -62,6 +62,8 @@ from lakehouse.quality.drift import HeaderGroup
 from lakehouse.quality.drift_audit import (
     Batch,
     column_kind_counts,
+    column_kind_flag_names,
+    column_kind_flags,
     column_kinds,
     observe_csv_batch,
 )
@@ -138,13 +140,17 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
         kinds: dict[str, str] = {}
         drift = settings.quality.schema_drift
         if frames:
-            bronze_df = frames[0]
+            clear = frames[0]
             for frame in frames[1:]:
-                bronze_df = bronze_df.unionByName(frame)
-            bronze_df = bronze_df.persist()
+                clear = clear.unionByName(frame)
+            # only ciphertext is cached (a cache may spill to the executors' disks): each
+            # column's kind for the drift is flagged per row on the clear cells first
+            flags = column_kind_flags(FEED_COLUMNS[feed]) if drift else []
+            sealed = encrypt_raw(clear.select("*", *flags), feed, key).persist()
+            bronze_df = sealed.drop(*column_kind_flag_names(FEED_COLUMNS[feed]))
             try:
                 # one pass: the counts, and each column's kind (schema drift)
-                counts = bronze_df.agg(
+                counts = sealed.agg(
                     F.count(F.lit(1)).alias("records_read"),
                     F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
                     F.sum((F.size("_missing_columns") > 0).cast("long")).alias("missing_columns"),
@@ -156,7 +162,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     kinds = column_kinds(counts.asDict(), FEED_COLUMNS[feed])
                 kept = landed.kept_per_file(bronze_df)
                 append_once(
-                    encrypt_raw(bronze_df, feed, key),
+                    bronze_df,
                     bronze_path,
                     app_id=bronze.key + lane,
                     batch_id=batch_id,
@@ -174,7 +180,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     lane=lane,
                 )
             finally:
-                bronze_df.unpersist()
+                sealed.unpersist()
         if drift and groups:
             headers = [
                 HeaderGroup(len(paths), mappings[key].unknown, mappings[key].missing)

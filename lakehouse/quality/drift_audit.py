@@ -87,16 +87,29 @@ def document_schema() -> Column:
     return F.expr(f"schema_of_variant_agg({DOCUMENT_COLUMN})").alias(DOCUMENT_SCHEMA)
 
 
-def column_kind_counts(columns: Sequence[str]) -> list[Column]:
-    """Aggregates counting each column's non-empty and numeric values (``<c>__values``,
-    ``<c>__numbers``), for ``column_kinds``."""
+def column_kind_flags(columns: Sequence[str]) -> list[Column]:
+    """Per row, whether each column holds a value and a number (1 or 0, null for a null cell),
+    named ``<c>__values`` and ``<c>__numbers``: summed by ``column_kind_counts``. Taken on the
+    clear cells before ingest encrypts the personal ones, so a column keeps its kind in the
+    raw zone, and nothing clear has to be cached for it."""
     out = []
     for column in columns:
         value = F.trim(F.col(column))
         present = F.col(column).isNotNull() & (value != "")
-        out.append(F.sum(present.cast("long")).alias(f"{column}__values"))
-        out.append(F.sum(F.col(column).rlike(_NUMBER).cast("long")).alias(f"{column}__numbers"))
+        out.append(present.cast("long").alias(f"{column}__values"))
+        out.append(F.col(column).rlike(_NUMBER).cast("long").alias(f"{column}__numbers"))
     return out
+
+
+def column_kind_flag_names(columns: Sequence[str]) -> list[str]:
+    """The names of ``column_kind_flags``' columns."""
+    return [f"{column}__{count}" for column in columns for count in ("values", "numbers")]
+
+
+def column_kind_counts(columns: Sequence[str]) -> list[Column]:
+    """Aggregates of the flags of ``column_kind_flags``: each column's non-empty and numeric
+    values (``<c>__values``, ``<c>__numbers``), for ``column_kinds``."""
+    return [F.sum(name).alias(name) for name in column_kind_flag_names(columns)]
 
 
 def column_kinds(counts: Mapping[str, int | None], columns: Sequence[str]) -> dict[str, str]:

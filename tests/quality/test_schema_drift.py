@@ -158,3 +158,38 @@ def test_csv_batches_drift_by_header_and_kind_and_fail_the_gate_when_asked(spark
     shown = capsys.readouterr().out
     assert "Schema drift, latest batches that drifted (2; audit/schema_drift)" in shown
     assert "retyped amount (number in the previous batch -> text)" in shown
+
+
+def test_csv_kinds_are_taken_on_clear_cells_and_only_ciphertext_is_cached(
+    spark, tmp_path, monkeypatch
+):
+    """The raw zone's personal columns are encrypted before anything is cached (a cache may
+    spill to disk), yet their kinds are those of what arrived: a card number stays a number."""
+    from pyspark.sql.classic.dataframe import DataFrame  # the session's kind
+
+    card, address = "4929123456781234", "198.51.100.23"
+    cached: list[DataFrame] = []
+    persist = DataFrame.persist
+
+    def recording(self, *args, **kwargs):
+        cached.append(self)
+        return persist(self, *args, **kwargs)
+
+    monkeypatch.setattr(DataFrame, "persist", recording)
+    folder = tmp_path / "landing" / "payments" / TRANSACTIONS
+    settings = settings_for(tmp_path)
+    rows = [{**transaction(f"k{i}"), "card_number": card, "ip_address": address} for i in range(3)]
+    land(folder, "a.csv", csv_text(TRANSACTION_COLUMNS, [list(r.values()) for r in rows]))
+    ingest_payment_feed(spark, settings, TRANSACTIONS)
+    monkeypatch.undo()
+
+    assert cached  # the batch was cached, as ciphertext
+    for frame in cached:
+        text = "\n".join(r[0] for r in frame.select(F.to_json(F.struct("*"))).collect())
+        assert card not in text and address not in text
+    (row,) = drift_rows(spark, settings, TRANSACTIONS)
+    assert row["fields"]["card_number"] == "number"
+    assert row["fields"]["ip_address"] == "text"
+    assert not [d for d in row["drift"] if d["field"] in ("card_number", "ip_address")]
+    bronze = raw_zone(spark, settings, Table("bronze", TRANSACTIONS))
+    assert sorted(r["card_number"] for r in bronze.collect()) == [card] * 3
