@@ -94,16 +94,20 @@ def column_kind_flags(columns: Sequence[str]) -> list[Column]:
     raw zone, and nothing clear has to be cached for it."""
     out = []
     for column in columns:
-        value = F.trim(F.col(column))
-        present = F.col(column).isNotNull() & (value != "")
-        out.append(present.cast("long").alias(f"{column}__values"))
-        out.append(F.col(column).rlike(_NUMBER).cast("long").alias(f"{column}__numbers"))
+        values, numbers = _kind_flag_names(column)
+        present = F.col(column).isNotNull() & (F.trim(F.col(column)) != "")
+        out.append(present.cast("long").alias(values))
+        out.append(F.col(column).rlike(_NUMBER).cast("long").alias(numbers))
     return out
+
+
+def _kind_flag_names(column: str) -> tuple[str, str]:
+    return f"{column}__values", f"{column}__numbers"
 
 
 def column_kind_flag_names(columns: Sequence[str]) -> list[str]:
     """The names of ``column_kind_flags``' columns."""
-    return [f"{column}__{count}" for column in columns for count in ("values", "numbers")]
+    return [name for column in columns for name in _kind_flag_names(column)]
 
 
 def column_kind_counts(columns: Sequence[str]) -> list[Column]:
