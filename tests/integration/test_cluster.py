@@ -36,6 +36,8 @@ from tests.support.servers import spark_cluster
 pytestmark = pytest.mark.integration
 
 KEY = ["--set", "privacy.hmac_key=cluster-test"]
+# the expectation suites and the drift are tested elsewhere; here they would only add Spark jobs
+QUALITY_OFF = ["--set", "quality.suites=false", "--set", "quality.schema_drift=false"]
 # one core per worker
 EXECUTORS = {
     "spark.ui.enabled": "false",
@@ -80,7 +82,7 @@ def local_run(tmp_path_factory):
     generate_through_cli(landing, sessions=400, transactions=300, seed=11)
     for command in ("ingest", "silver", "gold"):
         local = CliRunner().invoke(
-            cli, [command, "--landing", str(landing), "--lake", str(lake), *KEY]
+            cli, [command, "--landing", str(landing), "--lake", str(lake), *KEY, *QUALITY_OFF]
         )
         assert local.exit_code == 0, local.output
     return landing, lake
@@ -112,7 +114,7 @@ def test_the_hourly_dag_runs_the_pipeline_on_the_cluster(spark, cluster, local_r
         AIRFLOW_CONN_SPARK_DEFAULT=cluster.url,
         LAKEHOUSE_LANDING=str(landing),
         LAKEHOUSE_LAKE=str(lake),
-        LAKEHOUSE_SET=json.dumps([KEY[1]]),
+        LAKEHOUSE_SET=json.dumps([KEY[1], *QUALITY_OFF[1::2]]),
         LAKEHOUSE_SPARK_CONF=json.dumps(EXECUTORS),
         **cluster.submit_env,
     )
