@@ -19,7 +19,11 @@ TEST_SPARK_CONF = {
     "spark.ui.enabled": "false",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
-    "spark.driver.memory": "3g",  # a worker runs the longest modules in one JVM
+    # The JVM the jobs ship with (conf/base): a worker runs the longest modules in one JVM, and
+    # the hostile-file corpus's 50 MiB line alone holds about 2 GiB live at its peak (G1's log:
+    # 3061M->2052M of a 3g heap). At 3g, a worker's JVM died there twice in CI, each time after
+    # the longest modules had run in it.
+    "spark.driver.memory": "4g",
 }
 
 # The suite shares one Spark session, so one catalog, across hundreds of lakes: the commands it
@@ -71,6 +75,21 @@ def spark():
     session = get_spark(settings.spark, app_name="lakehouse-tests", extra_conf=TEST_SPARK_CONF)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _uncache_after_module():
+    """Drop whatever a module left cached, so that no module's data outlives it in the JVM the
+    next modules share (a session is never started for this)."""
+    yield
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is None or session.sparkContext._jsc is None:
+        return
+    process = getattr(session.sparkContext._gateway, "proc", None)
+    if process is None or process.poll() is None:  # (a dead JVM is _spark_jvm_alive's to report)
+        session.catalog.clearCache()
 
 
 # Exit codes of a JVM that died under the suite: every later test fails with "connection

@@ -40,7 +40,8 @@ OVERRIDES = [
     "payments.label_cutoff=2024-06-01T00:00:00Z",
 ]
 # The commands this module runs leave the expectation suites out (a new process pays their
-# start-up again); the lakes fixture's runs check Gold with them, on S3 and locally.
+# start-up again), and so does the local run Gold on S3 is compared with: the lakes fixture's
+# run on S3 is the one that checks its tables with them.
 CLI_OVERRIDES = [*OVERRIDES, NO_SUITES]
 # the S3 endpoint, region and credentials the session's JVM uses for s3a:// (test only)
 JVM_CREDENTIALS = {
@@ -89,7 +90,7 @@ def lakes(spark, aws, tmp_path_factory):
     apply_storage(spark, s3.storage)
     try:
         local = load_settings(
-            "local", landing=str(landing), lake=str(root / "lake"), overrides=OVERRIDES
+            "local", landing=str(landing), lake=str(root / "lake"), overrides=CLI_OVERRIDES
         )
         run_all(spark, local)
         run_all(spark, s3)
