@@ -304,6 +304,10 @@ class InferenceLogSettings(_Section):
     max_buffered_rows: int = Field(1_000_000, gt=0)
 
 
+# accounts a serving replica keeps of the shared velocity state (serve.online_store)
+DEFAULT_CACHE_ACCOUNTS = 100_000
+
+
 class OnlineStoreSettings(_Section):
     """Where the fraud velocity state lives: in the process (``url`` null, one replica), or
     in a Redis server every replica shares (``lakehouse.features.velocity_store``)."""
@@ -316,6 +320,9 @@ class OnlineStoreSettings(_Section):
     load_wait_s: float = Field(600.0, gt=0)
     # a command to the server that takes longer than this fails the request (503)
     timeout_s: float = Field(2.0, gt=0)
+    # accounts a replica keeps between requests: the server then ships an account only when
+    # it changed since (0: read every account whole each time)
+    cache_accounts: int = Field(DEFAULT_CACHE_ACCOUNTS, ge=0)
 
 
 class ServeSettings(_Section):

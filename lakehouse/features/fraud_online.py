@@ -87,7 +87,13 @@ def load_velocity_state(
         url, socket_timeout=store.timeout_s, socket_connect_timeout=store.timeout_s
     )
     prefix = state_prefix(store.prefix, settings.lake_root, windows, max_lateness_s)
-    shared = RedisVelocityState(client, prefix, windows, max_lateness_s=max_lateness_s)
+    shared = RedisVelocityState(
+        client,
+        prefix,
+        windows,
+        max_lateness_s=max_lateness_s,
+        cache_accounts=store.cache_accounts,
+    )
     if shared.stored_version is None:  # not fed yet: read Silver (another may feed it first)
         transactions, version = (
             read_lake_table(settings, SILVER_TRANSACTIONS, VELOCITY_COLUMNS) or _ABSENT

@@ -328,6 +328,14 @@ class _SourceAccount:
         self.cum_avg.append(avg + delta_n)
         self.cum_m2.append(m2 + delta * (delta - delta_n))
 
+    def copy(self) -> _SourceAccount:
+        """An independent copy (what a shared store's replica hands a request to change)."""
+        other = _SourceAccount.__new__(_SourceAccount)
+        for name in self.__slots__:
+            value = getattr(self, name)
+            setattr(other, name, value.copy() if isinstance(value, list | dict) else value)
+        return other
+
     def evict_before(self, cutoff_us: int) -> list[str]:
         """Drop entries older than ``cutoff_us``; their aggregates stay in index 0."""
         k = bisect_left(self.ts, cutoff_us)

@@ -44,24 +44,62 @@ def stream(n: int, seed: int) -> list[dict]:
     return [parse_transaction(r) for r in arrival]
 
 
-@pytest.mark.parametrize("batch", [1, 37])
-@pytest.mark.parametrize("windows, lateness_s", [(WINDOWS, 3600), ({"1h": 3600}, 0)])
-def test_two_replicas_sharing_redis_see_what_one_process_sees(
-    redis_server, windows, lateness_s, batch
-):
-    """Requests of ``batch`` records go to the two replicas in turn; each request's records
-    get their features and are observed one after the other, as the service does."""
-    prefix = f"test:{uuid.uuid4().hex}"
-    replicas = [shared(redis_server, prefix, windows, lateness_s) for _ in range(2)]
-    local = VelocityState(windows, max_lateness_s=lateness_s)
-    records = stream(600, seed=11)
+FIELDS = ("ts", "ids", "cents", "evicted", "cum_cents", "cum_sum", "cum_n", "cum_avg", "cum_m2")
+
+
+def fed(redis_server, prefix: str) -> None:
+    """Mark the state fed (as a warm start would, with its token), without feeding it."""
+    redis_server.client().set(f"{prefix}:fed", uuid.uuid4().hex)
+
+
+def assert_cache_is_the_server_state(replica: RedisVelocityState) -> int:
+    """Each account a replica keeps at the server's current version equals the server's,
+    bit for bit (one kept at an older version is read whole next time). Returns how many."""
+    current = 0
+    for account, (version, held) in replica._cache.items():
+        if int(replica.client.get(replica._account_keys(account)[3])) == version:
+            stored = replica._account(account, None)
+            assert [getattr(held, f) for f in FIELDS] == [getattr(stored, f) for f in FIELDS]
+            current += 1
+    return current
+
+
+def take_turns(replicas, local: VelocityState, records: list, batch: int) -> None:
+    """Requests of ``batch`` records go to the replicas in turn; each request's records get
+    their features and are observed one after the other, as the service does; each feature
+    equals the one process's."""
     for turn, start in enumerate(range(0, len(records), batch)):
         chunk = records[start : start + batch]
-        with replicas[turn % 2].batch(chunk) as state:  # round robin
+        with replicas[turn % len(replicas)].batch(chunk) as state:  # round robin
             for record in chunk:
                 expected = local.features(record)
                 assert state.features(record) == expected, (turn, record.transaction_id)
                 assert state.observe(record) == local.observe(record)
+
+
+@pytest.mark.parametrize("replica_count", [1, 2])
+@pytest.mark.parametrize("batch", [1, 37])
+@pytest.mark.parametrize("windows, lateness_s", [(WINDOWS, 3600), ({"1h": 3600}, 0)])
+def test_replicas_sharing_redis_see_what_one_process_sees(
+    redis_server, windows, lateness_s, batch, replica_count
+):
+    """One replica, or two taking requests in turn: the same features as one process, and
+    what a replica keeps between requests is the server's state."""
+    prefix = f"test:{uuid.uuid4().hex}"
+    fed(redis_server, prefix)
+    replicas = [shared(redis_server, prefix, windows, lateness_s) for _ in range(replica_count)]
+    local = VelocityState(windows, max_lateness_s=lateness_s)
+    records = stream(600, seed=11)
+    take_turns(replicas, local, records, batch)
+    last = replicas[(len(range(0, len(records), batch)) - 1) % replica_count]
+    assert assert_cache_is_the_server_state(last) > 0  # (what its last request read is)
+    for replica in replicas:
+        assert_cache_is_the_server_state(replica)
+    if replica_count == 1:  # alone, it reads each account whole once, then only versions
+        chunks = [records[i : i + batch] for i in range(0, len(records), batch)]
+        reads = sum(len({r.source_account_id for r in chunk}) for chunk in chunks)
+        accounts = {r.source_account_id for r in records}
+        assert replicas[0].cache_hits == reads - len(accounts)
     # (a replica's count is as of its own last request: ask a new connection)
     assert (
         shared(redis_server, prefix, windows, lateness_s).held_transactions
@@ -71,15 +109,73 @@ def test_two_replicas_sharing_redis_see_what_one_process_sees(
     assert lateness_s or local.held_transactions < len(records) // 10
     # each account's state, running aggregates included, bit for bit (the features round
     # the mean and z-score, so they could hide a difference in the last bits)
-    fields = ("ts", "ids", "cents", "evicted", "cum_cents", "cum_sum", "cum_n", "cum_avg", "cum_m2")
     for account, held in local._accounts.items():
-        stored = replicas[1]._account(account, None)
-        assert [getattr(stored, f) for f in fields] == [getattr(held, f) for f in fields], account
+        stored = replicas[-1]._account(account, None)
+        assert [getattr(stored, f) for f in FIELDS] == [getattr(held, f) for f in FIELDS], account
     # a restarted replica (a new connection) has lost nothing
     restarted = shared(redis_server, prefix, windows, lateness_s)
     for account in ("S0", "S1", "S2", "S3", "S9"):
         probe = request("probe", T0 + timedelta(days=11), account, "P2", "42.00")
         assert restarted.features(probe) == local.features(probe)
+
+
+def test_a_replica_forgets_what_another_changed_while_its_request_ran(redis_server):
+    """A reads, B writes to the same account (and moves the watermark), then A writes: A may
+    not keep its copy, since the server applied A's observations to another state. Its next
+    request reads the account again and sees what one process sees in the server's order."""
+    prefix = f"test:{uuid.uuid4().hex}"
+    fed(redis_server, prefix)
+    a, b = shared(redis_server, prefix), shared(redis_server, prefix)
+    local = VelocityState(WINDOWS, max_lateness_s=3600)
+    records = stream(200, seed=3)
+    take_turns([a], local, records[:100], 10)
+    # (the first 100 records end about 33 hours after T0)
+    mine = parse_transaction(request("mine", T0 + timedelta(hours=34), "S1", "P1", "10.00"))
+    theirs = [
+        parse_transaction(request(*r))
+        for r in (
+            ("theirs", T0 + timedelta(hours=34, minutes=-5), "S1", "P2", "20.00"),
+            ("later", T0 + timedelta(hours=34, minutes=10), "S2", "P2", "30.00"),
+        )
+    ]
+    assert "S1" in a._cache
+    with a.batch([mine]) as state:
+        a_features = state.features(mine)
+        take_turns([b], local, theirs, 2)  # B's request lands meanwhile
+        state.observe(mine)
+    assert a_features != local.features(mine)  # (B's payment was not in A's view)
+    local.observe(mine)
+    assert "S1" not in a._cache
+    take_turns([a], local, records[100:], 10)
+    assert assert_cache_is_the_server_state(a) == len(a._cache)
+
+
+def test_a_wiped_state_fed_again_is_read_whole(redis_server):
+    """Versions count from a state's birth: once the state is wiped and fed again, an
+    account's version can come back with other contents, and a replica must not take its old
+    copy for it."""
+    prefix = f"test:{uuid.uuid4().hex}"
+    client = redis_server.client()
+    a, b = shared(redis_server, prefix), shared(redis_server, prefix)
+    fed(redis_server, prefix)
+    take_turns([a], VelocityState(WINDOWS, max_lateness_s=3600), stream(150, seed=7), 15)
+    kept = a._cache["S1"][0]
+    client.delete(*client.keys(f"{prefix}:*"))  # wiped, and fed again by another replica
+    fed(redis_server, prefix)
+    local = VelocityState(WINDOWS, max_lateness_s=3600)
+    later = iter(stream(600, seed=8))
+    # B's requests bring the new state's clock to just below the version A keeps for S1...
+    while int(client.get(f"{prefix}:clock") or 0) < kept - 1:
+        record = next(later)
+        if record.source_account_id != "S1":
+            take_turns([b], local, [record], 1)
+    # ...and one payment from S1 gives S1 that very version, with other contents
+    take_turns([b], local, [next(r for r in later if r.source_account_id == "S1")], 1)
+    assert int(client.get(b._account_keys("S1")[3])) == kept
+    hits = a.cache_hits
+    take_turns([a], local, [next(r for r in later if r.source_account_id == "S1")], 1)
+    assert a.cache_hits == hits  # read whole
+    assert assert_cache_is_the_server_state(a) == len(a._cache) == 1
 
 
 def test_the_warm_start_from_silver_happens_once(redis_server):
