@@ -24,7 +24,12 @@ shows in the tail, which a closed loop hides). Per set-up:
 The targets: p99 at most 10 ms for single transactions, at most 50 ms for 1,000-record
 requests. vegeta is built from the Go module proxy by ``make bench-online-store``.
 
+``--state-only`` measures the shared state alone, in this process, without HTTP or load:
+``RedisVelocityState.batch`` (read, features, observations, write) warm-started from the
+lake's Silver, with the replica's account cache and without it, alternating, twice.
+
     .venv/bin/python benchmarks/bench_online_store.py --lake data/demo/lake [--rate 400]
+    .venv/bin/python benchmarks/bench_online_store.py --lake data/demo/lake --state-only
 """
 
 from __future__ import annotations
@@ -133,6 +138,47 @@ def run_setup(setup: str, settings, args, stream, workdir: Path) -> dict:
     return out
 
 
+def state_only(settings, workdir: Path, stream) -> None:
+    """The shared state's own cost per request, with and without the replica's cache."""
+    from lakehouse.features.velocity_store import RedisVelocityState
+    from lakehouse.gold.payments_online import VELOCITY_COLUMNS
+    from lakehouse.io.delta_reader import read_lake_table
+    from lakehouse.silver.payments_online import parse_transaction
+    from lakehouse.tables import SILVER_TRANSACTIONS
+
+    windows = settings.payments.velocity_windows_s
+    silver, version = read_lake_table(settings, SILVER_TRANSACTIONS, VELOCITY_COLUMNS)
+    accounts = silver["source_account_id"].nunique()
+    print(f"Silver: {len(silver):,} transactions of {accounts:,} accounts")
+    print(f"{'cache':<8} {'requests':<10} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'hits':>7}")
+    with redis_server(workdir) as url:
+        for cache in (100_000, 0) * 2:
+            state = RedisVelocityState(
+                redis.Redis.from_url(url),
+                f"bench-{uuid.uuid4().hex[:8]}",
+                windows,
+                cache_accounts=cache,
+            )
+            state.feed_once(silver, version, 60)
+            for label, size, count in (("single", 1, 600), ("batch", BATCH_RECORDS, 10)):
+                times = []
+                for _ in range(count):
+                    records = [parse_transaction(t) for t in stream.take(size)]
+                    start = time.perf_counter()
+                    with state.batch(records) as view:
+                        for record in records:
+                            view.features(record)
+                            view.observe(record)
+                    times.append((time.perf_counter() - start) * 1000)
+                times.sort()
+                p50, p99 = times[len(times) // 2], times[max(0, int(len(times) * 0.99) - 1)]
+                print(
+                    f"{'on' if cache else 'off':<8} {label:<10} {count:>5} {p50:>8.2f} "
+                    f"{p99:>8.2f} {state.cache_hits:>7}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lake", type=Path, default=None)
@@ -141,7 +187,15 @@ def main() -> None:
     parser.add_argument("--batch-rate", type=float, default=5.0, help="1,000-record requests/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="per attack")
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--state-only", action="store_true", help="the shared state alone, without HTTP"
+    )
     args = parser.parse_args()
+    if args.state_only:
+        settings = ensure_lake(args.lake, args.workdir)
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        state_only(settings, args.workdir, TransactionStream(settings, 2_000))
+        return
     if not VEGETA.exists():
         sys.exit(f"{VEGETA} is missing: run `make bench-online-store` (it builds it)")
     settings = ensure_lake(args.lake, args.workdir)
