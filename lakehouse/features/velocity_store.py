@@ -334,8 +334,7 @@ class RedisVelocityState(VelocityState):
             # versions count from the state's birth: another life's equal version is not
             # the same state, so forget every cached account and read them again, whole
             with self._cache_lock:
-                self._cache.clear()
-                self._cache_token = fed
+                self._adopt(fed)
             return self._read(records, destinations)
         view = _RequestView(self.windows, max_lateness_s=self.max_lateness_s)
         view.watermark_us = None if watermark is None else int(watermark)
@@ -360,6 +359,13 @@ class RedisVelocityState(VelocityState):
                 view._accounts[source] = account
         return view, _Read(watermark, fed, versions)
 
+    def _adopt(self, fed: bytes | None) -> None:
+        """The cache holds the state's life named ``fed`` from now on: another life's copies
+        go (versions count from a state's birth). Called with the cache's lock held."""
+        if self._cache_token != fed:
+            self._cache.clear()
+            self._cache_token = fed
+
     def _remember(
         self,
         view: VelocityState,
@@ -383,9 +389,7 @@ class RedisVelocityState(VelocityState):
                 before.setdefault(record.source_account_id, int(was))
                 after[record.source_account_id] = int(now)
         with self._cache_lock:
-            if self._cache_token != read.fed:
-                self._cache.clear()
-                self._cache_token = read.fed
+            self._adopt(read.fed)
             for source, version in read.versions.items():
                 account = view._accounts.get(source)
                 if source in after:
