@@ -41,6 +41,12 @@ class NotReadyError(ServiceError):
     status_code = 503
 
 
+class StoreUnavailableError(ServiceError):
+    """The shared online store did not answer: nothing was scored."""
+
+    status_code = 503
+
+
 class TooManyRecordsError(ServiceError):
     """More records in one request than ``serve.max_records``."""
 

@@ -23,7 +23,12 @@ from lakehouse.features.delivery_online import checkout_features
 from lakehouse.features.fraud_online import parse_transaction, transaction_features
 from lakehouse.ml.registry import CHALLENGER, CHAMPION
 from serving.batcher import MicroBatcher
-from serving.errors import NotReadyError, TooManyRecordsError, invalid_records
+from serving.errors import (
+    NotReadyError,
+    StoreUnavailableError,
+    TooManyRecordsError,
+    invalid_records,
+)
 from serving.holder import LoadedModel, ModelHolder, ModelSlot
 from serving.inference_log import Entry, InferenceLog
 from serving.metrics import Metrics
@@ -273,20 +278,23 @@ class FraudService(_Service):
         chosen = self.choose()
         windows = self.settings.payments.velocity_windows_s
 
-        def features_of() -> list[dict[str, Any]]:
-            rows = []
-            # (a shared store's state is read once for the request and written once after it)
-            with velocity.batch(records) as state:
+        rows = []
+        # one state per request: a shared store's is read, and the records observed there, in
+        # one round trip that other requests go on during
+        try:
+            async with velocity.abatch(records) as state:
                 for record in records:
                     # features first, then observe: a transaction never counts in its own
                     # velocity, and later records of the same request see the earlier ones
                     # (as in Gold)
                     rows.append(transaction_features(record, accounts, state, windows))
                     state.observe(record)
-            return rows
-
-        # a shared store's round trips must not hold the event loop: other requests go on
-        rows = await asyncio.to_thread(features_of) if velocity.remote else features_of()
+        except velocity.unavailable as exc:
+            log.error("fraud: the shared velocity state did not answer (%s)", type(exc).__name__)
+            raise StoreUnavailableError(
+                "the shared velocity state (serve.online_store) did not answer: nothing was "
+                "scored; retry (a transaction id is counted once)"
+            ) from exc
         self.metrics.velocity_held.set(velocity.held_transactions)
         model, alias, values = await self.score(rows, chosen)
         threshold = float(model.threshold)

@@ -80,12 +80,12 @@ def load_velocity_state(
         state.source_version = version
         return state
     import redis
+    import redis.asyncio
 
     from lakehouse.features.velocity_store import RedisVelocityState, state_prefix
 
-    client = redis.Redis.from_url(
-        url, socket_timeout=store.timeout_s, socket_connect_timeout=store.timeout_s
-    )
+    timeouts = {"socket_timeout": store.timeout_s, "socket_connect_timeout": store.timeout_s}
+    client = redis.Redis.from_url(url, **timeouts)
     prefix = state_prefix(store.prefix, settings.lake_root, windows, max_lateness_s)
     shared = RedisVelocityState(
         client,
@@ -93,6 +93,7 @@ def load_velocity_state(
         windows,
         max_lateness_s=max_lateness_s,
         cache_accounts=store.cache_accounts,
+        async_client=lambda: redis.asyncio.Redis.from_url(url, **timeouts),
     )
     if shared.stored_version is None:  # not fed yet: read Silver (another may feed it first)
         transactions, version = (

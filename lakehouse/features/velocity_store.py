@@ -23,35 +23,41 @@ counted once), ``wm`` (the newest time observed), ``clock``, ``source_version`` 
 ``silver/payment_transactions`` version the state was first fed from) and ``fed`` (set by the
 warm start: a token naming this state's life, which a wiped and fed-again state changes).
 
-A replica keeps the accounts it read last (``cache_accounts`` of them) with their versions:
-a request's read sends the cached versions, and the server ships an account's transactions
-and aggregates only when its version differs. After a request's observations are written,
-the replica keeps its own updated copies when the server applied them to exactly the state
-the request read (the same watermark, each account at the version read, each id's outcome
-the same); else it forgets them and reads them whole next time.
+A request is one call of a Lua script, atomic on the server: it reads what the request's
+features need (the watermark, which of its ids are held, its source accounts) and then
+observes its transactions in order: the duplicate check, the insert, the first-paid time,
+the watermark and the eviction of what fell behind it (folded into the aggregates with the
+very operations of Spark's ``CentralMomentAgg``, in doubles, as Lua computes). So requests
+are serial on the server, and each replica's features are those of one process that saw the
+requests in the server's order. The replica computes the features on its copy of the state
+as it was before the request, observing each transaction there after its features, as the
+process does.
 
-Observations go through one Lua script (a request's all in one call), atomic on the server:
-the duplicate check, the insert, the first-paid time, the watermark and the eviction of what
-fell behind it (folded into the aggregates with the very operations of Spark's
-``CentralMomentAgg``, in doubles, as Lua computes). A warm start from Silver happens once per
-state: the first replica to start takes a lock and feeds it; the others wait for
-``source_version``.
+A replica keeps the accounts it served last (``cache_accounts`` of them) with their versions:
+a request sends the cached versions, and the server ships an account's transactions and
+aggregates only when its version differs. After the request, the replica's copy of each of its
+accounts is the server's state at the version the script returned, and it keeps it.
+
+A warm start from Silver happens once per state: the first replica to start takes a lock and
+feeds it; the others wait for ``source_version``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import redis
 
 from lakehouse.config import DEFAULT_CACHE_ACCOUNTS
 from lakehouse.gold.payments_online import (
@@ -64,27 +70,56 @@ from lakehouse.silver.payments_online import PaymentTransaction, as_transaction,
 
 log = logging.getLogger(__name__)
 
-# KEYS: the watermark, the ids, the clock, then per transaction its account's entries,
-# aggregates, first-paid times and version; ARGV: per transaction its id, time (µs), cents and
-# destination field, then the horizon (µs). Observes the transactions in order; returns the
-# watermark before them, per transaction 1 when added (0 for a held id), and per transaction
-# its account's version before and after it.
-OBSERVE = """
-local function observe(wm_key, ids, clock, entries, aggs, firsts, version, id, ts_text,
-                       cents_text, dest, horizon)
+# Observations (Lua), in a call's context ``ctx``: the duplicate check, the insert, the
+# first-paid time, the watermark, and the eviction of what fell behind it into the running
+# aggregates. What a call reads more than once is kept in ``ctx`` (the watermark, whether an id
+# is held, each account's oldest entry), and what it changes is written once at its end (the
+# watermark, and each changed account's version, a new value of the clock), so that a
+# transaction costs its few writes.
+_OBSERVE_FUNCTION = """
+local function context(wm_key)
+  return {wm = tonumber(redis.call('GET', wm_key) or false), moved = false, held = {},
+          oldest = {}, changed = {}, order = {}}
+end
+local function is_held(ctx, ids, id)
+  local held = ctx.held[id]
+  if held == nil then
+    held = redis.call('ZSCORE', ids, id) ~= false
+    ctx.held[id] = held
+  end
+  return held
+end
+local function observe(ctx, ids, entries, aggs, firsts, version, id, ts_text, cents_text, dest,
+                       horizon)
   local ts = tonumber(ts_text)
-  if redis.call('ZSCORE', ids, id) then return 0 end
-  redis.call('SET', version, redis.call('INCR', clock))
+  if is_held(ctx, ids, id) then return 0 end
+  if not ctx.changed[version] then
+    ctx.changed[version] = true
+    ctx.order[#ctx.order + 1] = version
+  end
   redis.call('ZADD', entries, ts, id .. '\\0' .. cents_text)
   redis.call('ZADD', ids, ts, id)
+  ctx.held[id] = true
   local first = redis.call('HGET', firsts, dest)
   if (not first) or ts < tonumber(first) then redis.call('HSET', firsts, dest, ts_text) end
-  local wm = tonumber(redis.call('GET', wm_key) or ts_text)
-  if ts > wm then wm = ts end
-  redis.call('SET', wm_key, string.format('%d', wm))
-  local cutoff = '(' .. string.format('%d', wm - horizon)
-  local old = redis.call('ZRANGEBYSCORE', entries, '-inf', cutoff)
-  if #old == 0 then return 1 end
+  if ctx.wm == nil or ts > ctx.wm then
+    ctx.wm = ts
+    ctx.moved = true
+  end
+  local cutoff = ctx.wm - horizon
+  local oldest = ctx.oldest[entries]
+  if oldest == nil then
+    oldest = tonumber(redis.call('ZRANGE', entries, 0, 0, 'WITHSCORES')[2])
+  elseif ts < oldest then
+    oldest = ts
+  end
+  if oldest >= cutoff then
+    ctx.oldest[entries] = oldest
+    return 1
+  end
+  ctx.oldest[entries] = nil
+  local bound = '(' .. string.format('%d', cutoff)
+  local old = redis.call('ZRANGEBYSCORE', entries, '-inf', bound)
   local agg = redis.call('HMGET', aggs, 'evicted', 'cents', 'sum', 'n', 'avg', 'm2')
   local evicted, total = tonumber(agg[1] or '0'), tonumber(agg[2] or '0')
   local sum, n = tonumber(agg[3] or '0'), tonumber(agg[4] or '0')
@@ -102,60 +137,120 @@ local function observe(wm_key, ids, clock, entries, aggs, firsts, version, id, t
     avg = avg + delta_n
     m2 = m2 + delta * (delta - delta_n)
     evicted = evicted + 1
-    redis.call('ZREM', ids, string.sub(member, 1, at - 1))
+    local gone = string.sub(member, 1, at - 1)
+    redis.call('ZREM', ids, gone)
+    ctx.held[gone] = false
   end
-  redis.call('ZREMRANGEBYSCORE', entries, '-inf', cutoff)
+  redis.call('ZREMRANGEBYSCORE', entries, '-inf', bound)
   redis.call('HSET', aggs, 'evicted', string.format('%d', evicted),
     'cents', string.format('%d', total), 'sum', string.format('%.17g', sum),
     'n', string.format('%.17g', n), 'avg', string.format('%.17g', avg),
     'm2', string.format('%.17g', m2))
   return 1
 end
-local horizon = tonumber(ARGV[#ARGV])
-local wm_before = redis.call('GET', KEYS[1]) or false
-local added, versions = {}, {}
-for i = 0, (#ARGV - 1) / 4 - 1 do
-  local k, a = 4 + 4 * i, 1 + 4 * i
-  versions[2 * i + 1] = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
-  added[i + 1] = observe(KEYS[1], KEYS[2], KEYS[3], KEYS[k], KEYS[k + 1], KEYS[k + 2],
-    KEYS[k + 3], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], horizon)
-  versions[2 * i + 2] = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
-end
-return {wm_before, added, versions}
-"""
-
-# KEYS: the watermark, the ids, the warm start's token, then per account its entries,
-# aggregates, first-paid times and version; ARGV: the number of ids, the ids, then per account
-# the version the replica holds (-1: none), the number of its destination fields and the
-# fields. Returns the watermark, the token, each id's time if held, and per account its
-# version, the destinations' times, and, unless that version is the one held, its entries
-# (member, score, ...) and aggregates (field, value, ...).
-READ = """
-local out = {redis.call('GET', KEYS[1]) or false, redis.call('GET', KEYS[3]) or false}
-local ids = tonumber(ARGV[1])
-local held = {}
-for i = 1, ids do held[i] = redis.call('ZSCORE', KEYS[2], ARGV[1 + i]) or false end
-out[3] = held
-local accounts, a = {}, 2 + ids
-for k = 4, #KEYS, 4 do
-  local cached, n, fields = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), {}
-  for j = 1, n do fields[j] = ARGV[a + 1 + j] end
-  a = a + n + 2
-  local firsts = {}
-  if n > 0 then firsts = redis.call('HMGET', KEYS[k + 2], unpack(fields)) end
-  local version = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
-  if version == cached then
-    accounts[#accounts + 1] = {version, firsts}
-  else
-    accounts[#accounts + 1] = {
-      version, firsts, redis.call('ZRANGE', KEYS[k], 0, -1, 'WITHSCORES'),
-      redis.call('HGETALL', KEYS[k + 1])
-    }
+local function finish(ctx, wm_key, clock)
+  if ctx.moved then redis.call('SET', wm_key, string.format('%d', ctx.wm)) end
+  for _, version in ipairs(ctx.order) do
+    redis.call('SET', version, redis.call('INCR', clock))
   end
 end
-out[4] = accounts
+"""
+
+# KEYS: the watermark, the ids, the clock, then per transaction its account's entries,
+# aggregates, first-paid times and version; ARGV: per transaction its id, time (µs), cents and
+# destination field, then the horizon (µs). Observes the transactions in order (a warm start's
+# chunk, or one observation); returns per transaction 1 when added (0 for a held id).
+OBSERVE = (
+    _OBSERVE_FUNCTION
+    + """
+local horizon = tonumber(ARGV[#ARGV])
+local ctx, added = context(KEYS[1]), {}
+for i = 0, (#ARGV - 1) / 4 - 1 do
+  local k, a = 4 + 4 * i, 1 + 4 * i
+  added[i + 1] = observe(ctx, KEYS[2], KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], horizon)
+end
+finish(ctx, KEYS[1], KEYS[3])
+return added
+"""
+)
+
+# One request, atomically: what its transactions' features read, then their observations.
+# KEYS: the watermark, the ids, the clock, the warm start's token, then per account its
+# entries, aggregates, first-paid times and version. ARGV: the token the replica's cache holds
+# ('' for none), the horizon (µs), then two lists of fields joined by the unit separator
+# (\x1f, which no field holds: Silver strips C0 controls; one long argument packs and parses
+# in a fraction of the time thousands do): per account the version the replica holds (-1:
+# none), the number of its destination fields and the fields; per transaction its account's
+# position (from 1), id, time (µs), cents and destination field. Returns, as of before the
+# request: the watermark, the token, per account its version, the destinations' times and,
+# unless the replica holds that version of this life of the state, its entries (member,
+# score, ...) and aggregates (field, value, ...), and per transaction its time if its id was
+# held; then per transaction 1 when added (0 for a held id), per account its version after
+# the request, and how many ids the state holds.
+REQUEST = (
+    _OBSERVE_FUNCTION
+    + """
+local function split(text)
+  local out, start = {}, 1
+  if text == '' then return out end
+  while true do
+    local at = string.find(text, '\\31', start, true)
+    if not at then
+      out[#out + 1] = string.sub(text, start)
+      return out
+    end
+    out[#out + 1] = string.sub(text, start, at - 1)
+    start = at + 1
+  end
+end
+local token, horizon = ARGV[1], tonumber(ARGV[2])
+local per_account, per_transaction = split(ARGV[3]), split(ARGV[4])
+local fed = redis.call('GET', KEYS[4]) or false
+local same_life = fed and fed == token
+local accounts, a, count = {}, 1, (#KEYS - 4) / 4
+for i = 1, count do
+  local k = 1 + 4 * i
+  local cached, n = tonumber(per_account[a]), tonumber(per_account[a + 1])
+  local firsts = {}
+  if n > 0 then
+    firsts = redis.call('HMGET', KEYS[k + 2], unpack(per_account, a + 2, a + 1 + n))
+  end
+  a = a + n + 2
+  local version = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
+  if same_life and version == cached then
+    accounts[i] = {version, firsts}
+  else
+    accounts[i] = {version, firsts, redis.call('ZRANGE', KEYS[k], 0, -1, 'WITHSCORES'),
+                   redis.call('HGETALL', KEYS[k + 1])}
+  end
+end
+local ctx = context(KEYS[1])
+local out = {redis.call('GET', KEYS[1]) or false, fed, accounts}
+local held, added, after, j = {}, {}, {}, 0
+for t = 1, #per_transaction, 5 do
+  j = j + 1
+  held[j] = redis.call('ZSCORE', KEYS[2], per_transaction[t + 1]) or false
+  if ctx.held[per_transaction[t + 1]] == nil then
+    ctx.held[per_transaction[t + 1]] = held[j] ~= false
+  end
+end
+j = 0
+for t = 1, #per_transaction, 5 do
+  j = j + 1
+  local k = 1 + 4 * tonumber(per_transaction[t])
+  added[j] = observe(ctx, KEYS[2], KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
+    per_transaction[t + 1], per_transaction[t + 2], per_transaction[t + 3],
+    per_transaction[t + 4], horizon)
+end
+finish(ctx, KEYS[1], KEYS[3])
+for i = 1, count do after[i] = tonumber(redis.call('GET', KEYS[4 + 4 * i]) or '0') end
+out[4], out[5], out[6], out[7] = held, added, after, redis.call('ZCARD', KEYS[2])
 return out
 """
+)
+_SEPARATOR = "\x1f"
+
 
 # a warm start in progress holds this for at most this long (a killed loader's lock expires)
 WARM_LOCK_S = 600
@@ -181,12 +276,14 @@ class RedisVelocityState(VelocityState):
         max_lateness_s: As in ``VelocityState``.
         cache_accounts: How many accounts this replica keeps between requests (0: none; the
             least recently used go first).
+        async_client: Makes a ``redis.asyncio.Redis`` client of the same server, for
+            ``abatch`` (one per event loop); without it, ``abatch`` waits on a worker thread.
 
     Attributes:
         cache_hits: Accounts a request's read found unchanged in this replica's cache.
     """
 
-    remote = True
+    unavailable = (redis.RedisError,)
 
     def __init__(
         self,
@@ -196,6 +293,7 @@ class RedisVelocityState(VelocityState):
         *,
         max_lateness_s: int = DEFAULT_MAX_LATENESS_S,
         cache_accounts: int = DEFAULT_CACHE_ACCOUNTS,
+        async_client: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__(windows, max_lateness_s=max_lateness_s)
         if cache_accounts < 0:
@@ -206,7 +304,11 @@ class RedisVelocityState(VelocityState):
         self.cache_accounts = cache_accounts
         self.cache_hits = 0
         self._observe_script = client.register_script(OBSERVE)
-        self._read_script = client.register_script(READ)
+        self._request_script = client.register_script(REQUEST)
+        self._async_factory = async_client
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._async: Any = None
+        self._async_scripts: dict[int, Any] = {}
         self._held: int | None = None
         # account -> (its version, its state as of that version); never handed out itself
         self._cache: OrderedDict[str, tuple[int, _SourceAccount]] = OrderedDict()
@@ -254,110 +356,151 @@ class RedisVelocityState(VelocityState):
     def _observe(
         self, transaction_id: str, source: str, destination: str | None, ts_us: int, cents: int
     ) -> bool:
-        _, added, _ = self._send([(ts_us, transaction_id, source, destination, cents)])
-        return bool(added[0])
+        self._held = None
+        return bool(self._send([(ts_us, transaction_id, source, destination, cents)])[0])
 
-    def _send(self, rows: Sequence[tuple], pipe: Any = None) -> Any:
+    def _send(self, rows: Sequence[tuple]) -> list[int]:
         """The observation script for ``rows`` (time µs, id, source, destination, cents), in
-        order, in one call: now, or queued on ``pipe``. Its answer: the watermark before,
-        per row 1 when added, per row its account's version before and after."""
+        order, in one call; per row 1 when added."""
         keys = [self._key("wm"), self._key("ids"), self._key("clock")]
         args: list[Any] = []
         for ts_us, transaction_id, source, destination, cents in rows:
             keys.extend(self._account_keys(source))
             args.extend((transaction_id, ts_us, cents, _field(destination)))
         args.append(self._horizon_us)
-        return self._observe_script(keys=keys, args=args, client=pipe)
+        return self._observe_script(keys=keys, args=args)
 
     def sweep(self) -> None:
         """Nothing to do: each account is swept on the server when it is observed."""
 
     @contextmanager
     def batch(self, records: Sequence[PaymentTransaction]) -> Iterator[VelocityState]:
-        """An in-process view of what ``records`` need, read by one script call: the
-        watermark, which of their ids are held, their source accounts (transactions,
-        aggregates, the first-paid times of their destinations; an account this replica
-        holds at the current version comes from its cache). Features and observations run
-        on the view with the in-process code; on exit, the observations go to the server in
-        one call of the observation script, in the same order, where they are authoritative (a
-        transaction another replica observed meanwhile is counted there, not in this request's
-        view).
+        """One request's state, in one round trip: the records are observed on the server at
+        once, atomically, and the view is the state just before them (the watermark, which
+        of their ids were held, their source accounts with the first-paid times of their
+        destinations; an account this replica holds at the current version comes from its
+        cache). The caller computes each record's features on the view and then observes it
+        there, in order, as the service does: the view then ends as the server's state of
+        those accounts, and the replica keeps it for its next request.
+
+        Requests are serial on the server, so every replica's features are those of one
+        process that saw the requests in the server's order.
         """
+        request = self._request(records)
+        reply = self._request_script(keys=request.keys, args=request.args)
+        with self._served(request, reply) as view:
+            yield view
+
+    @asynccontextmanager
+    async def abatch(self, records: Sequence[PaymentTransaction]) -> AsyncIterator[VelocityState]:
+        """``batch`` for an event loop: the round trip awaits the server (with the async
+        client when the state has one, else on a worker thread); the rest is the same."""
+        request = self._request(records)
+        client = self._async_client()
+        if client is None:
+            reply = await asyncio.to_thread(
+                self._request_script, keys=request.keys, args=request.args
+            )
+        else:
+            script = self._async_scripts[id(client)]
+            reply = await script(keys=request.keys, args=request.args, client=client)
+        with self._served(request, reply) as view:
+            yield view
+
+    def _async_client(self) -> Any:
+        """The async client of the running event loop (a loop's connections serve it alone),
+        None without a factory."""
+        if self._async_factory is None:
+            return None
+        loop = asyncio.get_running_loop()
+        with self._cache_lock:
+            if self._async_loop is not loop:
+                client = self._async_factory()
+                self._async_scripts = {id(client): client.register_script(REQUEST)}
+                self._async_loop, self._async = loop, client
+            return self._async
+
+    def _request(self, records: Sequence[PaymentTransaction]) -> _Request:
+        """The request script's keys and arguments for ``records``, with the cached versions
+        this replica would take."""
         records = list(records)
         destinations: dict[str, list[str | None]] = {}
         for record in records:
             payees = destinations.setdefault(record.source_account_id, [])
             if record.destination_account_id not in payees:
                 payees.append(record.destination_account_id)
-        view, read = self._read(records, destinations)
-        observed: list[PaymentTransaction] = []
-        outcomes: list[bool] = []
-        real_observe = view.observe
-
-        def observe(txn) -> bool:
-            record = as_transaction(txn)
-            observed.append(record)
-            outcomes.append(real_observe(record))
-            return outcomes[-1]
-
-        view.observe = observe  # type: ignore[method-assign]
-        yield view
-        written = None
-        if observed:
-            pipe = self.client.pipeline(transaction=False)
-            rows = [
-                (r.ts_us, r.transaction_id, r.source_account_id, r.destination_account_id, c)
-                for r, c in ((r, cents_of(r.amount)) for r in observed)
-            ]
-            self._send(rows, pipe)
-            pipe.zcard(self._key("ids"))
-            written, self._held = pipe.execute()
-        self._remember(view, read, observed, outcomes, written)
-
-    def _read(
-        self, records: list[PaymentTransaction], destinations: dict[str, list[str | None]]
-    ) -> tuple[VelocityState, _Read]:
-        """The view of ``records``' state, and what it was read as (one script call; two if
-        the state was wiped and fed again since this replica's cache was filled)."""
         with self._cache_lock:
             cached = {s: self._cache.get(s) for s in destinations} if self.cache_accounts else {}
             token = self._cache_token
-        keys = [self._key("wm"), self._key("ids"), self._key("fed")]
-        args: list[Any] = [len(records), *(r.transaction_id for r in records)]
-        for source, payees in destinations.items():
+        keys = [self._key("wm"), self._key("ids"), self._key("clock"), self._key("fed")]
+        per_account: list[str] = []
+        position = {}
+        for index, (source, payees) in enumerate(destinations.items(), start=1):
             keys.extend(self._account_keys(source))
             hit = cached.get(source)
-            args.extend((-1 if hit is None else hit[0], len(payees), *map(_field, payees)))
-        # one script: one instant of the state
-        watermark, fed, held, accounts = self._read_script(keys=keys, args=args)
-        if fed != token and any(len(reply) == 2 for reply in accounts):
-            # versions count from the state's birth: another life's equal version is not
-            # the same state, so forget every cached account and read them again, whole
-            with self._cache_lock:
-                self._adopt(fed)
-            return self._read(records, destinations)
+            per_account.extend((str(-1 if hit is None else hit[0]), str(len(payees))))
+            per_account.extend(map(_field, payees))
+            position[source] = index
+        per_transaction = [
+            f"{position[r.source_account_id]}{_SEPARATOR}{r.transaction_id}{_SEPARATOR}"
+            f"{r.ts_us}{_SEPARATOR}{cents_of(r.amount)}{_SEPARATOR}"
+            f"{_field(r.destination_account_id)}"
+            for r in records
+        ]
+        packed = _SEPARATOR.join(per_account), _SEPARATOR.join(per_transaction)
+        fields = len(per_account) + 5 * len(records)
+        if sum(text.count(_SEPARATOR) + 1 for text in packed if text) != fields:
+            raise ValueError("an id holds the unit separator (\\x1f), which Silver strips")
+        args = [token or b"", self._horizon_us, *packed]
+        return _Request(records, destinations, cached, keys, args)
+
+    @contextmanager
+    def _served(self, request: _Request, reply: list) -> Iterator[VelocityState]:
+        """The request's view from the script's reply; afterwards, the replica keeps the
+        accounts as the view left them when the caller observed exactly the request's
+        records, in order, with the server's outcomes (else it forgets them)."""
+        watermark, fed, accounts, held, added, after, self._held = reply
         view = _RequestView(self.windows, max_lateness_s=self.max_lateness_s)
         view.watermark_us = None if watermark is None else int(watermark)
-        pairs = zip(records, held, strict=True)
+        pairs = zip(request.records, held, strict=True)
         view._held_ids = {r.transaction_id for r, score in pairs if score is not None}
-        versions: dict[str, int] = {}
-        for (source, payees), reply in zip(destinations.items(), accounts, strict=True):
-            version, firsts = int(reply[0]), reply[1]
-            versions[source] = version
-            if len(reply) == 2:  # unchanged since this replica cached it
+        for (source, payees), answer in zip(request.destinations.items(), accounts, strict=True):
+            if len(answer) == 2:  # unchanged since this replica cached it: the cached copy
+                # itself (the one request the server found at this version; a request that
+                # leaves it otherwise than the server's state drops it from the cache)
                 self.cache_hits += 1
-                account: _SourceAccount | None = cached[source][1].copy()
+                account: _SourceAccount | None = request.cached[source][1]
             else:
-                flat, aggregates = reply[2], reply[3]
+                flat, aggregates = answer[2], answer[3]
                 entries = list(zip(flat[0::2], map(float, flat[1::2]), strict=True))
                 stored = dict(zip(aggregates[0::2], aggregates[1::2], strict=True))
                 account = _account_state(entries, stored)
             if account is not None:
-                for payee, first in zip(payees, firsts, strict=True):
+                for payee, first in zip(payees, answer[1], strict=True):
                     if first is not None:
                         account.first_to[payee] = int(first)
                 view._accounts[source] = account
-        return view, _Read(watermark, fed, versions)
+        observed: list[tuple[str, bool]] = []
+        real_observe = view.observe
+
+        def observe(txn) -> bool:
+            record = as_transaction(txn)
+            outcome = real_observe(record)
+            observed.append((record.transaction_id, outcome))
+            return outcome
+
+        view.observe = observe  # type: ignore[method-assign]
+        try:
+            yield view
+        except BaseException:
+            self._remember(view, fed, {}, kept=False, forget=request.destinations)
+            raise
+        expected = [
+            (r.transaction_id, bool(a)) for r, a in zip(request.records, added, strict=True)
+        ]
+        kept = observed == expected and fed is not None
+        if self.cache_accounts:
+            self._remember(view, fed, dict(zip(request.destinations, after, strict=True)), kept)
 
     def _adopt(self, fed: bytes | None) -> None:
         """The cache holds the state's life named ``fed`` from now on: another life's copies
@@ -369,35 +512,21 @@ class RedisVelocityState(VelocityState):
     def _remember(
         self,
         view: VelocityState,
-        read: _Read,
-        observed: list[PaymentTransaction],
-        outcomes: list[bool],
-        written: list | None,
+        fed: bytes,
+        versions: dict[str, int],
+        kept: bool,
+        forget: Iterable[str] = (),
     ) -> None:
-        """Keep the request's accounts for the next request: as read when it did not change
-        them, as it left them when the server applied its observations to exactly the state
-        it read; forget the others."""
-        if not self.cache_accounts or read.fed is None:
-            return
-        before: dict[str, int] = {}
-        after: dict[str, int] = {}
-        same = True
-        if written is not None:
-            watermark, added, versions = written
-            same = watermark == read.watermark and [bool(a) for a in added] == outcomes
-            for record, was, now in zip(observed, versions[0::2], versions[1::2], strict=True):
-                before.setdefault(record.source_account_id, int(was))
-                after[record.source_account_id] = int(now)
+        """Keep the request's accounts at their versions after it (``kept``), or forget them
+        (and those of ``forget``)."""
         with self._cache_lock:
-            self._adopt(read.fed)
-            for source, version in read.versions.items():
+            for source in forget:
+                self._cache.pop(source, None)
+            self._adopt(fed)
+            for source, version in versions.items():
                 account = view._accounts.get(source)
-                if source in after:
-                    if not (same and before[source] == version and account is not None):
-                        self._cache.pop(source, None)
-                        continue
-                    version = after[source]
-                elif account is None:
+                if not kept or account is None:
+                    self._cache.pop(source, None)
                     continue
                 self._cache[source] = (version, account)
                 self._cache.move_to_end(source)
@@ -410,7 +539,7 @@ class RedisVelocityState(VelocityState):
         rows = silver_rows(transactions)
         added = 0
         for start in range(0, len(rows), WARM_CHUNK):
-            _, outcomes, _ = self._send(rows[start : start + WARM_CHUNK])
+            outcomes = self._send(rows[start : start + WARM_CHUNK])
             added += sum(int(r) for r in outcomes)
         return added
 
@@ -465,13 +594,15 @@ class _RequestView(VelocityState):
 
 
 @dataclass(frozen=True)
-class _Read:
-    """What a request's view was read as: the watermark and warm-start token (as the
-    server stores them) and each account's version."""
+class _Request:
+    """A request's records, their source accounts (-> their destinations), the cached copies
+    the replica offered, and the script's keys and arguments."""
 
-    watermark: bytes | None
-    fed: bytes | None
-    versions: dict[str, int]
+    records: list[PaymentTransaction]
+    destinations: dict[str, list[str | None]]
+    cached: dict[str, tuple[int, _SourceAccount] | None]
+    keys: list[str]
+    args: list[Any]
 
 
 def _account_state(entries: list, aggregates: dict) -> _SourceAccount | None:

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -328,14 +328,6 @@ class _SourceAccount:
         self.cum_avg.append(avg + delta_n)
         self.cum_m2.append(m2 + delta * (delta - delta_n))
 
-    def copy(self) -> _SourceAccount:
-        """An independent copy (what a shared store's replica hands a request to change)."""
-        other = _SourceAccount.__new__(_SourceAccount)
-        for name in self.__slots__:
-            value = getattr(self, name)
-            setattr(other, name, value.copy() if isinstance(value, list | dict) else value)
-        return other
-
     def evict_before(self, cutoff_us: int) -> list[str]:
         """Drop entries older than ``cutoff_us``; their aggregates stay in index 0."""
         k = bisect_left(self.ts, cutoff_us)
@@ -370,9 +362,8 @@ class VelocityState:
         source_version: The ``silver/payment_transactions`` version a warm start read.
     """
 
-    # whether reading and updating the state waits on a server (its calls are then made off
-    # the service's event loop)
-    remote = False
+    # what a shared store raises when its server does not answer (none in the process)
+    unavailable: tuple[type[Exception], ...] = ()
 
     def __init__(
         self, windows: Mapping[str, int], *, max_lateness_s: int = DEFAULT_MAX_LATENESS_S
@@ -461,9 +452,14 @@ class VelocityState:
         """The state to compute ``records``' features on and observe them in, for one request.
 
         In the process that is the state itself; a shared store's state
-        (``lakehouse.features.velocity_store``) reads what the records need at once and
-        writes their observations at the end, in one round trip each.
+        (``lakehouse.features.velocity_store``) reads what the records need and
+        observes them there, in one round trip.
         """
+        yield self
+
+    @asynccontextmanager
+    async def abatch(self, records: Sequence[PaymentTransaction]) -> AsyncIterator[VelocityState]:
+        """``batch`` for an event loop (a shared store's round trip is awaited)."""
         yield self
 
     def observe(self, txn: Mapping[str, Any] | PaymentTransaction) -> bool:

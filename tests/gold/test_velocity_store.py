@@ -5,6 +5,7 @@ aggregates, two replicas taking turns and a restart; and the warm start happens 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import uuid
@@ -119,10 +120,11 @@ def test_replicas_sharing_redis_see_what_one_process_sees(
         assert restarted.features(probe) == local.features(probe)
 
 
-def test_a_replica_forgets_what_another_changed_while_its_request_ran(redis_server):
-    """A reads, B writes to the same account (and moves the watermark), then A writes: A may
-    not keep its copy, since the server applied A's observations to another state. Its next
-    request reads the account again and sees what one process sees in the server's order."""
+def test_requests_are_serial_on_the_server(redis_server):
+    """A request is observed on the server when it is read: B's request, landing while A
+    computes A's features, sees A's transaction, and both get the features of one process
+    that saw A's request and then B's. A's copy of the account B changed is then stale: A's
+    next request reads it whole, and features still equal the one process's."""
     prefix = f"test:{uuid.uuid4().hex}"
     fed(redis_server, prefix)
     a, b = shared(redis_server, prefix), shared(redis_server, prefix)
@@ -140,14 +142,55 @@ def test_a_replica_forgets_what_another_changed_while_its_request_ran(redis_serv
     ]
     assert "S1" in a._cache
     with a.batch([mine]) as state:
-        a_features = state.features(mine)
-        take_turns([b], local, theirs, 2)  # B's request lands meanwhile
-        state.observe(mine)
-    assert a_features != local.features(mine)  # (B's payment was not in A's view)
-    local.observe(mine)
-    assert "S1" not in a._cache
+        assert state.features(mine) == local.features(mine)
+        assert local.observe(mine)
+        take_turns([b], local, theirs, 2)  # B's request lands meanwhile, and sees A's
+        assert state.observe(mine)
+    kept, stored = a._cache["S1"][0], int(a.client.get(a._account_keys("S1")[3]))
+    assert kept < stored  # (B changed S1 after A's request)
+    hits = a.cache_hits
+    take_turns([a], local, [next(r for r in records[100:] if r.source_account_id == "S1")], 1)
+    assert a.cache_hits == hits  # read whole
     take_turns([a], local, records[100:], 10)
     assert assert_cache_is_the_server_state(a) == len(a._cache)
+
+
+def test_a_request_not_observed_as_sent_is_not_kept(redis_server):
+    """The server observes a request's records when it reads them; a caller that observes
+    them otherwise in the view (fewer, or in another order) leaves a view that is not the
+    server's state, so the replica keeps none of its accounts."""
+    prefix = f"test:{uuid.uuid4().hex}"
+    fed(redis_server, prefix)
+    a = shared(redis_server, prefix)
+    local = VelocityState(WINDOWS, max_lateness_s=3600)
+    records = stream(60, seed=4)
+    take_turns([a], local, records[:40], 8)
+    first, second = (
+        parse_transaction(request(f"x{i}", T0 + timedelta(days=1, minutes=i), "S2", "P1", "5.00"))
+        for i in (1, 2)
+    )
+    assert "S2" in a._cache
+    with a.batch([first, second]) as state:
+        state.observe(second)
+        state.observe(first)
+    assert "S2" not in a._cache
+    for record in (first, second):
+        local.observe(record)
+    take_turns([a], local, records[40:50], 8)  # read whole again, and right
+    assert "S2" in a._cache
+    # a request whose caller fails half-way: the server observed it whole, the view did not
+    third = parse_transaction(request("x3", T0 + timedelta(days=2), "S2", "P1", "5.00"))
+    with pytest.raises(ZeroDivisionError), a.batch([third]) as state:
+        state.features(third)
+        1 / 0  # noqa: B018
+    assert "S2" not in a._cache
+    local.observe(third)
+    take_turns([a], local, records[50:], 8)
+    assert assert_cache_is_the_server_state(a) == len(a._cache)
+    # no field may hold the separator the request's arguments are packed with
+    hostile = dataclasses.replace(third, transaction_id="x\x1f4")  # (parsing strips it)
+    with pytest.raises(ValueError, match="unit separator"), a.batch([hostile]):
+        pass
 
 
 def test_a_wiped_state_fed_again_is_read_whole(redis_server):

@@ -296,6 +296,8 @@ def test_models_endpoint_shows_versions_aliases_and_lineage(client, serving_lake
 def test_metrics_expose_requests_latency_predictions_and_drift(client, serving_lake):
     client.post("/v1/delivery/predict", json=[checkout(i) for i in range(30)])
     client.post("/v1/fraud/score", json=[transaction(300 + i) for i in range(30)])
+    rejected = client.post("/v1/fraud/score", json=transaction(399, amount="-5.00"))
+    assert rejected.status_code == 422  # (counted by reason)
     _state(client).drift.refresh()  # PSI is computed off the loop, every serve.drift_refresh_s
     response = client.get("/metrics")
     assert response.status_code == 200

@@ -18,6 +18,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support.servers import redis_server as start_redis
 from tests.support.serving import serve_process, transaction
 
 pytestmark = pytest.mark.integration
@@ -67,19 +68,20 @@ def logged(folders: list[Path], expected: int, timeout: float = 60) -> dict[str,
 
 @pytest.fixture
 def services(serving_lake, redis_server, tmp_path):
-    """start(name, shared) -> a started ``lakehouse serve``, its inference log in its own folder;
-    shared ones keep their velocity state in Redis under one fresh prefix."""
+    """start(name, shared[, url]) -> a started ``lakehouse serve``, its inference log in its own
+    folder; shared ones keep their velocity state in Redis (the session's, or ``url``) under one
+    fresh prefix."""
     lake = serving_lake.settings.lake_root
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)  # the lake's own tracking store
     prefix = f"test-replicas:{uuid.uuid4().hex}"
     with contextlib.ExitStack() as stack:
 
-        def start(name: str, shared: bool):
+        def start(name: str, shared: bool, url: str | None = None):
             args = ["--lake", lake, "--set", "serve.inference_log.flush_s=0.2"]
             args += ["--set", f"serve.inference_log.folder={tmp_path / name}"]
             if shared:
-                args += ["--set", f"serve.online_store.url={redis_server.url}"]
+                args += ["--set", f"serve.online_store.url={url or redis_server.url}"]
                 args += ["--set", f"serve.online_store.prefix={prefix}"]
             process = stack.enter_context(contextlib.ExitStack())
             service = process.enter_context(serve_process(args, env))
@@ -123,3 +125,16 @@ def test_two_replicas_sharing_redis_score_what_one_process_scores(services):
     apart = logged([c_log, d_log], FIRST + SECOND)
     assert apart.keys() == expected.keys()
     assert [k for k in expected if apart[k] != expected[k]], "the round robin changed nothing"
+
+
+def test_a_replica_whose_store_went_away_answers_503(services, tmp_path):
+    """The shared state's server stops: a fraud request gets a 503 that says why (a retry is
+    safe: an id counts once), not a 500, and the service stays up."""
+    (tmp_path / "redis").mkdir()
+    with start_redis(tmp_path / "redis") as store:
+        _, client, _ = services("lost", shared=True, url=store.url)
+        score(client, stream(0, 1)[0])
+    response = client.post("/v1/fraud/score", json=stream(1, 1)[0][0])
+    assert response.status_code == 503, response.text
+    assert "serve.online_store" in response.json()["detail"]
+    assert client.get("/health").status_code == 200
