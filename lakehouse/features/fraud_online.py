@@ -80,9 +80,12 @@ def load_velocity_state(
         state.source_version = version
         return state
     import redis
-    import redis.asyncio
 
-    from lakehouse.features.velocity_store import RedisVelocityState, state_prefix
+    from lakehouse.features.velocity_store import (
+        RedisVelocityState,
+        async_client_of,
+        state_prefix,
+    )
 
     timeouts = {"socket_timeout": store.timeout_s, "socket_connect_timeout": store.timeout_s}
     client = redis.Redis.from_url(url, **timeouts)
@@ -93,7 +96,7 @@ def load_velocity_state(
         windows,
         max_lateness_s=max_lateness_s,
         cache_accounts=store.cache_accounts,
-        async_client=lambda: redis.asyncio.Redis.from_url(url, **timeouts),
+        async_client=lambda: async_client_of(url, store.timeout_s),
     )
     if shared.stored_version is None:  # not fed yet: read Silver (another may feed it first)
         transactions, version = (

@@ -50,8 +50,9 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -73,13 +74,13 @@ log = logging.getLogger(__name__)
 # Observations (Lua), in a call's context ``ctx``: the duplicate check, the insert, the
 # first-paid time, the watermark, and the eviction of what fell behind it into the running
 # aggregates. What a call reads more than once is kept in ``ctx`` (the watermark, whether an id
-# is held, each account's oldest entry), and what it changes is written once at its end (the
-# watermark, and each changed account's version, a new value of the clock), so that a
-# transaction costs its few writes.
+# is held, each account's oldest entry); an account's version takes a new value of the clock
+# once per call, before its first write, and the watermark is written once at the end, so
+# that a transaction costs its few writes.
 _OBSERVE_FUNCTION = """
-local function context(wm_key)
+local function context(wm_key, clock)
   return {wm = tonumber(redis.call('GET', wm_key) or false), moved = false, held = {},
-          oldest = {}, changed = {}, order = {}}
+          oldest = {}, changed = {}, clock = clock}
 end
 local function is_held(ctx, ids, id)
   local held = ctx.held[id]
@@ -93,9 +94,9 @@ local function observe(ctx, ids, entries, aggs, firsts, version, id, ts_text, ce
                        horizon)
   local ts = tonumber(ts_text)
   if is_held(ctx, ids, id) then return 0 end
-  if not ctx.changed[version] then
+  if not ctx.changed[version] then  -- before its first write: a new value of the clock
     ctx.changed[version] = true
-    ctx.order[#ctx.order + 1] = version
+    redis.call('SET', version, redis.call('INCR', ctx.clock))
   end
   redis.call('ZADD', entries, ts, id .. '\\0' .. cents_text)
   redis.call('ZADD', ids, ts, id)
@@ -148,11 +149,8 @@ local function observe(ctx, ids, entries, aggs, firsts, version, id, ts_text, ce
     'm2', string.format('%.17g', m2))
   return 1
 end
-local function finish(ctx, wm_key, clock)
+local function finish(ctx, wm_key)
   if ctx.moved then redis.call('SET', wm_key, string.format('%d', ctx.wm)) end
-  for _, version in ipairs(ctx.order) do
-    redis.call('SET', version, redis.call('INCR', clock))
-  end
 end
 """
 
@@ -164,13 +162,13 @@ OBSERVE = (
     _OBSERVE_FUNCTION
     + """
 local horizon = tonumber(ARGV[#ARGV])
-local ctx, added = context(KEYS[1]), {}
+local ctx, added = context(KEYS[1], KEYS[3]), {}
 for i = 0, (#ARGV - 1) / 4 - 1 do
   local k, a = 4 + 4 * i, 1 + 4 * i
   added[i + 1] = observe(ctx, KEYS[2], KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], horizon)
 end
-finish(ctx, KEYS[1], KEYS[3])
+finish(ctx, KEYS[1])
 return added
 """
 )
@@ -213,8 +211,10 @@ for i = 1, count do
   local k = 1 + 4 * i
   local cached, n = tonumber(per_account[a]), tonumber(per_account[a + 1])
   local firsts = {}
-  if n > 0 then
-    firsts = redis.call('HMGET', KEYS[k + 2], unpack(per_account, a + 2, a + 1 + n))
+  for from = a + 2, a + 1 + n, 500 do  -- (unpack takes some thousands of values at most)
+    local part = redis.call('HMGET', KEYS[k + 2], unpack(per_account, from,
+                                                         math.min(from + 499, a + 1 + n)))
+    for x = 1, #part do firsts[#firsts + 1] = part[x] end  -- (false: never paid)
   end
   a = a + n + 2
   local version = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
@@ -225,7 +225,7 @@ for i = 1, count do
                    redis.call('HGETALL', KEYS[k + 1])}
   end
 end
-local ctx = context(KEYS[1])
+local ctx = context(KEYS[1], KEYS[3])
 local out = {redis.call('GET', KEYS[1]) or false, fed, accounts}
 local held, added, after, j = {}, {}, {}, 0
 for t = 1, #per_transaction, 5 do
@@ -243,7 +243,7 @@ for t = 1, #per_transaction, 5 do
     per_transaction[t + 1], per_transaction[t + 2], per_transaction[t + 3],
     per_transaction[t + 4], horizon)
 end
-finish(ctx, KEYS[1], KEYS[3])
+finish(ctx, KEYS[1])
 for i = 1, count do after[i] = tonumber(redis.call('GET', KEYS[4 + 4 * i]) or '0') end
 out[4], out[5], out[6], out[7] = held, added, after, redis.call('ZCARD', KEYS[2])
 return out
@@ -257,6 +257,26 @@ WARM_LOCK_S = 600
 # transactions per script call of a warm start (the server serves nothing else meanwhile)
 WARM_CHUNK = 500
 _NO_DESTINATION = "\x00"  # Spark groups null destinations together: so does the state
+
+
+# connections one event loop of a replica opens to the store at most (more requests wait)
+MAX_CONNECTIONS = 16
+
+
+def async_client_of(url: str, timeout_s: float) -> Any:
+    """A ``redis.asyncio`` client of ``url`` with at most ``MAX_CONNECTIONS`` connections: a
+    burst of requests waits for one (up to ``timeout_s``, then a ``ConnectionError``) rather
+    than opening a connection each."""
+    import redis.asyncio
+
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
 
 
 def state_prefix(base: str, lake_root: str, windows: Mapping[str, int], lateness_s: int) -> str:
@@ -277,13 +297,14 @@ class RedisVelocityState(VelocityState):
         cache_accounts: How many accounts this replica keeps between requests (0: none; the
             least recently used go first).
         async_client: Makes a ``redis.asyncio.Redis`` client of the same server, for
-            ``abatch`` (one per event loop); without it, ``abatch`` waits on a worker thread.
+            ``abatch`` (one per event loop; best with a bounded pool, ``async_client_of``);
+            without it, ``abatch`` waits on a worker thread.
 
     Attributes:
         cache_hits: Accounts a request's read found unchanged in this replica's cache.
     """
 
-    unavailable = (redis.RedisError,)
+    unavailable = (redis.ConnectionError, redis.TimeoutError)
 
     def __init__(
         self,
@@ -306,9 +327,10 @@ class RedisVelocityState(VelocityState):
         self._observe_script = client.register_script(OBSERVE)
         self._request_script = client.register_script(REQUEST)
         self._async_factory = async_client
-        self._async_loop: asyncio.AbstractEventLoop | None = None
-        self._async: Any = None
-        self._async_scripts: dict[int, Any] = {}
+        # event loop -> its client and script (a loop's connections serve that loop alone)
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._held: int | None = None
         # account -> (its version, its state as of that version); never handed out itself
         self._cache: OrderedDict[str, tuple[int, _SourceAccount]] = OrderedDict()
@@ -396,29 +418,26 @@ class RedisVelocityState(VelocityState):
         """``batch`` for an event loop: the round trip awaits the server (with the async
         client when the state has one, else on a worker thread); the rest is the same."""
         request = self._request(records)
-        client = self._async_client()
-        if client is None:
+        if self._async_factory is None:
             reply = await asyncio.to_thread(
                 self._request_script, keys=request.keys, args=request.args
             )
         else:
-            script = self._async_scripts[id(client)]
+            client, script = self._async_client()
             reply = await script(keys=request.keys, args=request.args, client=client)
         with self._served(request, reply) as view:
             yield view
 
-    def _async_client(self) -> Any:
-        """The async client of the running event loop (a loop's connections serve it alone),
-        None without a factory."""
-        if self._async_factory is None:
-            return None
+    def _async_client(self) -> tuple[Any, Any]:
+        """The running event loop's async client and its request script (made the first time
+        the loop asks; dropped with the loop)."""
         loop = asyncio.get_running_loop()
         with self._cache_lock:
-            if self._async_loop is not loop:
-                client = self._async_factory()
-                self._async_scripts = {id(client): client.register_script(REQUEST)}
-                self._async_loop, self._async = loop, client
-            return self._async
+            held = self._async.get(loop)
+            if held is None:
+                client = self._async_factory()  # type: ignore[misc]
+                held = self._async[loop] = (client, client.register_script(REQUEST))
+            return held
 
     def _request(self, records: Sequence[PaymentTransaction]) -> _Request:
         """The request script's keys and arguments for ``records``, with the cached versions
@@ -430,7 +449,9 @@ class RedisVelocityState(VelocityState):
             if record.destination_account_id not in payees:
                 payees.append(record.destination_account_id)
         with self._cache_lock:
-            cached = {s: self._cache.get(s) for s in destinations} if self.cache_accounts else {}
+            # lent to this request alone: another one in flight reads those accounts whole, so
+            # no two requests ever change one copy
+            cached = {s: self._cache.pop(s, None) for s in destinations}
             token = self._cache_token
         keys = [self._key("wm"), self._key("ids"), self._key("clock"), self._key("fed")]
         per_account: list[str] = []
@@ -458,16 +479,14 @@ class RedisVelocityState(VelocityState):
     def _served(self, request: _Request, reply: list) -> Iterator[VelocityState]:
         """The request's view from the script's reply; afterwards, the replica keeps the
         accounts as the view left them when the caller observed exactly the request's
-        records, in order, with the server's outcomes (else it forgets them)."""
+        records, in order, with the server's outcomes (else none: the copies were lent)."""
         watermark, fed, accounts, held, added, after, self._held = reply
         view = _RequestView(self.windows, max_lateness_s=self.max_lateness_s)
         view.watermark_us = None if watermark is None else int(watermark)
         pairs = zip(request.records, held, strict=True)
         view._held_ids = {r.transaction_id for r, score in pairs if score is not None}
         for (source, payees), answer in zip(request.destinations.items(), accounts, strict=True):
-            if len(answer) == 2:  # unchanged since this replica cached it: the cached copy
-                # itself (the one request the server found at this version; a request that
-                # leaves it otherwise than the server's state drops it from the cache)
+            if len(answer) == 2:  # unchanged since this replica cached it: the copy lent
                 self.cache_hits += 1
                 account: _SourceAccount | None = request.cached[source][1]
             else:
@@ -490,11 +509,7 @@ class RedisVelocityState(VelocityState):
             return outcome
 
         view.observe = observe  # type: ignore[method-assign]
-        try:
-            yield view
-        except BaseException:
-            self._remember(view, fed, {}, kept=False, forget=request.destinations)
-            raise
+        yield view  # (a caller failing half-way leaves nothing in the cache: it was lent)
         expected = [
             (r.transaction_id, bool(a)) for r, a in zip(request.records, added, strict=True)
         ]
@@ -510,23 +525,18 @@ class RedisVelocityState(VelocityState):
             self._cache_token = fed
 
     def _remember(
-        self,
-        view: VelocityState,
-        fed: bytes,
-        versions: dict[str, int],
-        kept: bool,
-        forget: Iterable[str] = (),
+        self, view: VelocityState, fed: bytes, versions: dict[str, int], kept: bool
     ) -> None:
-        """Keep the request's accounts at their versions after it (``kept``), or forget them
-        (and those of ``forget``)."""
+        """Keep the request's accounts at their versions after it (``kept``), unless a request
+        handled meanwhile keeps a newer version."""
+        if not kept:
+            return
         with self._cache_lock:
-            for source in forget:
-                self._cache.pop(source, None)
             self._adopt(fed)
             for source, version in versions.items():
                 account = view._accounts.get(source)
-                if not kept or account is None:
-                    self._cache.pop(source, None)
+                held = self._cache.get(source)
+                if account is None or (held is not None and held[0] > version):
                     continue
                 self._cache[source] = (version, account)
                 self._cache.move_to_end(source)

@@ -155,6 +155,35 @@ def test_requests_are_serial_on_the_server(redis_server):
     assert assert_cache_is_the_server_state(a) == len(a._cache)
 
 
+def test_two_requests_in_flight_never_share_a_copy(redis_server):
+    """A retry (a held id: the account's version stays) and a new payment from the same
+    account, both in flight on one replica, the retry first on the server: the cached copy is
+    lent to one request only, the other reads the account whole, each gets one process's
+    features, and the replica keeps the newer version."""
+    prefix = f"test:{uuid.uuid4().hex}"
+    fed(redis_server, prefix)
+    a = shared(redis_server, prefix)
+    local = VelocityState(WINDOWS, max_lateness_s=3600)
+    first, retry = (
+        parse_transaction(request(i, T0 + timedelta(seconds=s), "S1", "P1", "5.00"))
+        for i, s in (("w", 0), ("x", 30))
+    )
+    take_turns([a], local, [first, retry], 1)
+    assert "S1" in a._cache
+    new = parse_transaction(request("n", T0 + timedelta(seconds=10), "S1", "P1", "9.00"))
+    expected = {}
+    for record in (retry, new):  # the server's order
+        expected[record.transaction_id] = local.features(record)
+        local.observe(record)
+    with a.batch([retry]) as one:
+        with a.batch([new]) as other:  # (two tasks on the loop, or two threads)
+            assert other.features(new) == expected["n"]
+            assert other.observe(new)
+        assert one.features(retry) == expected["x"]
+        assert not one.observe(retry)
+    assert assert_cache_is_the_server_state(a) == len(a._cache) == 1
+
+
 def test_a_request_not_observed_as_sent_is_not_kept(redis_server):
     """The server observes a request's records when it reads them; a caller that observes
     them otherwise in the view (fewer, or in another order) leaves a view that is not the
@@ -262,3 +291,24 @@ def test_a_changed_configuration_gets_a_state_of_its_own():
     assert base != state_prefix("lakehouse:velocity", "s3a://b/lake", WINDOWS, 60)
     assert base != state_prefix("lakehouse:velocity", "s3a://b/other", WINDOWS, 3600)
     assert base != state_prefix("lakehouse:velocity", "s3a://b/lake", {"1h": 3600}, 3600)
+
+
+def test_a_request_paying_thousands_of_payees_from_one_account(redis_server):
+    """One account paying 8,500 payees in one request (Lua's unpack takes some thousands of
+    values at most, so their first-paid times are read in parts): one process's features."""
+    prefix = f"test:{uuid.uuid4().hex}"
+    fed(redis_server, prefix)
+    a = shared(redis_server, prefix)
+    local = VelocityState(WINDOWS, max_lateness_s=3600)
+    warm = [
+        parse_transaction(request(f"w{i}", T0 + timedelta(seconds=i), "S1", f"P{i}", "1.00"))
+        for i in range(0, 8_500, 2)
+    ]
+    take_turns([a], local, warm, 1_000)
+    records = [
+        parse_transaction(
+            request(f"t{i}", T0 + timedelta(hours=1, seconds=i), "S1", f"P{i}", "2.00")
+        )
+        for i in range(8_500)
+    ]
+    take_turns([a], local, records, len(records))
