@@ -105,4 +105,5 @@ def load_velocity_state(
     else:
         transactions, version = None, None
     shared.feed_once(transactions, version, store.load_wait_s)
+    _ = shared.held_transactions  # counted here, off the event loop that /ready runs on
     return shared
