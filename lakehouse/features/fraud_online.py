@@ -87,8 +87,9 @@ def load_velocity_state(
         state_prefix,
     )
 
-    timeouts = {"socket_timeout": store.timeout_s, "socket_connect_timeout": store.timeout_s}
-    client = redis.Redis.from_url(url, **timeouts)
+    client = redis.Redis.from_url(
+        url, socket_timeout=store.timeout_s, socket_connect_timeout=store.timeout_s
+    )
     prefix = state_prefix(store.prefix, settings.lake_root, windows, max_lateness_s)
     shared = RedisVelocityState(
         client,

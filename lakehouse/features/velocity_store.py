@@ -332,7 +332,8 @@ class RedisVelocityState(VelocityState):
             weakref.WeakKeyDictionary()
         )
         self._held: int | None = None
-        # account -> (its version, its state as of that version); never handed out itself
+        # account -> (its version, its state as of that version); lent to one request at a
+        # time (``_request`` takes it out, ``_remember`` puts the request's copy back)
         self._cache: OrderedDict[str, tuple[int, _SourceAccount]] = OrderedDict()
         self._cache_token: bytes | None = None  # the warm start's token the cache holds
         self._cache_lock = threading.Lock()
