@@ -57,7 +57,7 @@ from lakehouse.pipeline.steps import (
     run_silver,
 )
 from lakehouse.privacy import resolve_key
-from lakehouse.quality.audit import check_batch
+from lakehouse.quality.audit import BatchCheck
 from lakehouse.quality.drift import HeaderGroup
 from lakehouse.quality.drift_audit import (
     Batch,
@@ -160,15 +160,9 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                 metrics.update({k: int(counts[k] or 0) for k in shown})
                 if drift:
                     kinds = column_kinds(counts.asDict(), FEED_COLUMNS[feed])
-                kept = landed.kept_per_file(bronze_df)
-                append_once(
-                    bronze_df,
-                    bronze_path,
-                    app_id=bronze.key + lane,
-                    batch_id=batch_id,
-                    merge_schema=True,
-                )
-                check_batch(
+                # the batch's rows are validated on a thread of their own while they are
+                # written: they are the same rows either way (cached)
+                check = BatchCheck(
                     spark,
                     settings,
                     report,
@@ -176,9 +170,20 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     bronze_df,
                     bronze_schema(feed).fieldNames(),
                     batch_id=batch_id,
-                    version=latest_version(spark, bronze_path),
                     lane=lane,
                 )
+                try:
+                    kept = landed.kept_per_file(bronze_df)
+                    append_once(
+                        bronze_df,
+                        bronze_path,
+                        app_id=bronze.key + lane,
+                        batch_id=batch_id,
+                        merge_schema=True,
+                    )
+                    check.finish(latest_version(spark, bronze_path))
+                finally:
+                    check.wait()
             finally:
                 sealed.unpersist()
         if drift and groups:

@@ -43,7 +43,7 @@ from lakehouse.io.ledger import read_ledger, record_batch
 from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.steps import SilverSpec
 from lakehouse.privacy import resolve_key, revealed, with_token_key, without_keys
-from lakehouse.quality.audit import check_batch
+from lakehouse.quality.audit import BatchCheck
 from lakehouse.quality.layers import SILVER_SUITES
 from lakehouse.silver.schemas import ROW_WARNINGS_SCHEMA
 from lakehouse.tables import (
@@ -345,7 +345,7 @@ def _release(
         suite = SILVER_SUITES.get(spec.silver) if settings.quality.suites else None
         if suite is not None:
             quiet = StepReport(STEP_REPLAY, spec.source, spec.silver.key)
-            check_batch(
+            BatchCheck(
                 spark,
                 settings,
                 quiet,
@@ -353,9 +353,8 @@ def _release(
                 latest,
                 spec.silver_schema.fieldNames(),
                 batch_id=replay_id,
-                version=None,
                 lane=REPLAY_LANE,
-            )
+            ).finish(None)
     finally:
         latest.unpersist()
     if spec.to_warnings is not None:

@@ -32,7 +32,7 @@ from lakehouse.pipeline.steps import (
     run_silver,
 )
 from lakehouse.privacy import resolve_key
-from lakehouse.quality.audit import check_batch
+from lakehouse.quality.audit import BatchCheck
 from lakehouse.quality.drift_audit import (
     DOCUMENT_COLUMN,
     DOCUMENT_SCHEMA,
@@ -136,9 +136,9 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
                 F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
             ).first()
             metrics = {k: int(counts[k] or 0) for k in metrics}
-            kept = landed.kept_per_file(batch_rows)
-            if frames:
-                check_batch(
+            check = None
+            if frames:  # validated on a thread of its own beside the rest of the batch's work
+                check = BatchCheck(
                     spark,
                     settings,
                     report,
@@ -146,17 +146,23 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
                     batch_rows,
                     BRONZE_SESSIONS_SCHEMA.fieldNames(),
                     batch_id=batch_id,
-                    version=latest_version(spark, bronze_path),
                     lane=lane,
                 )
-            if drift:
-                batch = Batch(batch_id, lane, len(landed.whole) + len(landed.salvaged))
-                if observed is not None:
-                    schema = observed.get[DOCUMENT_SCHEMA]
-                else:  # the batch's rows were written by a run that crashed before recording it
-                    documents = reveal_raw(batch_rows, SOURCE, key).transform(with_document)
-                    schema = documents.agg(document_schema()).first()[0]
-                observe_session_batch(spark, settings, report, batch, schema)
+            try:
+                kept = landed.kept_per_file(batch_rows)
+                if drift:
+                    batch = Batch(batch_id, lane, len(landed.whole) + len(landed.salvaged))
+                    if observed is not None:
+                        schema = observed.get[DOCUMENT_SCHEMA]
+                    else:  # the batch's rows were written by a run that crashed before it
+                        documents = reveal_raw(batch_rows, SOURCE, key).transform(with_document)
+                        schema = documents.agg(document_schema()).first()[0]
+                    observe_session_batch(spark, settings, report, batch, schema)
+                if check is not None:
+                    check.finish(latest_version(spark, bronze_path))
+            finally:
+                if check is not None:
+                    check.wait()
         metrics["bronze_rows"] = metrics["records_read"]
         metrics.update(landed.record(spark, batch_id, kept))
         record_batch(

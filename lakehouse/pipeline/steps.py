@@ -52,7 +52,7 @@ from lakehouse.io.landing import stream_delta_changes
 from lakehouse.io.ledger import record_batch
 from lakehouse.io.streams import run_available_now
 from lakehouse.pipeline.report import StepReport
-from lakehouse.quality.audit import audit_build, check_batch, record_audit
+from lakehouse.quality.audit import BatchCheck, audit_build, record_audit
 from lakehouse.quality.gold import GOLD_SUITES
 from lakehouse.quality.layers import SILVER_SUITES
 from lakehouse.silver.schemas import QUARANTINE_SCHEMA, ROW_WARNINGS_SCHEMA
@@ -204,8 +204,14 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 spec.to_silver(checked_df.where(F.size("reasons") == 0))
             )
             suite = SILVER_SUITES.get(spec.silver) if settings.quality.suites else None
+            check = None
             if suite is not None:  # checked and merged from one computation of the rows
                 latest_df = latest_df.persist(StorageLevel.MEMORY_AND_DISK)
+                columns = spec.silver_schema.fieldNames()
+                # validated on a thread of its own while the MERGE runs
+                check = BatchCheck(
+                    spark, settings, report, suite, latest_df, columns, batch_id=batch_id
+                )
             try:
                 inserted, updated = merge_into(
                     spark,
@@ -216,18 +222,11 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                     spec.update_condition,
                     txn=(f"{spec.silver.key}:{spec.source}", batch_id),
                 )
-                if suite is not None:
-                    check_batch(
-                        spark,
-                        settings,
-                        report,
-                        suite,
-                        latest_df,
-                        spec.silver_schema.fieldNames(),
-                        batch_id=batch_id,
-                        version=latest_version(spark, silver_path),
-                    )
+                if check is not None:
+                    check.finish(latest_version(spark, silver_path))
             finally:
+                if check is not None:
+                    check.wait()
                 latest_df.unpersist()
             metrics = {
                 "bronze_rows": bronze_rows,

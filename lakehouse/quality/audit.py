@@ -2,8 +2,9 @@
 
 - **Gold, write, audit, publish**: a build is checked before it becomes a version
   (``audit_build``); the step publishes it only when its ``fail`` checks pass.
-- **Bronze and Silver**: each micro-batch is checked as a whole after it is written or before
-  it is merged (``check_batch``); the data goes on, a failed ``fail`` check fails the gate.
+- **Bronze and Silver**: each micro-batch is checked as a whole while it is written or
+  merged (``BatchCheck``), and recorded after; the data goes on, a failed ``fail`` check
+  fails the gate.
 
 ``audit/expectations`` holds one row per check per validation: which table and suite, the
 micro-batch (Bronze, Silver), the published version a Gold build was compared with, the
@@ -14,9 +15,13 @@ was published with a failed ``fail`` check (``quality.fail_on_error: false`` pub
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import time
 import uuid
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -144,41 +149,78 @@ def audit_build(
     return Audit(uuid.uuid4().hex, suite.table, suite.name, published_version, validations)
 
 
-def check_batch(
-    spark: SparkSession,
-    settings: Settings,
-    report: StepReport,
-    suite: BatchSuite,
-    df: DataFrame,
-    columns: list[str],
-    *,
-    batch_id: int,
-    version: int | None,
-    lane: str = "",
-) -> Audit | None:
-    """Validate one Bronze or Silver micro-batch (``df``: its rows) against ``suite``, record
-    the result (exactly once per batch) and add its failed checks to ``report``. Does nothing
-    when ``quality.suites`` is off."""
-    if not settings.quality.suites:
-        return None
-    started = time.monotonic()
-    validations = validate_batch(spark, settings, suite, df, columns)
-    if not validations:
-        return None
-    audit = Audit(uuid.uuid4().hex, suite.table, suite.name, None, validations, batch_id)
-    record_audit(spark, settings, audit, version=version, published=True, lane=lane)
-    report.note_audit(audit)
-    seconds = time.monotonic() - started
-    log.info(
-        "%s batch %d: %d check(s), %d failed, in %.1f s",
-        suite.table.key,
-        batch_id,
-        len(audit.outcomes),
-        len(audit.failures) + len(audit.warnings),
-        seconds,
-        extra={"table": suite.table.key, "batch_id": batch_id, "seconds": round(seconds, 3)},
-    )
-    return audit
+class BatchCheck:
+    """One Bronze or Silver micro-batch (``df``: its rows) validated against ``suite``, the
+    result recorded (exactly once per batch) and its failed checks added to ``report``;
+    nothing when ``quality.suites`` is off. In two halves, so that the step's own work runs
+    beside the validation.
+
+    Made, it starts validating ``df`` on a thread of its own (GX's metrics are Spark jobs that
+    share the executors with the step's; the driver's side of each, and of the step's commit,
+    is mostly waiting). ``finish`` waits for it and records the result, with the table version
+    the step's work left; ``wait`` only waits (when that work failed). ``df`` must stay
+    persisted until one of them returns. Nothing is recorded before ``finish``, so a batch
+    replayed after a crash is validated and recorded as before, exactly once.
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        report: StepReport,
+        suite: BatchSuite,
+        df: DataFrame,
+        columns: list[str],
+        *,
+        batch_id: int,
+        lane: str = "",
+    ) -> None:
+        self._spark, self._settings, self._report, self._suite = spark, settings, report, suite
+        self._batch_id, self._lane = batch_id, lane
+        self._started = time.monotonic()
+        self._future: Future | None = None
+        if settings.quality.suites:
+            run = contextvars.copy_context().run  # the job's context (its logs) goes along
+            self._future = _validator().submit(
+                run, validate_batch, spark, settings, suite, df, columns
+            )
+
+    def wait(self) -> None:
+        """Wait until the validation no longer reads ``df`` (its outcome is dropped)."""
+        if self._future is not None:
+            futures.wait([self._future])
+
+    def finish(self, version: int | None) -> Audit | None:
+        """The validation's result, recorded with ``version`` (the table's after the batch);
+        None when the suites are off or the suite had no check. Raises what it raised."""
+        if self._future is None:
+            return None
+        validations = self._future.result()
+        if not validations:
+            return None
+        suite, batch_id = self._suite, self._batch_id
+        audit = Audit(uuid.uuid4().hex, suite.table, suite.name, None, validations, batch_id)
+        record_audit(
+            self._spark, self._settings, audit, version=version, published=True, lane=self._lane
+        )
+        self._report.note_audit(audit)
+        seconds = time.monotonic() - self._started
+        log.info(
+            "%s batch %d: %d check(s), %d failed, in %.1f s",
+            suite.table.key,
+            batch_id,
+            len(audit.outcomes),
+            len(audit.failures) + len(audit.warnings),
+            seconds,
+            extra={"table": suite.table.key, "batch_id": batch_id, "seconds": round(seconds, 3)},
+        )
+        return audit
+
+
+@functools.cache
+def _validator() -> ThreadPoolExecutor:
+    """The thread batch validations run on (one: GX validates one batch at a time)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="quality")
 
 
 def record_audit(

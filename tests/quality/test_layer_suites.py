@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,8 +18,9 @@ from lakehouse.config import load_settings
 from lakehouse.contract import example_session_document
 from lakehouse.io.delta import read_table
 from lakehouse.pipeline.gates import gate_failures
+from lakehouse.pipeline.report import StepReport
 from lakehouse.pipeline.sessions import build_silver_sessions, ingest_sessions
-from lakehouse.quality.audit import read_expectations
+from lakehouse.quality.audit import BatchCheck, read_expectations
 from lakehouse.quality.data_docs import docs_root, write_index
 from lakehouse.quality.layers import (
     BRONZE_SUITES,
@@ -114,6 +116,52 @@ def test_a_silver_batch_wrong_as_a_whole_fails_the_named_checks(spark, tmp_path)
         "key_unique",
         "risk_flag_in_set",
     }
+
+
+def test_a_batch_is_validated_on_its_own_thread_and_recorded_at_finish(
+    spark, tmp_path, monkeypatch
+):
+    """``BatchCheck`` validates while the caller goes on, records nothing until ``finish``
+    (then with the version it is given), and raises there what the validation raised."""
+    settings = load_settings("local", lake=str(tmp_path / "lake"))
+    t0 = datetime(2024, 1, 1)
+    rows = [("t1", t0, "a1", "a2", Decimal("10.00"), "USD", "web", "grocery")] * 2
+    batch = spark.createDataFrame(rows, TX_SCHEMA)
+    suite = SILVER_SUITES[SILVER_TRANSACTIONS]
+    threads, release = [], threading.Event()
+
+    def validate(*args):
+        threads.append(threading.current_thread().name)
+        assert release.wait(60), "the caller never went on"
+        return validate_batch(*args)
+
+    monkeypatch.setattr("lakehouse.quality.audit.validate_batch", validate)
+    report = StepReport("silver", "payments", SILVER_TRANSACTIONS.key)
+    check = BatchCheck(spark, settings, report, suite, batch, batch.columns, batch_id=7)
+    # the caller's own work runs while the validation waits for it
+    assert batch.count() == 2 and read_expectations(spark, settings) is None
+    release.set()
+    audit = check.finish(5)
+    assert threads and threads[0].startswith("quality") and threads[0] != "MainThread"
+    recorded = read_expectations(spark, settings).where(~F.col("success")).collect()
+    assert {(r["check"], r["table_version"], r["batch_id"]) for r in recorded} == {
+        ("transaction_id_unique", 5, 7)
+    }
+    assert [line.split(" [")[0] for line in report.quality_failures] == [
+        "batch 7: transaction_id_unique"
+    ]
+    assert audit is not None and not audit.passed
+
+    def broken(*args):
+        raise RuntimeError("validation broke")
+
+    monkeypatch.setattr("lakehouse.quality.audit.validate_batch", broken)
+    check = BatchCheck(spark, settings, report, suite, batch, batch.columns, batch_id=8)
+    check.wait()  # waits without raising: the caller's own error comes first
+    with pytest.raises(RuntimeError, match="validation broke"):
+        check.finish(6)
+    off = load_settings("local", lake=str(tmp_path / "lake"), overrides=["quality.suites=false"])
+    assert BatchCheck(spark, off, report, suite, batch, [], batch_id=9).finish(7) is None
 
 
 def land(folder: Path, name: str, lines: list[str]) -> None:
