@@ -162,7 +162,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     kinds = column_kinds(counts.asDict(), FEED_COLUMNS[feed])
                 # the batch's rows are validated on a thread of their own while they are
                 # written: they are the same rows either way (cached)
-                check = BatchCheck(
+                with BatchCheck(
                     spark,
                     settings,
                     report,
@@ -171,8 +171,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                     bronze_schema(feed).fieldNames(),
                     batch_id=batch_id,
                     lane=lane,
-                )
-                try:
+                ) as check:
                     kept = landed.kept_per_file(bronze_df)
                     append_once(
                         bronze_df,
@@ -181,9 +180,7 @@ def ingest_payment_feed(spark: SparkSession, settings: Settings, feed: str) -> S
                         batch_id=batch_id,
                         merge_schema=True,
                     )
-                    check.finish(latest_version(spark, bronze_path))
-                finally:
-                    check.wait()
+                    check.finish(lambda: latest_version(spark, bronze_path))
             finally:
                 sealed.unpersist()
         if drift and groups:

@@ -354,7 +354,7 @@ def _release(
                 spec.silver_schema.fieldNames(),
                 batch_id=replay_id,
                 lane=REPLAY_LANE,
-            ).finish(None)
+            ).finish(lambda: None)
     finally:
         latest.unpersist()
     if spec.to_warnings is not None:

@@ -136,19 +136,17 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
                 F.sum(F.col("is_malformed").cast("long")).alias("malformed"),
             ).first()
             metrics = {k: int(counts[k] or 0) for k in metrics}
-            check = None
-            if frames:  # validated on a thread of its own beside the rest of the batch's work
-                check = BatchCheck(
-                    spark,
-                    settings,
-                    report,
-                    BRONZE_SUITES[BRONZE_SESSIONS],
-                    batch_rows,
-                    BRONZE_SESSIONS_SCHEMA.fieldNames(),
-                    batch_id=batch_id,
-                    lane=lane,
-                )
-            try:
+            # validated on a thread of its own beside the rest of the batch's work
+            with BatchCheck(
+                spark,
+                settings,
+                report,
+                BRONZE_SUITES[BRONZE_SESSIONS] if frames else None,
+                batch_rows,
+                BRONZE_SESSIONS_SCHEMA.fieldNames(),
+                batch_id=batch_id,
+                lane=lane,
+            ) as check:
                 kept = landed.kept_per_file(batch_rows)
                 if drift:
                     batch = Batch(batch_id, lane, len(landed.whole) + len(landed.salvaged))
@@ -158,11 +156,7 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
                         documents = reveal_raw(batch_rows, SOURCE, key).transform(with_document)
                         schema = documents.agg(document_schema()).first()[0]
                     observe_session_batch(spark, settings, report, batch, schema)
-                if check is not None:
-                    check.finish(latest_version(spark, bronze_path))
-            finally:
-                if check is not None:
-                    check.wait()
+                check.finish(lambda: latest_version(spark, bronze_path))
         metrics["bronze_rows"] = metrics["records_read"]
         metrics.update(landed.record(spark, batch_id, kept))
         record_batch(

@@ -204,29 +204,25 @@ def run_silver(spark: SparkSession, settings: Settings, spec: SilverSpec) -> Ste
                 spec.to_silver(checked_df.where(F.size("reasons") == 0))
             )
             suite = SILVER_SUITES.get(spec.silver) if settings.quality.suites else None
-            check = None
             if suite is not None:  # checked and merged from one computation of the rows
                 latest_df = latest_df.persist(StorageLevel.MEMORY_AND_DISK)
-                columns = spec.silver_schema.fieldNames()
-                # validated on a thread of its own while the MERGE runs
-                check = BatchCheck(
-                    spark, settings, report, suite, latest_df, columns, batch_id=batch_id
-                )
             try:
-                inserted, updated = merge_into(
-                    spark,
-                    latest_df,
-                    silver_path,
-                    spec.silver_schema,
-                    spec.keys,
-                    spec.update_condition,
-                    txn=(f"{spec.silver.key}:{spec.source}", batch_id),
-                )
-                if check is not None:
-                    check.finish(latest_version(spark, silver_path))
+                # validated on a thread of its own while the MERGE runs
+                columns = spec.silver_schema.fieldNames()
+                with BatchCheck(
+                    spark, settings, report, suite, latest_df, columns, batch_id=batch_id
+                ) as check:
+                    inserted, updated = merge_into(
+                        spark,
+                        latest_df,
+                        silver_path,
+                        spec.silver_schema,
+                        spec.keys,
+                        spec.update_condition,
+                        txn=(f"{spec.silver.key}:{spec.source}", batch_id),
+                    )
+                    check.finish(lambda: latest_version(spark, silver_path))
             finally:
-                if check is not None:
-                    check.wait()
                 latest_df.unpersist()
             metrics = {
                 "bronze_rows": bronze_rows,

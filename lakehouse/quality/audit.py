@@ -20,6 +20,7 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -159,8 +160,9 @@ class BatchCheck:
     share the executors with the step's; the driver's side of each, and of the step's commit,
     is mostly waiting). ``finish`` waits for it and records the result, with the table version
     the step's work left; ``wait`` only waits (when that work failed). ``df`` must stay
-    persisted until one of them returns. Nothing is recorded before ``finish``, so a batch
-    replayed after a crash is validated and recorded as before, exactly once.
+    persisted until one of them returns; used as a context manager, it waits on the way out.
+    Nothing is recorded before ``finish``, so a batch replayed after a crash is validated and
+    recorded as before, exactly once. A ``suite`` of None checks nothing.
     """
 
     def __init__(
@@ -168,7 +170,7 @@ class BatchCheck:
         spark: SparkSession,
         settings: Settings,
         report: StepReport,
-        suite: BatchSuite,
+        suite: BatchSuite | None,
         df: DataFrame,
         columns: list[str],
         *,
@@ -179,20 +181,27 @@ class BatchCheck:
         self._batch_id, self._lane = batch_id, lane
         self._started = time.monotonic()
         self._future: Future | None = None
-        if settings.quality.suites:
+        if suite is not None and settings.quality.suites:
             run = contextvars.copy_context().run  # the job's context (its logs) goes along
             self._future = _validator().submit(
                 run, validate_batch, spark, settings, suite, df, columns
             )
+
+    def __enter__(self) -> BatchCheck:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wait()
 
     def wait(self) -> None:
         """Wait until the validation no longer reads ``df`` (its outcome is dropped)."""
         if self._future is not None:
             futures.wait([self._future])
 
-    def finish(self, version: int | None) -> Audit | None:
-        """The validation's result, recorded with ``version`` (the table's after the batch);
-        None when the suites are off or the suite had no check. Raises what it raised."""
+    def finish(self, version: Callable[[], int | None]) -> Audit | None:
+        """The validation's result, recorded with ``version()`` (the table's version after the
+        batch, asked only when there is a result to record); None when the suites are off or
+        the suite had no check. Raises what the validation raised."""
         if self._future is None:
             return None
         validations = self._future.result()
@@ -201,7 +210,7 @@ class BatchCheck:
         suite, batch_id = self._suite, self._batch_id
         audit = Audit(uuid.uuid4().hex, suite.table, suite.name, None, validations, batch_id)
         record_audit(
-            self._spark, self._settings, audit, version=version, published=True, lane=self._lane
+            self._spark, self._settings, audit, version=version(), published=True, lane=self._lane
         )
         self._report.note_audit(audit)
         seconds = time.monotonic() - self._started

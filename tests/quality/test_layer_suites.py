@@ -141,7 +141,7 @@ def test_a_batch_is_validated_on_its_own_thread_and_recorded_at_finish(
     # the caller's own work runs while the validation waits for it
     assert batch.count() == 2 and read_expectations(spark, settings) is None
     release.set()
-    audit = check.finish(5)
+    audit = check.finish(lambda: 5)
     assert threads and threads[0].startswith("quality") and threads[0] != "MainThread"
     recorded = read_expectations(spark, settings).where(~F.col("success")).collect()
     assert {(r["check"], r["table_version"], r["batch_id"]) for r in recorded} == {
@@ -159,9 +159,9 @@ def test_a_batch_is_validated_on_its_own_thread_and_recorded_at_finish(
     check = BatchCheck(spark, settings, report, suite, batch, batch.columns, batch_id=8)
     check.wait()  # waits without raising: the caller's own error comes first
     with pytest.raises(RuntimeError, match="validation broke"):
-        check.finish(6)
+        check.finish(lambda: 6)
     off = load_settings("local", lake=str(tmp_path / "lake"), overrides=["quality.suites=false"])
-    assert BatchCheck(spark, off, report, suite, batch, [], batch_id=9).finish(7) is None
+    assert BatchCheck(spark, off, report, suite, batch, [], batch_id=9).finish(lambda: 7) is None
 
 
 def land(folder: Path, name: str, lines: list[str]) -> None:
