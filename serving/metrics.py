@@ -42,6 +42,26 @@ PREDICTION_BUCKETS = {
 }
 
 
+def observe_many(child: Histogram, values: np.ndarray) -> None:
+    """``child.observe(value)`` for every value, the buckets counted by numpy.
+
+    A 1,000-record answer observed one value at a time is 1,000 Python calls (1.5 ms of the
+    request); this is one ``searchsorted``. A value falls in the first bucket whose upper
+    bound it does not exceed, as ``Histogram.observe`` puts it; a NaN in none (its sum turns
+    NaN, as there). Only the sum's last bits can differ: it is added in one go.
+    """
+    values = np.asarray(values, dtype=float)
+    if not values.size:
+        return
+    child._raise_if_not_observable()
+    bounds = child._upper_bounds
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, count in zip(child._buckets, counts.tolist(), strict=False):
+        if count:
+            bucket.inc(count)
+    child._sum.inc(float(values.sum()))
+
+
 class Scored(Protocol):
     """A model that scored something (``serving.holder.LoadedModel`` is one)."""
 
@@ -336,6 +356,4 @@ class Metrics:
         self.predictions.labels(model.name, model.version, alias).inc(len(values))
         histogram = self.prediction_values.get(model.task)
         if histogram is not None:
-            child = histogram.labels(model.version)
-            for value in values.tolist():
-                child.observe(value)
+            observe_many(histogram.labels(model.version), values)

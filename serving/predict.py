@@ -20,7 +20,7 @@ import numpy as np
 from lakehouse.config import Settings
 from lakehouse.features import FeatureError
 from lakehouse.features.delivery_online import checkout_features
-from lakehouse.features.fraud_online import parse_transaction, transaction_features
+from lakehouse.features.fraud_online import parse_transactions, transaction_features
 from lakehouse.ml.registry import CHALLENGER, CHAMPION
 from serving.batcher import MicroBatcher
 from serving.errors import (
@@ -31,7 +31,7 @@ from serving.errors import (
 )
 from serving.holder import LoadedModel, ModelHolder, ModelSlot
 from serving.inference_log import Entry, InferenceLog
-from serving.metrics import Metrics
+from serving.metrics import Metrics, observe_many
 from serving.request_log import request_id_var
 from serving.state import OnlineFeatures
 
@@ -145,8 +145,7 @@ class _Service:
             return
         self.metrics.observe_predictions(challenger, "shadow", shadow)
         difference = np.abs(shadow - served)
-        for value in difference.tolist():
-            self.metrics.shadow_difference.labels(challenger.name).observe(value)
+        observe_many(self.metrics.shadow_difference.labels(challenger.name), difference)
         disagreements = self.disagreements(champion, challenger, served, shadow)
         if disagreements:
             self.metrics.shadow_disagreements.labels(challenger.name).inc(disagreements)
@@ -264,14 +263,7 @@ class FraudService(_Service):
         accounts, velocity = self.features.accounts, self.features.velocity
         if accounts is None or velocity is None:
             raise NotReadyError("account history or velocity state not loaded yet: see /ready")
-        records, errors = [], []
-        for position, transaction in enumerate(transactions):
-            try:
-                if not isinstance(transaction, dict):
-                    raise FeatureError("", "not_an_object", "a transaction is a JSON object")
-                records.append(parse_transaction(transaction))
-            except FeatureError as error:
-                errors.append((position, error))
+        records, errors = parse_transactions(transactions)
         if errors:
             self.reject(errors, many)  # before any state changes
         # a model must be there before the state changes: a 503 leaves no trace

@@ -4,6 +4,11 @@ Parsing a 1,000-document body with the standard library takes a few milliseconds
 with orjson. orjson refuses what strict JSON does not allow (NaN, integers beyond 64 bits,
 lone surrogates) where the standard library accepts it, so a body orjson refuses is parsed
 again by the standard library: the service accepts exactly what it accepted before.
+
+The prediction routes read their records themselves (``records_body``) and declare them to
+OpenAPI only (``records_openapi``): their validator is the lake's online twin, and a pydantic
+model of ``Any`` fields validated every record again for nothing (3.4 ms of a 1,000-transaction
+request).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 
 class OrjsonResponse(Response):
@@ -53,3 +60,22 @@ class OrjsonRoute(APIRoute):
             return await handler(OrjsonRequest(request.scope, request.receive))
 
         return route_handler
+
+
+async def records_body(request: Request) -> Any:
+    """The request's JSON body, as the route's twin will validate it; a body that is not JSON
+    is a 422 ``json_invalid``, as FastAPI answers it for a declared body."""
+    try:
+        return await request.json()
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}]
+        ) from exc
+
+
+def records_openapi(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` declaring a required JSON body of one ``model`` or a list of them,
+    for a route that reads it with ``records_body`` instead of a validated parameter."""
+    one = model.model_json_schema()
+    schema = {"anyOf": [one, {"type": "array", "items": one}], "examples": [example, [example]]}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

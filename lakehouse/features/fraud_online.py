@@ -4,7 +4,8 @@ The prediction service receives one transaction as JSON (CONTRACT 1.2 column nam
 feed the model exactly the values Spark computes in batch:
 
 - Silver (``lakehouse.silver.payments_online``): ``parse_transaction`` validates and types the
-  request and raises ``FeatureError`` with Silver's reason code;
+  request and raises ``FeatureError`` with Silver's reason code (``parse_transactions``: a
+  request's list, a column at a time);
 - Gold (``lakehouse.gold.payments_online``): ``transaction_features`` (one) and ``frame`` (a
   batch) answer from the account history and the velocity state.
 
@@ -26,7 +27,7 @@ from lakehouse.gold.payments_online import (
     transaction_features,
 )
 from lakehouse.io.delta_reader import read_lake_table
-from lakehouse.silver.payments_online import parse_transaction
+from lakehouse.silver.payments_online import parse_transaction, parse_transactions
 from lakehouse.tables import SILVER_ACCOUNTS, SILVER_RISK_INTERVALS, SILVER_TRANSACTIONS
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "load_account_history",
     "load_velocity_state",
     "parse_transaction",
+    "parse_transactions",
     "transaction_features",
 ]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,7 +27,11 @@ import numpy as np
 
 from lakehouse import contract
 from lakehouse.features import FeatureError
-from lakehouse.silver.normalize_online import epoch_or_iso_micros_py, strip_control_py
+from lakehouse.silver.normalize_online import (
+    CONTROL_CHARS_PATTERN,
+    epoch_or_iso_micros_py,
+    strip_control_py,
+)
 from lakehouse.silver.payments_rules import (
     AMOUNT_PATTERN,
     AMOUNT_PRECISION,
@@ -47,6 +51,8 @@ from lakehouse.spark_semantics import (
 
 # A JSON object or list where a value belongs: a CSV cell never holds one, so Silver has no code.
 REASON_WRONG_TYPE = "wrong_type"
+# A request's transaction that is not a JSON object (a number, a string, a list).
+REASON_NOT_AN_OBJECT = "not_an_object"
 
 # The request fields the features read (CONTRACT 1.2 names): the transaction feed's columns up
 # to the merchant category (card, ip and device are PII the features never read).
@@ -62,8 +68,18 @@ _REASON_FIELD = {
 }
 _CENTS = Decimal("0.01")
 
+# The usual shapes of a transaction's time and amount, which ``parse_transactions`` reads a
+# column at a time: ISO-8601 in UTC with ``Z`` (years 1000-9999, at most 6 fraction digits),
+# and a plain amount of at most 2 places that fits ``decimal(18,2)``. Any other text is read
+# one value at a time by the rules below.
+_USUAL_TS = re.compile(
+    r"[1-9]\d{3}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?Z", re.ASCII
+)
+_USUAL_AMOUNT = re.compile(r"\d{1,16}(?:\.\d{1,2})?", re.ASCII)
+
 _PLAIN_NUMBER = java_regex(AMOUNT_PATTERN)  # iso_ts uses the same pattern as amounts
 _NUMBER_BODY = re.compile(AMOUNT_PATTERN.strip("^$"), re.ASCII)
+_CONTROL_CHARS = re.compile(CONTROL_CHARS_PATTERN)
 
 
 class _NotScalar:
@@ -198,6 +214,120 @@ def parse_transaction(txn: Mapping[str, Any]) -> PaymentTransaction:
         channel=channel,
         merchant_category=trim_to_null(cells["merchant_category"]),
     )
+
+
+def parse_transactions(
+    transactions: Sequence[Any],
+) -> tuple[list[PaymentTransaction], list[tuple[int, FeatureError]]]:
+    """``parse_transaction`` of each of a request's transactions, a column at a time.
+
+    Equal to calling it on each (``tests/silver/test_payments_online.py``), about 3x faster on
+    a request of usual transactions: text values, times in UTC with ``Z``, plain amounts. The
+    text fields are normalized a column at a time, the times converted by numpy together. A
+    transaction with anything else (a number or an object as a value, a time with an offset,
+    a value that fails a rule) is read by ``parse_transaction`` itself.
+
+    Returns:
+        The typed transactions in order (complete only when there are no errors) and the
+        errors with each one's position; a transaction that is not an object is an error of
+        its own (``not_an_object``).
+    """
+    n = len(transactions)
+    own: set[int] = set()  # read by parse_transaction one at a time
+    mappings: list[Mapping[str, Any]] = []
+    for position, txn in enumerate(transactions):
+        if type(txn) is not dict:
+            own.add(position)
+            txn = {}
+        mappings.append(txn)
+    texts: dict[str, list[Any]] = {}
+    for name in REQUEST_FIELDS:
+        cells = [t.get(name) for t in mappings]
+        strings = [cell for cell in cells if type(cell) is str]
+        if len(strings) + cells.count(None) < n:  # numbers or objects among them
+            cells = [_cell(cell) for cell in cells]  # the text a CSV cell would hold
+            # an object or a list: parse_transaction names the error
+            own.update(i for i, cell in enumerate(cells) if cell is _NOT_SCALAR)
+            cells = [None if cell is _NOT_SCALAR else cell for cell in cells]
+            strings = [cell for cell in cells if cell is not None]
+        if _CONTROL_CHARS.search("".join(strings)):
+            cells = [strip_control_py(cell) for cell in cells]
+        texts[name] = cells
+    ts_us = _column_ts_micros(texts["transaction_ts"])
+    amounts = [
+        None
+        if text is None
+        else Decimal(text).quantize(_CENTS)
+        if _USUAL_AMOUNT.fullmatch(text)
+        else amount_of(text)
+        for text in _trimmed(texts["amount"])
+    ]
+    ids = _trimmed(texts["transaction_id"])
+    sources = _trimmed(texts["source_account_id"])
+    destinations = _trimmed(texts["destination_account_id"])
+    currencies = [c.upper() if c else None for c in _trimmed(texts["currency"])]
+    channels = [c.lower() if c else None for c in _trimmed(texts["channel"])]
+    categories = _trimmed(texts["merchant_category"])
+    records: list[PaymentTransaction] = []
+    errors: list[tuple[int, FeatureError]] = []
+    for i in range(n):
+        amount = amounts[i]
+        if (
+            i in own
+            or ids[i] is None
+            or ts_us[i] is None
+            or amount is None
+            or amount < 0
+            or sources[i] is None
+        ):
+            txn = transactions[i]
+            try:
+                if not isinstance(txn, Mapping):
+                    raise FeatureError("", REASON_NOT_AN_OBJECT, "a transaction is a JSON object")
+                records.append(parse_transaction(txn))
+            except FeatureError as error:
+                errors.append((i, error))
+            continue
+        records.append(
+            PaymentTransaction(
+                ids[i],
+                ts_us[i],
+                sources[i],
+                destinations[i],
+                amount,
+                currencies[i],
+                channels[i],
+                categories[i],
+            )
+        )
+    return records, errors
+
+
+def _trimmed(cells: list[Any]) -> list[str | None]:
+    """``trim_to_null`` of each cell (None for a value read one at a time)."""
+    return [cell.strip(" ") or None if type(cell) is str else None for cell in cells]
+
+
+def _column_ts_micros(cells: list[Any]) -> list[int | None]:
+    """``_ts_micros`` of each cell: the usual UTC times converted by numpy together."""
+    out: list[int | None] = [None] * len(cells)
+    usual: list[int] = []
+    texts: list[str] = []
+    for i, cell in enumerate(cells):
+        text = cell.strip(" ") if type(cell) is str else None
+        if text and _USUAL_TS.fullmatch(text):
+            usual.append(i)
+            texts.append(text[:-1])  # numpy reads no zone: the text is UTC
+        elif cell is not None:
+            out[i] = _ts_micros(cell)
+    if texts:
+        try:
+            micros = np.array(texts, dtype="datetime64[us]").astype(np.int64).tolist()
+        except ValueError:  # a day the month does not have: each read on its own
+            micros = [_ts_micros(text + "Z") for text in texts]
+        for i, value in zip(usual, micros, strict=True):
+            out[i] = value
+    return out
 
 
 def _raise_invalid(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 
 from lakehouse.api_keys import PREDICT
 from serving.auth import require
 from serving.deps import DeliveryDep
-from serving.routing import OrjsonResponse, OrjsonRoute
+from serving.routing import OrjsonResponse, OrjsonRoute, records_body, records_openapi
 from serving.schemas.common import AUTH_RESPONSES, ERROR_RESPONSES
 from serving.schemas.delivery import CheckoutDocument, DeliveryBatchResponse, DeliveryResponse
 from serving.schemas.examples import CHECKOUT_EXAMPLE
@@ -24,21 +22,16 @@ router = APIRouter(
 
 
 @router.post(
-    "/predict", response_model=DeliveryResponse | DeliveryBatchResponse, responses=ERROR_RESPONSES
+    "/predict",
+    response_model=DeliveryResponse | DeliveryBatchResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra=records_openapi(CheckoutDocument, CHECKOUT_EXAMPLE),
 )
-async def predict(
-    request: Request,
-    body: Annotated[
-        CheckoutDocument | list[CheckoutDocument],
-        Body(examples=[CHECKOUT_EXAMPLE, [CHECKOUT_EXAMPLE]]),
-    ],
-    service: DeliveryDep,
-) -> OrjsonResponse:
+async def predict(request: Request, service: DeliveryDep) -> OrjsonResponse:
     """Predicted delivery days and date for a checkout document (or a list of them).
 
     A list is answered with `predictions` in the same order. The answer names the model
     version and the Gold table version it was trained on.
     """
-    # the features replay Bronze on the JSON as sent (key order and types included), so they
-    # read the parsed body FastAPI cached, not the validated model
-    return OrjsonResponse(await service.predict(await request.json()))
+    # the features replay Bronze on the JSON as sent (key order and types included)
+    return OrjsonResponse(await service.predict(await records_body(request)))

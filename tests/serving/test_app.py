@@ -412,3 +412,14 @@ def test_reference_data_is_reloaded_when_its_table_moves(client, serving_lake):
     assert ready["features"]["reference"]["tables"]["silver/zip_codes"] == before + 1
     zip_code = zips.loc[0, "zip_code"]
     assert state.features.reference.zip_codes[zip_code][2] == zips.loc[0, "is_remote_area"]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"), [("/v1/delivery/predict", "createdDateTime"), ("/v1/fraud/score", "amount")]
+)
+def test_openapi_declares_a_body_of_one_record_or_a_list(client, path, field):
+    # the route reads its body itself (the twin validates it), so OpenAPI is told explicitly
+    body = client.get("/openapi.json").json()["paths"][path]["post"]["requestBody"]
+    assert body["required"] is True
+    one, many = body["content"]["application/json"]["schema"]["anyOf"]
+    assert field in one["properties"] and many == {"type": "array", "items": one}

@@ -18,7 +18,12 @@ from lakehouse.gold.payments_online import (
     transaction_features,
 )
 from lakehouse.silver import payments as sp
-from lakehouse.silver.payments_online import REASON_WRONG_TYPE, parse_transaction
+from lakehouse.silver import payments_online
+from lakehouse.silver.payments_online import (
+    REASON_WRONG_TYPE,
+    parse_transaction,
+    parse_transactions,
+)
 from tests.support.payments_twins import (
     T0,
     WINDOWS,
@@ -223,3 +228,68 @@ def test_validation_and_typing_match_silver(spark):
         if online != (reasons[i], typed.get(i, {})):
             disagreements.append((record, online, (reasons[i], typed.get(i))))
     assert disagreements == []
+
+
+def _one_at_a_time(transactions):
+    records, errors = [], []
+    for position, txn in enumerate(transactions):
+        try:
+            if not isinstance(txn, dict):
+                raise FeatureError("", "not_an_object", "a transaction is a JSON object")
+            records.append(parse_transaction(txn))
+        except FeatureError as error:
+            errors.append((position, error))
+    return records, errors
+
+
+def _comparable(parsed):
+    records, errors = parsed
+    return (
+        [(record, str(record.amount)) for record in records],  # the amount's scale too
+        [(i, e.field, e.reason, str(e)) for i, e in errors],
+    )
+
+
+def test_a_request_read_a_column_at_a_time_equals_each_transaction_read_alone(monkeypatch):
+    base = request("tx", T0, "A", "B", "1.00")
+    usual = [
+        {
+            **base,
+            "transaction_id": f"t{i}",
+            "transaction_ts": f"2024-0{1 + i % 9}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:"
+            f"{i % 59:02d}{'.' + str(i)[:6] if i % 3 else ''}Z",
+            "amount": f"{i}.{i % 100:02d}" if i % 2 else str(i),
+            "channel": ("WEB", " pos ", None)[i % 3],
+        }
+        for i in range(300)
+    ]
+    odd = (
+        [{**base, "transaction_ts": v} for v in TS_CASES]
+        + [{**base, "amount": v} for v in AMOUNT_CASES]
+        + [{**base, "channel": v} for v in CHANNEL_CASES]
+        + [{**base, "amount": 12.5}, {**base, "amount": Decimal("7.125")}, {**base, "amount": 3}]
+        + [
+            {**base, "amount": {"value": 1}},
+            {**base, "currency": ["usd"]},
+            {**base, "amount": True},
+        ]
+        + [{**base, "transaction_id": "a\x00b\x1f", "merchant_category": "\x07toys "}]
+        + [{**base, "transaction_ts": T0}, {**base, "transaction_ts": "0999-01-01T00:00:00Z"}]
+        + [{**base, "transaction_ts": "2023-02-29T10:00:00Z"}, {"transaction_id": "bare"}]
+        + [42, "a string", [base], None]
+    )
+    # a request of usual transactions alone, and mixed with every odd one
+    for transactions in (usual, usual[:150] + odd + usual[150:]):
+        assert _comparable(parse_transactions(transactions)) == _comparable(
+            _one_at_a_time(transactions)
+        )
+    # the usual ones are read a column at a time: none goes through parse_transaction
+    calls = []
+    original = payments_online.parse_transaction
+    monkeypatch.setattr(
+        payments_online, "parse_transaction", lambda txn: calls.append(txn) or original(txn)
+    )
+    records, errors = parse_transactions(usual)
+    assert len(records) == len(usual) and errors == [] and calls == []
+    parse_transactions(usual + odd)
+    assert 0 < len(calls) <= len(odd)
