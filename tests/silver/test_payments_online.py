@@ -278,8 +278,8 @@ def test_a_request_read_a_column_at_a_time_equals_each_transaction_read_alone(mo
         + [{**base, "transaction_ts": "2023-02-29T10:00:00Z"}, {"transaction_id": "bare"}]
         + [42, "a string", [base], None]
     )
-    # a request of usual transactions alone, and mixed with every odd one
-    for transactions in (usual, usual[:150] + odd + usual[150:]):
+    # a request of usual transactions alone, mixed with every odd one, and a short one
+    for transactions in (usual, usual[:150] + odd + usual[150:], usual[:2] + odd[-3:]):
         assert _comparable(parse_transactions(transactions)) == _comparable(
             _one_at_a_time(transactions)
         )
@@ -293,3 +293,5 @@ def test_a_request_read_a_column_at_a_time_equals_each_transaction_read_alone(mo
     assert len(records) == len(usual) and errors == [] and calls == []
     parse_transactions(usual + odd)
     assert 0 < len(calls) <= len(odd)
+    calls.clear()  # a short request is read one transaction at a time
+    assert parse_transactions(usual[:3]) == (records[:3], []) and len(calls) == 3
