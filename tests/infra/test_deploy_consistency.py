@@ -21,12 +21,12 @@ import yaml
 from lakehouse.config import PROJECT_ROOT, load_settings
 from tests.support.kustomize import K8S, OVERLAYS, named, of_kind, render
 from tests.support.terraform import TERRAFORM, Config, load_config, resolve, statements, strings
+from tests.support.workflows import RELEASE
 
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/([\w+=,.@-]+)")
 ECR_IMAGE = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([\w./-]+)")
 S3_URI = re.compile(r"s3a?://([a-z0-9.-]+)(?:/([^\s\"']*))?")
-RELEASE = PROJECT_ROOT / ".github" / "workflows" / "release.yml"
 
 
 @pytest.fixture(scope="module")

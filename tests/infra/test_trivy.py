@@ -20,9 +20,7 @@ import yaml
 from lakehouse.config import PROJECT_ROOT
 from tests.support.kustomize import K8S, OVERLAYS, build
 from tests.support.tools import tool
-
-RELEASE = PROJECT_ROOT / ".github" / "workflows" / "release.yml"
-TRIVY = "aquasecurity/trivy-action@"
+from tests.support.workflows import RELEASE, TRIVY
 
 
 def config_scans() -> dict[str, dict]:

@@ -17,15 +17,13 @@ import yaml
 from lakehouse.config import PROJECT_ROOT
 from tests.support.kustomize import IMAGES
 from tests.support.tools import tool
+from tests.support.workflows import RELEASE, TRIVY, WORKFLOWS
 
-WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 CI = WORKFLOWS / "ci.yml"
-RELEASE = WORKFLOWS / "release.yml"
 # the main workflow's jobs, each needing the one before; promote and rollback both follow canary
 RELEASE_ORDER = ("build", "scan", "staging", "smoke", "copy", "canary")
 AFTER_CANARY = ("promote", "rollback")
 
-TRIVY = "aquasecurity/trivy-action@"
 SBOM_FORMATS = {"cyclonedx", "spdx", "spdx-json"}
 STATIC_KEY_INPUTS = {"aws-access-key-id", "aws-secret-access-key", "aws-session-token"}
 STATIC_KEY_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
