@@ -67,6 +67,12 @@ def strip_control_py(value: object) -> object:
     return _CONTROL_CHARS.sub("", value) if isinstance(value, str) else value
 
 
+def has_control_chars_py(text: str) -> bool:
+    """Whether ``strip_control_py`` would change ``text`` (one search over many values
+    joined tells whether any of them needs it)."""
+    return _CONTROL_CHARS.search(text) is not None
+
+
 _HUGE_EXPONENT_RE = re.compile(r"[eE][+-]?\d{5,}")  # Python's \d is Unicode's Nd
 
 

@@ -28,8 +28,8 @@ import numpy as np
 from lakehouse import contract
 from lakehouse.features import FeatureError
 from lakehouse.silver.normalize_online import (
-    CONTROL_CHARS_PATTERN,
     epoch_or_iso_micros_py,
+    has_control_chars_py,
     strip_control_py,
 )
 from lakehouse.silver.payments_rules import (
@@ -82,7 +82,6 @@ _COLUMNS_FROM = 8
 
 _PLAIN_NUMBER = java_regex(AMOUNT_PATTERN)  # iso_ts uses the same pattern as amounts
 _NUMBER_BODY = re.compile(AMOUNT_PATTERN.strip("^$"), re.ASCII)
-_CONTROL_CHARS = re.compile(CONTROL_CHARS_PATTERN)
 
 
 class _NotScalar:
@@ -323,7 +322,7 @@ def _text_columns(transactions: Sequence[Any]) -> tuple[set[int], dict[str, list
             own.update(i for i, cell in enumerate(cells) if cell is _NOT_SCALAR)
             cells = [None if cell is _NOT_SCALAR else cell for cell in cells]
             strings = [cell for cell in cells if cell is not None]
-        if _CONTROL_CHARS.search("".join(strings)):
+        if has_control_chars_py("".join(strings)):
             cells = [strip_control_py(cell) for cell in cells]
         texts[name] = cells
     return own, texts
