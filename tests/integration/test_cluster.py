@@ -36,8 +36,17 @@ from tests.support.servers import spark_cluster
 pytestmark = pytest.mark.integration
 
 KEY = ["--set", "privacy.hmac_key=cluster-test"]
-# the expectation suites and the drift are tested elsewhere; here they would only add Spark jobs
-QUALITY_OFF = ["--set", "quality.suites=false", "--set", "quality.schema_drift=false"]
+# the expectation suites, the drift and the tables' descriptions in the catalog (tests/catalog,
+# 12-20 s of metadata commits per task here) are tested elsewhere; here they would only add
+# Spark jobs
+QUALITY_OFF = [
+    "--set",
+    "quality.suites=false",
+    "--set",
+    "quality.schema_drift=false",
+    "--set",
+    "catalog.enabled=false",
+]
 # one core per worker
 EXECUTORS = {
     "spark.ui.enabled": "false",
@@ -92,11 +101,8 @@ def assert_same_gold(spark, lake: Path, local_lake: Path) -> None:
     for table in (GOLD_DELIVERY_FEATURES, GOLD_PAYMENTS_UNIFIED):
         there, here = read(spark, lake, table), read(spark, local_lake, table)
         assert here.count() > 0
-        # the same rows and types; the column comments differ, since the scheduled commands
-        # describe the tables they create (lakehouse.catalog) and the suite's local run does not
-        assert_df_equality(
-            there, here, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True
-        )
+        # the same rows and types
+        assert_df_equality(there, here, ignore_row_order=True, ignore_nullable=True)
 
 
 HOURLY = ["lakehouse-ingest", "lakehouse-silver", "lakehouse-gold", "lakehouse-check"]
