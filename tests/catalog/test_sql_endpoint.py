@@ -171,15 +171,16 @@ def test_a_run_describes_every_table_it_creates_and_sync_names_them(spark, tmp_p
     (in its Delta log, without opening the embedded metastore, which a notebook may hold);
     a catalog reader then names them all, and finds nothing left to describe."""
     from lakehouse.io.delta import latest_version
-    from tests.support.lake import generate_through_cli
+    from tests.support.lake import NO_SUITES, generate_through_cli
 
     landing, lake = tmp_path / "landing", tmp_path / "lake"
     generate_through_cli(landing, sessions=300, transactions=300, seed=11)
     roots = ["--landing", str(landing), "--lake", str(lake)]
     # suites off: their table has a meaning as every other (test_meaning.py), and here they
     # would add GE's start-up and a suite per table to a run in a process of its own
-    settings = ["--set", "privacy.hmac_key=catalog-test", "--set", "quality.suites=false"]
-    lakehouse("run", *roots, *settings, timeout=900)
+    lakehouse(
+        "run", *roots, "--set", "privacy.hmac_key=catalog-test", "--set", NO_SUITES, timeout=900
+    )
     assert not (lake / "_catalog").exists()
     folders = {
         f"{layer.name}.{table.name}": table

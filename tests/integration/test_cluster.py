@@ -30,7 +30,7 @@ from lakehouse.tables import (
 )
 from tests.serving.conftest import serving_lake  # noqa: F401 (the serving tests' lake)
 from tests.support.airflow import airflow_home
-from tests.support.lake import generate_through_cli
+from tests.support.lake import NO_SUITES, generate_through_cli
 from tests.support.servers import spark_cluster
 
 pytestmark = pytest.mark.integration
@@ -39,9 +39,9 @@ KEY = ["--set", "privacy.hmac_key=cluster-test"]
 # the expectation suites, the drift and the tables' descriptions in the catalog (tests/catalog,
 # 12-20 s of metadata commits per task here) are tested elsewhere; here they would only add
 # Spark jobs
-QUALITY_OFF = [
+TESTED_ELSEWHERE = [
     "--set",
-    "quality.suites=false",
+    NO_SUITES,
     "--set",
     "quality.schema_drift=false",
     "--set",
@@ -91,7 +91,7 @@ def local_run(tmp_path_factory):
     generate_through_cli(landing, sessions=400, transactions=300, seed=11)
     for command in ("ingest", "silver", "gold"):
         local = CliRunner().invoke(
-            cli, [command, "--landing", str(landing), "--lake", str(lake), *KEY, *QUALITY_OFF]
+            cli, [command, "--landing", str(landing), "--lake", str(lake), *KEY, *TESTED_ELSEWHERE]
         )
         assert local.exit_code == 0, local.output
     return landing, lake
@@ -120,7 +120,7 @@ def test_the_hourly_dag_runs_the_pipeline_on_the_cluster(spark, cluster, local_r
         AIRFLOW_CONN_SPARK_DEFAULT=cluster.url,
         LAKEHOUSE_LANDING=str(landing),
         LAKEHOUSE_LAKE=str(lake),
-        LAKEHOUSE_SET=json.dumps([KEY[1], *QUALITY_OFF[1::2]]),
+        LAKEHOUSE_SET=json.dumps([KEY[1], *TESTED_ELSEWHERE[1::2]]),
         LAKEHOUSE_SPARK_CONF=json.dumps(EXECUTORS),
         **cluster.submit_env,
     )
