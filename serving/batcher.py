@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,7 @@ class MicroBatcher:
         self._pending: dict[int, _Pending] = {}
         self._scheduled = False
 
-    async def predict(self, model: LoadedModel, rows: list[dict[str, Any]]) -> np.ndarray:
+    async def predict(self, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         """The model's outputs for ``rows``, scored together with concurrent requests."""
         if len(rows) >= self.max_rows:
             return self._run(model, rows)
@@ -102,7 +102,7 @@ class MicroBatcher:
                 future.set_result(outputs[start : start + size])
             start += size
 
-    def _run(self, model: LoadedModel, rows: list[dict[str, Any]]) -> np.ndarray:
+    def _run(self, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         started = time.perf_counter()
         outputs, inputs = model.predict(rows)
         seconds = time.perf_counter() - started

@@ -42,6 +42,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
+from lakehouse.features import FeatureRows
 from lakehouse.ml.preprocessing import FeatureSpec, to_model_frame
 
 log = logging.getLogger(__name__)
@@ -176,22 +177,29 @@ def _texts(values: list[Any]) -> list[str | None]:
 
 
 def encode_rows(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> ModelInput:
-    """Raw feature values (one mapping per row) -> ``ModelInput``, as ``to_model_frame`` does.
+    """Raw feature values (one mapping per row, or ``FeatureRows``' columns) -> ``ModelInput``,
+    as ``to_model_frame`` does.
 
     Raises:
         KeyError: A feature column is missing from a row.
     """
+    if isinstance(rows, FeatureRows):
+        column = rows.columns.__getitem__
+    else:
+
+        def column(name: str) -> list[Any]:
+            return [row[name] for row in rows]
+
     n = len(rows)
     numeric = np.empty((n, len(spec.numeric)), dtype=np.float64)
-    for j, column in enumerate(spec.numeric):
-        numeric[:, j] = _numbers([row[column] for row in rows])
+    for j, name in enumerate(spec.numeric):
+        numeric[:, j] = _numbers(column(name))
     flags = np.empty((n, len(spec.boolean)), dtype=np.float64)
-    for j, column in enumerate(spec.boolean):
-        flags[:, j] = _flags([row[column] for row in rows])
+    for j, name in enumerate(spec.boolean):
+        flags[:, j] = _flags(column(name))
     categories = []
-    for column in (*spec.categorical, *spec.high_cardinality):
-        values = [row[column] for row in rows]
-        values = [None if isinstance(v, float) and v != v else v for v in values]
+    for name in (*spec.categorical, *spec.high_cardinality):
+        values = [None if isinstance(v, float) and v != v else v for v in column(name)]
         categories.append(_texts(values))
     return ModelInput(numeric, flags, categories, spec)
 

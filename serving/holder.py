@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,7 +75,7 @@ class LoadedModel:
     load_seconds: float
     drift: DriftWindow
 
-    def predict(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, Any]:
+    def predict(self, rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, Any]:
         """Outputs for raw feature rows (days, or fraud probabilities), and the model input.
 
         The fast path when it passed its check, else ``Pipeline.predict`` on
@@ -83,7 +84,7 @@ class LoadedModel:
         if self.fast is not None:
             inputs = encode_rows(rows, self.spec)
             return self.fast.predict(inputs), inputs
-        frame = to_model_frame(pd.DataFrame(rows), self.spec)
+        frame = to_model_frame(pd.DataFrame(list(rows)), self.spec)
         return pipeline_output(self.pipeline, frame, self.kind), frame
 
     def describe(self) -> dict[str, Any]:

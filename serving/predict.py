@@ -12,6 +12,7 @@ import asyncio
 import logging
 import math
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 from lakehouse.config import Settings
 from lakehouse.features import FeatureError
 from lakehouse.features.delivery_online import checkout_features
-from lakehouse.features.fraud_online import parse_transactions, transaction_features
+from lakehouse.features.fraud_online import feature_rows, parse_transactions
 from lakehouse.ml.registry import CHALLENGER, CHAMPION
 from serving.batcher import MicroBatcher
 from serving.errors import (
@@ -121,7 +122,7 @@ class _Service:
         raise invalid_records([(p if many else None, e) for p, e in errors])
 
     async def score(
-        self, rows: list[dict[str, Any]], chosen: tuple[LoadedModel, str] | None = None
+        self, rows: Sequence[dict[str, Any]], chosen: tuple[LoadedModel, str] | None = None
     ) -> tuple[LoadedModel, str, np.ndarray]:
         """Score feature rows with the chosen model (chosen now when not given); shadow-score
         them on the side."""
@@ -136,7 +137,11 @@ class _Service:
         return model, alias, values
 
     async def _shadow(
-        self, challenger: LoadedModel, rows: list[dict], champion: LoadedModel, served: np.ndarray
+        self,
+        challenger: LoadedModel,
+        rows: Sequence[dict],
+        champion: LoadedModel,
+        served: np.ndarray,
     ) -> None:
         try:
             shadow = await self.batcher.predict(challenger, rows)
@@ -171,7 +176,7 @@ class _Service:
         alias: str,
         record_ids: list[str],
         event_times: list,
-        rows: list[dict[str, Any]],
+        rows: Sequence[dict[str, Any]],
         values: np.ndarray,
         threshold: float | None = None,
     ) -> None:
@@ -270,17 +275,14 @@ class FraudService(_Service):
         chosen = self.choose()
         windows = self.settings.payments.velocity_windows_s
 
-        rows = []
         # one state per request: a shared store's is read, and the records observed there, in
         # one round trip that other requests go on during
         try:
             async with velocity.abatch(records) as state:
-                for record in records:
-                    # features first, then observe: a transaction never counts in its own
-                    # velocity, and later records of the same request see the earlier ones
-                    # (as in Gold)
-                    rows.append(transaction_features(record, accounts, state, windows))
-                    state.observe(record)
+                # each record's features, then it is observed: a transaction never counts in
+                # its own velocity, and later records of the request see the earlier ones (as
+                # in Gold)
+                rows = feature_rows(records, accounts, state, windows, observe=True)
         except velocity.unavailable as exc:
             log.error("fraud: the shared velocity state did not answer (%s)", type(exc).__name__)
             raise StoreUnavailableError(
@@ -307,8 +309,8 @@ class FraudService(_Service):
         self.log_answers(
             model,
             alias,
-            [record.transaction_id for record in records],
-            [record.transaction_ts for record in records],
+            rows.columns["transaction_id"],
+            rows.columns["transaction_ts"],
             rows,
             values,
             threshold,

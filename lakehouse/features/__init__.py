@@ -7,6 +7,11 @@ compose them into the entry points the service calls and load their state from t
 (``lakehouse.io.delta_reader``). Parity tests beside each layer's tests prove twin == Spark.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
+
 
 class FeatureError(ValueError):
     """A request value the batch pipeline would quarantine, so no feature can be computed.
@@ -23,3 +28,48 @@ class FeatureError(ValueError):
         self.field = field
         self.reason = reason
         super().__init__(message or f"{field}: {reason}")
+
+
+class FeatureRows(Sequence[dict[str, Any]]):
+    """A batch's feature rows, held as columns.
+
+    A batch computes its features a column at a time and a model reads them a column at a
+    time (``serving.fastpath.encode_rows``), so the rows are never built as dicts on the way;
+    a row is one when asked for (``rows[i]``, a slice, iteration), as the inference log hashes
+    them, off the request's path.
+
+    Attributes:
+        columns: Column name -> its values, one per row, every column as long.
+    """
+
+    __slots__ = ("_length", "columns")
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        lengths = {len(values) for values in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        self.columns = dict(columns)
+        self._length = lengths.pop() if lengths else 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            names = tuple(self.columns)
+            parts = (values[index] for values in self.columns.values())
+            return [dict(zip(names, row, strict=True)) for row in zip(*parts, strict=True)]
+        if not -self._length <= index < self._length:
+            raise IndexError("row index out of range")
+        return {name: values[index] for name, values in self.columns.items()}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        names = tuple(self.columns)
+        for row in zip(*self.columns.values(), strict=True):
+            yield dict(zip(names, row, strict=True))

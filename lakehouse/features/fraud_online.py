@@ -6,8 +6,9 @@ feed the model exactly the values Spark computes in batch:
 - Silver (``lakehouse.silver.payments_online``): ``parse_transaction`` validates and types the
   request and raises ``FeatureError`` with Silver's reason code (``parse_transactions``: a
   request's list, a column at a time);
-- Gold (``lakehouse.gold.payments_online``): ``transaction_features`` (one) and ``frame`` (a
-  batch) answer from the account history and the velocity state.
+- Gold (``lakehouse.gold.payments_online``): ``transaction_features`` (one), ``feature_rows``
+  (a request's, as columns) and ``frame`` (a batch, as a DataFrame) answer from the account
+  history and the velocity state.
 
 This module loads that state from the lake without a JVM (``lakehouse.io.delta_reader``).
 ``tests/silver`` and ``tests/gold`` prove each step equal to Spark.
@@ -23,6 +24,7 @@ from lakehouse.gold.payments_online import (
     VELOCITY_COLUMNS,
     AccountHistory,
     VelocityState,
+    feature_rows,
     frame,
     transaction_features,
 )
@@ -31,6 +33,7 @@ from lakehouse.silver.payments_online import parse_transaction, parse_transactio
 from lakehouse.tables import SILVER_ACCOUNTS, SILVER_RISK_INTERVALS, SILVER_TRANSACTIONS
 
 __all__ = [
+    "feature_rows",
     "frame",
     "load_account_history",
     "load_velocity_state",

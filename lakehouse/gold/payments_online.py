@@ -7,7 +7,8 @@ computes every feature column of ``gold/payments_unified`` (``lakehouse.contract
   point-in-time joins (``as_of``);
 - ``VelocityState`` holds each source account's recent transactions plus running aggregates
   and answers ``with_velocity_features``;
-- ``transaction_features`` combines them for one transaction, ``frame`` for a batch.
+- ``transaction_features`` combines them for one transaction, ``feature_rows`` for a batch
+  (held as columns, as the service's model reads them), ``frame`` for a batch as a DataFrame.
 
 Both are built from data (pandas frames of the Silver tables); they never read the lake
 themselves (``lakehouse.features.fraud_online`` loads them).
@@ -50,7 +51,7 @@ from typing import Any
 import pandas as pd
 
 from lakehouse.contract import PAYMENTS_UNIFIED_CONTRACT_COLUMNS, feature_columns
-from lakehouse.features import FeatureError
+from lakehouse.features import FeatureError, FeatureRows
 from lakehouse.silver.payments_online import PaymentTransaction, as_transaction, cents_of
 from lakehouse.spark_semantics import (
     EPOCH_ORDINAL,
@@ -59,6 +60,7 @@ from lakehouse.spark_semantics import (
     MICROS_PER_HOUR,
     MICROS_PER_SECOND,
     datetime_to_micros,
+    micros_to_datetime,
     spark_round,
 )
 
@@ -89,6 +91,13 @@ VELOCITY_COLUMNS = [
     "amount",
 ]
 _NO_AMOUNT = Decimal("0.00")
+# the velocity state's features over all of an account's history, after its windows'
+SUMMARY_FEATURES = (
+    "src_prior_txn_count",
+    "is_first_pair",
+    "src_amount_mean_before",
+    "src_amount_zscore",
+)
 
 
 def online_feature_columns(windows: Mapping[str, int]) -> list[str]:
@@ -197,6 +206,7 @@ def _index_intervals(df: pd.DataFrame, value_columns: list[str]) -> dict[str, _I
 
 
 _UNKNOWN = (None, None, None, None)
+_UNKNOWN_AT = (*_UNKNOWN, 0)
 
 
 class AccountHistory:
@@ -237,15 +247,19 @@ class AccountHistory:
         return len(self._versions)
 
     def as_of_us(self, account_id: str | None, ts_us: int) -> AccountAsOf:
-        """``as_of`` with the instant as epoch microseconds (the fast path)."""
+        """``as_of`` with the instant as epoch microseconds."""
+        return AccountAsOf(*self._at(account_id, ts_us))
+
+    def _at(self, account_id: str | None, ts_us: int) -> tuple:
+        """``as_of_us``'s fields as a tuple (a batch's loop makes no object per lookup)."""
         if account_id is None:
-            return AccountAsOf(*_UNKNOWN, 0)
+            return _UNKNOWN_AT
         intervals = self._versions.get(account_id)
         attributes = (intervals.at(ts_us) if intervals else None) or _UNKNOWN
         risk = self._risk.get(account_id)
         flag = risk.at(ts_us) if risk else None
         # the feed saying nothing means no flag (Gold's coalesce(flag, 0))
-        return AccountAsOf(*attributes, int(flag[0]) if flag and flag[0] is not None else 0)
+        return (*attributes, int(flag[0]) if flag and flag[0] is not None else 0)
 
     def as_of(self, account_id: str | None, ts: datetime) -> AccountAsOf:
         """The account's attributes and risk flag in effect at ``ts``.
@@ -358,6 +372,7 @@ class VelocityState:
 
     Attributes:
         windows: Window name -> seconds (``payments.velocity_windows_s``).
+        feature_names: The feature columns ``features`` answers, in Gold's order.
         watermark_us: The newest transaction time observed (epoch microseconds), or None.
         source_version: The ``silver/payment_transactions`` version a warm start read.
     """
@@ -379,6 +394,14 @@ class VelocityState:
             raise ValueError("windows must be positive and max_lateness_s not negative")
         self.windows = dict(windows)
         self._window_us = {n: s * MICROS_PER_SECOND for n, s in self.windows.items()}
+        # the feature columns this state answers, in Gold's order, and an unseen account's
+        names: list[str] = []
+        unseen: list[Any] = []
+        for name in self.windows:
+            names += [f"src_txn_count_{name}", f"src_txn_amount_{name}"]
+            unseen += [0, _NO_AMOUNT]
+        self.feature_names = (*names, *SUMMARY_FEATURES)
+        self._unseen = (*unseen, 0, True, None, None)
         self._horizon_us = (max(self.windows.values()) + max_lateness_s) * MICROS_PER_SECOND
         self._accounts: dict[str, _SourceAccount] = {}
         self._held_ids: set[str] = set()  # ids of the held transactions
@@ -409,26 +432,24 @@ class VelocityState:
         return self._accounts.get(source)
 
     def _features(self, source: str, destination: str | None, ts_us: int, cents: int) -> dict:
+        return dict(
+            zip(self.feature_names, self._velocity(source, destination, ts_us, cents), strict=True)
+        )
+
+    def _velocity(self, source: str, destination: str | None, ts_us: int, cents: int) -> tuple:
+        """``features``' values in ``feature_names``' order."""
         state = self._account(source, destination)
-        out: dict[str, Any] = {}
         if state is None:
-            for name in self.windows:
-                out[f"src_txn_count_{name}"] = 0
-                out[f"src_txn_amount_{name}"] = _NO_AMOUNT
-            out.update(
-                src_prior_txn_count=0,
-                is_first_pair=True,
-                src_amount_mean_before=None,
-                src_amount_zscore=None,
-            )
-            return out
+            return self._unseen
         ts = state.ts
+        cum_cents = state.cum_cents
         before = bisect_left(ts, ts_us)  # strictly earlier: the frame ends 1 µs before
-        for name, window_us in self._window_us.items():
+        out: list[Any] = []
+        for window_us in self._window_us.values():
             start = bisect_left(ts, ts_us - window_us)  # rangeBetween's lower bound is inclusive
-            out[f"src_txn_count_{name}"] = before - start
-            amount = state.cum_cents[before] - state.cum_cents[start]
-            out[f"src_txn_amount_{name}"] = Decimal(amount).scaleb(-2)
+            amount = cum_cents[before] - cum_cents[start]
+            out.append(before - start)
+            out.append(Decimal(amount).scaleb(-2) if amount else _NO_AMOUNT)
         count = state.evicted + before
         mean = std = None
         if count:
@@ -439,13 +460,11 @@ class VelocityState:
         if std is not None and std > 0:
             zscore = spark_round((cents / 100 - mean) / std, 4)
         first = state.first_to.get(destination)
-        out.update(
-            src_prior_txn_count=count,
-            is_first_pair=first is None or first >= ts_us,
-            src_amount_mean_before=spark_round(mean, 2),
-            src_amount_zscore=zscore,
-        )
-        return out
+        out.append(count)
+        out.append(first is None or first >= ts_us)
+        out.append(spark_round(mean, 2))
+        out.append(zscore)
+        return tuple(out)
 
     @contextmanager
     def batch(self, records: Sequence[PaymentTransaction]) -> Iterator[VelocityState]:
@@ -586,53 +605,82 @@ def transaction_features(
     Raises:
         FeatureError: The request fails a Silver rule (the service answers 422).
     """
-    columns = _columns(tuple(_check_windows(windows, velocity)))
-    return _features_of(as_transaction(txn), accounts, velocity, columns)
+    return feature_rows([as_transaction(txn)], accounts, velocity, windows)[0]
 
 
-def _features_of(
-    record: PaymentTransaction,
+def feature_rows(
+    records: Sequence[PaymentTransaction],
     accounts: AccountHistory,
     velocity: VelocityState,
-    columns: tuple[str, ...],
-) -> dict[str, Any]:
-    ts_us = record.ts_us
-    src = accounts.as_of_us(record.source_account_id, ts_us)
-    dst = accounts.as_of_us(record.destination_account_id, ts_us)
-    day = ts_us // MICROS_PER_DAY
-    values = {
-        "transaction_id": record.transaction_id,
-        "transaction_ts": record.transaction_ts,
-        "source_account_id": record.source_account_id,
-        "destination_account_id": record.destination_account_id,
-        "amount": record.amount,
-        "currency": record.currency,
-        "channel": record.channel,
-        "src_account_type": src.account_type,
-        "src_country": src.country,
-        "src_kyc_status": src.kyc_status,
-        "src_account_age_days": src.age_days(ts_us),
-        "dst_account_type": dst.account_type,
-        "dst_country": dst.country,
-        "dst_kyc_status": dst.kyc_status,
-        "dst_account_age_days": dst.age_days(ts_us),
-        "src_risk_flag": src.risk_flag,
-        "dst_risk_flag": dst.risk_flag,
-        "merchant_category": record.merchant_category,
-        "hour_of_day": ts_us // MICROS_PER_HOUR % 24,
-        "day_of_week": (day + EPOCH_WEEKDAY) % 7,
-        "is_cross_border": None
-        if src.country is None or dst.country is None
-        else src.country != dst.country,
-    }
-    values.update(
-        velocity._features(
-            record.source_account_id, record.destination_account_id, ts_us, record.cents
+    windows: Mapping[str, int] | None = None,
+    *,
+    observe: bool = False,
+) -> FeatureRows:
+    """``transaction_features`` of parsed transactions, held as columns.
+
+    The features of one record are computed before it is observed, and the records in order,
+    so the values are those of calling ``transaction_features`` and then ``velocity.observe``
+    for each in turn; a model reads them a column at a time, without a dict per row.
+
+    Args:
+        records: Parsed transactions, in arrival order.
+        accounts: The account history.
+        velocity: The recent-transactions state.
+        windows: As in ``transaction_features``.
+        observe: Observe each transaction right after computing its features, so later ones
+            see earlier ones (as in Gold, where the batch is in the table); when False every
+            row is computed against the state as it was.
+    """
+    columns = _columns(tuple(_check_windows(windows, velocity)))
+    at = accounts._at
+    velocity_of = velocity._velocity
+    observe_one = velocity.observe if observe else None
+    rows = []
+    for record in records:
+        ts_us = record.ts_us
+        source, destination = record.source_account_id, record.destination_account_id
+        src_type, src_country, src_kyc, src_created, src_risk = at(source, ts_us)
+        dst_type, dst_country, dst_kyc, dst_created, dst_risk = at(destination, ts_us)
+        day = ts_us // MICROS_PER_DAY
+        src_age = None if src_created is None or day < src_created else day - src_created
+        dst_age = None if dst_created is None or day < dst_created else day - dst_created
+        rows.append(
+            (
+                record.transaction_id,
+                ts_us,
+                source,
+                destination,
+                record.amount,
+                record.currency,
+                record.channel,
+                src_type,
+                src_country,
+                src_kyc,
+                src_age,
+                dst_type,
+                dst_country,
+                dst_kyc,
+                dst_age,
+                src_risk,
+                dst_risk,
+                record.merchant_category,
+                ts_us // MICROS_PER_HOUR % 24,
+                (day + EPOCH_WEEKDAY) % 7,
+                None if src_country is None or dst_country is None else src_country != dst_country,
+                *velocity_of(source, destination, ts_us, record.cents),
+            )
         )
-    )
-    if tuple(values) == columns:  # built in Gold's order already: the usual case
-        return values
-    return {column: values[column] for column in columns}
+        if observe_one is not None:
+            observe_one(record)
+    names = (*_ROW_COLUMNS, *velocity.feature_names)
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    by_name = dict(zip(names, values, strict=True))
+    by_name["transaction_ts"] = tuple(map(micros_to_datetime, by_name["transaction_ts"]))
+    return FeatureRows({column: by_name[column] for column in columns})
+
+
+# feature_rows' columns before the velocity state's, in Gold's order
+_ROW_COLUMNS = tuple(c for c in _columns(()) if c not in SUMMARY_FEATURES)
 
 
 def frame_dtypes(windows: Mapping[str, int]) -> dict[str, str]:
@@ -691,10 +739,5 @@ def frame(
             records.append(as_transaction(txn))
         except FeatureError as error:
             raise FeatureError(error.field, error.reason, f"record {position}: {error}") from error
-    columns = _columns(tuple(windows))
-    rows = []
-    for record in records:
-        rows.append(list(_features_of(record, accounts, velocity, columns).values()))
-        if observe:
-            velocity.observe(record)
-    return pd.DataFrame(rows, columns=list(columns)).astype(frame_dtypes(windows))
+    rows = feature_rows(records, accounts, velocity, windows, observe=observe)
+    return pd.DataFrame(rows.columns, columns=list(rows.columns)).astype(frame_dtypes(windows))

@@ -24,12 +24,17 @@ from pyspark.sql import functions as F
 
 import serving.predict
 from lakehouse.config import load_settings
+from lakehouse.features import FeatureRows
 from lakehouse.features.fraud_online import load_account_history, load_velocity_state
 from lakehouse.features.velocity_store import RedisVelocityState, state_prefix
 from lakehouse.generate import generate_payments_landing
 from lakehouse.gold.payments import to_payments_unified
 from lakehouse.gold.payments_online import (
+    ACCOUNT_VERSION_COLUMNS,
+    RISK_INTERVAL_COLUMNS,
+    AccountHistory,
     VelocityState,
+    feature_rows,
     frame,
     frame_dtypes,
     transaction_features,
@@ -234,6 +239,84 @@ def test_late_arrivals_and_eviction_keep_features_exact(spark):
             probe, accounts, ordered_state
         )
     assert_equals_spark(spark, in_order, gold_df)
+
+
+def test_a_batch_held_as_columns_equals_one_transaction_at_a_time():
+    """``feature_rows`` (the service's path) against ``transaction_features`` then ``observe``
+    per record, on a book with late arrivals, a repeated id, same-instant transactions,
+    unknown accounts, null destinations and accounts that change within it."""
+    rng = random.Random(11)
+    versions = pd.DataFrame(
+        [
+            ("A", "personal", "US", "pending", date(2023, 1, 1), T0 - 30 * DAY, T0 + DAY),
+            ("A", "business", "DE", "verified", date(2023, 1, 1), T0 + DAY, None),
+            ("B", "personal", "FR", "verified", date(2024, 3, 20), T0 - DAY, None),
+        ],
+        columns=ACCOUNT_VERSION_COLUMNS,
+    )
+    risk = pd.DataFrame(
+        [("A", 1, T0, T0 + 2 * DAY), ("B", 1, T0 + DAY, None)], columns=RISK_INTERVAL_COLUMNS
+    )
+    accounts = AccountHistory(versions, risk)
+    requests = []
+    for i in range(400):
+        ts = T0 + timedelta(minutes=17 * i - rng.randrange(90))  # up to 90 minutes late
+        source = rng.choice(["A", "B", "C-unknown"])
+        payee = rng.choice(["A", "B", "P1", None])
+        requests.append(
+            request(f"t{i:03d}", ts, source, payee, f"{rng.randrange(1, 9999)}.{i % 100:02d}")
+        )
+    requests[200] = {**requests[199], "amount": "1.00"}  # a repeated id: counted once
+    requests[300]["transaction_ts"] = requests[301]["transaction_ts"]  # the same instant
+    parsed = [parse_transaction(r) for r in requests]
+    history = pd.DataFrame(fraud_history(rng))
+
+    for observe in (True, False):
+        state, one_by_one = VelocityState(WINDOWS), VelocityState(WINDOWS)
+        state.warm_start(history)
+        one_by_one.warm_start(history)
+        rows = feature_rows(parsed, accounts, state, WINDOWS, observe=observe)
+        expected = []
+        for record in parsed:
+            expected.append(transaction_features(record, accounts, one_by_one, WINDOWS))
+            if observe:
+                one_by_one.observe(record)
+        assert list(rows) == expected
+        assert (rows[0], rows[-1], rows[5:8]) == (expected[0], expected[-1], expected[5:8])
+        assert tuple(rows.columns) == tuple(expected[0]) and len(rows) == len(parsed)
+        assert state.held_transactions == one_by_one.held_transactions
+        if observe:
+            observed = expected
+    # what the book exercises (counted, not assumed)
+    assert sum(r["src_txn_count_1h"] > 0 for r in observed) > 10
+    assert {r["src_risk_flag"] for r in observed} == {0, 1}
+    assert any(r["src_kyc_status"] is None for r in observed)
+    assert sum(not r["is_first_pair"] for r in observed) > 100
+
+
+def fraud_history(rng: random.Random) -> list[dict]:
+    """Silver transactions of the day before the book, for a warm start."""
+    return [
+        {
+            "transaction_id": f"h{i:03d}",
+            "transaction_ts": T0 - DAY + timedelta(minutes=7 * i),
+            "source_account_id": rng.choice(["A", "B"]),
+            "destination_account_id": rng.choice(["P1", None]),
+            "amount": Decimal(rng.randrange(100, 99_999)).scaleb(-2),
+        }
+        for i in range(150)
+    ]
+
+
+def test_feature_rows_are_columns_and_rows_alike():
+    rows = FeatureRows({"a": [1, 2, 3], "b": ("x", "y", None)})
+    assert len(rows) == 3 and bool(rows) and not FeatureRows({})
+    assert rows[1] == {"a": 2, "b": "y"} and rows[-1] == {"a": 3, "b": None}
+    assert rows[:2] == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}] == list(rows)[:2]
+    with pytest.raises(IndexError):
+        rows[3]
+    with pytest.raises(ValueError, match="different lengths"):
+        FeatureRows({"a": [1], "b": [1, 2]})
 
 
 REPLAY_TRANSACTIONS = 10_000
@@ -506,11 +589,11 @@ def test_replaying_the_history_through_the_api_gives_golds_features_and_batch_sc
     computed: list[dict] = []
 
     def spy(*args, **kwargs):
-        row = transaction_features(*args, **kwargs)
-        computed.append(row)
-        return row
+        rows = feature_rows(*args, **kwargs)
+        computed.extend(rows)
+        return rows
 
-    monkeypatch.setattr(serving.predict, "transaction_features", spy)
+    monkeypatch.setattr(serving.predict, "feature_rows", spy)
     requests = [as_request(r) for r in lake["silver"]]
     answers = {}
     replicas = 1 if shared is None else 2

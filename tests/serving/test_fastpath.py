@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lakehouse.config import load_settings
+from lakehouse.features import FeatureRows
 from lakehouse.ml.catalog import TASKS
 from lakehouse.ml.preprocessing import to_model_frame
 from serving import fastpath
@@ -136,6 +137,9 @@ def test_encoding_equals_to_model_frame():
     encoded = encode_rows(rows, spec).frame()
     expected = to_model_frame(pd.DataFrame(rows), spec)
     pd.testing.assert_frame_equal(encoded, expected)
+    # the same rows held as columns (as a fraud request's features are)
+    columns = FeatureRows({name: tuple(row[name] for row in rows) for name in rows[0]})
+    pd.testing.assert_frame_equal(encode_rows(columns, spec).frame(), expected)
 
 
 def test_probe_rows_cover_every_category_and_missing_values(fitted):
