@@ -68,6 +68,28 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)  # stable: the rest keep their order
 
 
+# Seconds each module took (its tests' setup, call and teardown, so its module fixtures too),
+# summed in the process that reports (under xdist, the controller): the end of a run lists the
+# longest, which is what LONGEST_FIRST is ordered by and where the suite's time goes.
+_MODULE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    _MODULE_SECONDS[path] = _MODULE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _MODULE_SECONDS:
+        return
+    total = sum(_MODULE_SECONDS.values())
+    terminalreporter.write_sep("=", "longest modules (seconds, setup + tests + teardown)")
+    longest = sorted(_MODULE_SECONDS.items(), key=lambda item: -item[1])
+    for path, seconds in longest[:20]:
+        terminalreporter.write_line(f"{seconds:8.1f}  {seconds / total:6.1%}  {path}")
+    terminalreporter.write_line(f"{total:8.1f}  100.0%  all {len(_MODULE_SECONDS)} modules")
+
+
 @pytest.fixture(scope="session")
 def spark():
     """The suite's SparkSession."""
