@@ -160,10 +160,13 @@ class AccountAsOf:
 
     def age_days(self, ts_us: int) -> int | None:
         """Gold's ``*_account_age_days``: UTC days from creation, None if negative or unknown."""
-        if self.created_day is None:
-            return None
-        age = ts_us // MICROS_PER_DAY - self.created_day
-        return age if age >= 0 else None
+        return _age_days(self.created_day, ts_us // MICROS_PER_DAY)
+
+
+def _age_days(created_day: int | None, day: int) -> int | None:
+    """Days from ``created_day`` to ``day`` (both days since the epoch); None if negative or
+    unknown."""
+    return None if created_day is None or day < created_day else day - created_day
 
 
 class _Intervals:
@@ -642,8 +645,6 @@ def feature_rows(
         src_type, src_country, src_kyc, src_created, src_risk = at(source, ts_us)
         dst_type, dst_country, dst_kyc, dst_created, dst_risk = at(destination, ts_us)
         day = ts_us // MICROS_PER_DAY
-        src_age = None if src_created is None or day < src_created else day - src_created
-        dst_age = None if dst_created is None or day < dst_created else day - dst_created
         rows.append(
             (
                 record.transaction_id,
@@ -656,11 +657,11 @@ def feature_rows(
                 src_type,
                 src_country,
                 src_kyc,
-                src_age,
+                _age_days(src_created, day),
                 dst_type,
                 dst_country,
                 dst_kyc,
-                dst_age,
+                _age_days(dst_created, day),
                 src_risk,
                 dst_risk,
                 record.merchant_category,
@@ -740,4 +741,4 @@ def frame(
         except FeatureError as error:
             raise FeatureError(error.field, error.reason, f"record {position}: {error}") from error
     rows = feature_rows(records, accounts, velocity, windows, observe=observe)
-    return pd.DataFrame(rows.columns, columns=list(rows.columns)).astype(frame_dtypes(windows))
+    return pd.DataFrame(rows.columns).astype(frame_dtypes(windows))
