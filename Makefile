@@ -95,7 +95,8 @@ format: venv ## Apply ruff's formatting and safe fixes
 
 # Two pytest-xdist workers, each taking whole test modules (a module's fixtures build its lake
 # once) in the order tests/conftest.py gives them, the longest first (xdist would otherwise
-# order them by their number of tests); the slowest tests are listed at the end.
+# order them by their number of tests); the slowest tests, then the longest modules, are
+# listed at the end.
 # TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: setup lint services-deps tools airflow ## Set up and run the whole test suite
