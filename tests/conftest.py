@@ -68,26 +68,24 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)  # stable: the rest keep their order
 
 
-# Seconds each module took (its tests' setup, call and teardown, so its module fixtures too),
-# summed in the process that reports (under xdist, the controller): the end of a run lists the
-# longest, which is what LONGEST_FIRST is ordered by and where the suite's time goes.
-_MODULE_SECONDS: dict[str, float] = {}
-
-
-def pytest_runtest_logreport(report):
-    path = report.nodeid.split("::", 1)[0]
-    _MODULE_SECONDS[path] = _MODULE_SECONDS.get(path, 0.0) + report.duration
-
-
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter):
-    if not _MODULE_SECONDS:
+    """After ``--durations``' slowest tests, the longest modules: each one's tests' setup, call
+    and teardown summed (so its module fixtures too), from the reports pytest keeps (under
+    xdist, the controller's). LONGEST_FIRST follows this list; it is where the time goes."""
+    seconds: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if isinstance(report, pytest.TestReport):
+                path = report.nodeid.split("::", 1)[0]
+                seconds[path] = seconds.get(path, 0.0) + report.duration
+    if not seconds:
         return
-    total = sum(_MODULE_SECONDS.values())
+    total = sum(seconds.values())
     terminalreporter.write_sep("=", "longest modules (seconds, setup + tests + teardown)")
-    longest = sorted(_MODULE_SECONDS.items(), key=lambda item: -item[1])
-    for path, seconds in longest[:20]:
-        terminalreporter.write_line(f"{seconds:8.1f}  {seconds / total:6.1%}  {path}")
-    terminalreporter.write_line(f"{total:8.1f}  100.0%  all {len(_MODULE_SECONDS)} modules")
+    for path, spent in sorted(seconds.items(), key=lambda item: -item[1])[:20]:
+        terminalreporter.write_line(f"{spent:8.1f}  {spent / total:6.1%}  {path}")
+    terminalreporter.write_line(f"{total:8.1f}  100.0%  all {len(seconds)} modules")
 
 
 @pytest.fixture(scope="session")
