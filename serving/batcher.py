@@ -22,19 +22,33 @@ from typing import Any
 
 import numpy as np
 
+from lakehouse.features import FeatureRows
 from serving.holder import LoadedModel
 
 log = logging.getLogger(__name__)
 
 
 class _Pending:
-    __slots__ = ("futures", "model", "rows", "sizes")
+    __slots__ = ("futures", "model", "parts", "rows")
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
-        self.rows: list[dict[str, Any]] = []
-        self.sizes: list[int] = []
+        self.parts: list[Sequence[dict[str, Any]]] = []  # each request's rows
+        self.rows = 0
         self.futures: list[asyncio.Future] = []
+
+    def joined(self) -> Sequence[dict[str, Any]]:
+        """Every request's rows in one sequence: still columns when each request's rows are
+        ``FeatureRows`` (as the fraud features are), so no row becomes a dict."""
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0]
+        if all(isinstance(part, FeatureRows) for part in parts):
+            try:
+                return FeatureRows.joined(parts)  # type: ignore[arg-type]
+            except ValueError:  # different columns: the rows as mappings
+                pass
+        return [row for part in parts for row in part]
 
 
 class MicroBatcher:
@@ -68,10 +82,10 @@ class MicroBatcher:
         if batch is None:
             batch = self._pending[id(model)] = _Pending(model)
         future = loop.create_future()
-        batch.rows.extend(rows)
-        batch.sizes.append(len(rows))
+        batch.parts.append(rows)
+        batch.rows += len(rows)
         batch.futures.append(future)
-        if len(batch.rows) >= self.max_rows:
+        if batch.rows >= self.max_rows:
             del self._pending[id(model)]
             self._score(batch)
         elif not self._scheduled:
@@ -90,17 +104,17 @@ class MicroBatcher:
 
     def _score(self, batch: _Pending) -> None:
         try:
-            outputs = self._run(batch.model, batch.rows)
+            outputs = self._run(batch.model, batch.joined())
         except Exception as exc:
             for future in batch.futures:
                 if not future.done():
                     future.set_exception(exc)
             return
         start = 0
-        for size, future in zip(batch.sizes, batch.futures, strict=True):
+        for part, future in zip(batch.parts, batch.futures, strict=True):
             if not future.done():  # a client that went away cancelled its future
-                future.set_result(outputs[start : start + size])
-            start += size
+                future.set_result(outputs[start : start + len(part)])
+            start += len(part)
 
     def _run(self, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         started = time.perf_counter()

@@ -10,6 +10,7 @@ compose them into the entry points the service calls and load their state from t
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any, overload
 
 
@@ -73,3 +74,17 @@ class FeatureRows(Sequence[dict[str, Any]]):
         names = tuple(self.columns)
         for row in zip(*self.columns.values(), strict=True):
             yield dict(zip(names, row, strict=True))
+
+    @classmethod
+    def joined(cls, parts: Sequence[FeatureRows]) -> FeatureRows:
+        """The rows of ``parts``, one part after the other, still as columns.
+
+        Raises:
+            ValueError: The parts do not all have the same columns.
+        """
+        names = tuple(parts[0].columns) if parts else ()
+        if any(tuple(part.columns) != names for part in parts):
+            raise ValueError("feature rows with different columns cannot be joined")
+        return cls(
+            {name: list(chain.from_iterable(p.columns[name] for p in parts)) for name in names}
+        )

@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from lakehouse.features import FeatureRows
 from serving.batcher import MicroBatcher
 
 
@@ -116,3 +117,45 @@ def test_a_cancelled_request_does_not_break_the_others():
         return await kept
 
     assert asyncio.run(main()).tolist() == [2]
+
+
+class ColumnModel(FakeModel):
+    """Records what each call was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: list = []
+
+    def predict(self, rows):
+        self.given.append(rows)
+        return super().predict(rows)
+
+
+def test_requests_held_as_columns_are_scored_as_columns_in_their_order():
+    model = ColumnModel()
+    batcher = MicroBatcher(0.0, 256)
+    parts = [FeatureRows({"x": (i, i + 0.5), "y": ("a", None)}) for i in range(3)]
+
+    async def main():
+        return await asyncio.gather(*(batcher.predict(model, part) for part in parts))
+
+    answers = asyncio.run(main())
+    (given,) = model.given
+    assert isinstance(given, FeatureRows)
+    assert given.columns == {"x": [0, 0.5, 1, 1.5, 2, 2.5], "y": ["a", None] * 3}
+    assert [a.tolist() for a in answers] == [[0, 0.5], [1, 1.5], [2, 2.5]]
+
+
+def test_requests_with_other_columns_or_as_mappings_are_scored_as_mappings():
+    model = ColumnModel()
+    batcher = MicroBatcher(0.0, 256)
+    parts = [FeatureRows({"x": (1,)}), FeatureRows({"x": (2,), "z": (0,)}), rows(3)]
+
+    async def main():
+        return await asyncio.gather(*(batcher.predict(model, part) for part in parts))
+
+    answers = asyncio.run(main())
+    assert model.given == [[{"x": 1}, {"x": 2, "z": 0}, {"x": 3}]]
+    assert [a.tolist() for a in answers] == [[1], [2], [3]]
+    with pytest.raises(ValueError, match="different columns"):
+        FeatureRows.joined(parts[:2])
