@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -117,18 +118,30 @@ def revealed(value: Column, key: Column | None = None) -> Column:
     key = F.col(RAW_ZONE_KEY_COLUMN) if key is None else key
     body = F.substring(value, len(ENCRYPTED_PREFIX) + 1, 1 << 30)
     opened = F.try_aes_decrypt(F.try_to_binary(body, F.lit("base64")), key, F.lit("GCM"))
-    return (
-        F.when(value.isNull() | ~value.startswith(ENCRYPTED_PREFIX), value)
-        .when(opened.isNotNull(), opened.cast("string"))
-        .otherwise(
-            F.raise_error(
-                F.lit(
-                    "a raw-zone value does not decrypt with this configuration's key: was the PII "
-                    "key (secrets.hmac_key) changed, or the table written under another one?"
-                )
-            )
+    failed = F.raise_error(
+        F.lit(
+            "a raw-zone value does not decrypt with this configuration's key: was the PII "
+            "key (secrets.hmac_key) changed, or the table written under another one?"
         )
     )
+    # the decryption appears once in the expression, so it runs once a value
+    return F.when(value.isNull() | ~value.startswith(ENCRYPTED_PREFIX), value).otherwise(
+        F.coalesce(opened.cast("string"), failed)
+    )
+
+
+def with_clear(df: DataFrame, fields: Mapping[str, Column]) -> DataFrame:
+    """``df`` plus the clear text of each of ``fields`` (``revealed``) in a column of its own,
+    named by the key; select the wanted columns afterwards, as ``without_keys`` does for keys.
+
+    Read a decrypted value from such a column, never through ``revealed`` inline: a token and
+    its normalisation read their input more than once, and Spark shares no subexpression that
+    sits in a conditional branch (``revealed``'s second one), so inline each row was decrypted
+    several times (1,000,000 e-mails tokenised: 17 s inline, 6 s from a column). Spark keeps a
+    projection of its own when merging it would repeat an expensive expression, so this one
+    decrypts once a row.
+    """
+    return df.withColumns({name: revealed(value) for name, value in fields.items()})
 
 
 def reveal_py(value: str | None, key: bytes) -> str | None:

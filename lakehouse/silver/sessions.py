@@ -33,7 +33,7 @@ from lakehouse.privacy import (
     normalize_email,
     normalize_phone,
     normalize_text,
-    revealed,
+    with_clear,
     with_token_key,
 )
 from lakehouse.silver.dedupe import first_per_key, transform_newest_per_key
@@ -278,13 +278,13 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
         F.col("event_ts"),
         upper_code(s["eventType"]).alias("event_type"),
         normalize_text(s["customer"]["customerId"]).alias("customer_id"),
-        hmac_token(normalize_email(revealed(s["customer"]["email"]))).alias("customer_email_token"),
-        hmac_token(normalize_phone(revealed(s["customer"]["phone"]))).alias("customer_phone_token"),
+        hmac_token(normalize_email(F.col("_clear_email"))).alias("customer_email_token"),
+        hmac_token(normalize_phone(F.col("_clear_phone"))).alias("customer_phone_token"),
         upper_code(s["customer"]["loyaltyTier"]).alias("loyalty_tier"),
         upper_code(s["device"]["type"]).alias("device_type"),
         normalize_text(s["device"]["os"]).alias("device_os"),
         normalize_text(s["device"]["appVersion"]).alias("app_version"),
-        hmac_token(normalize_text(revealed(s["device"]["ipAddress"]))).alias("device_ip_token"),
+        hmac_token(normalize_text(F.col("_clear_ip"))).alias("device_ip_token"),
         upper_code(s["cart"]["currency"]).alias("cart_currency"),
         typed_cart_items(s["cart"]["items"]).alias("cart_items"),
         upper_code(s["shipping"]["method"]).alias("shipping_method"),
@@ -302,7 +302,12 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
             "delivered_ts"
         ),
     ]
-    typed_df = with_token_key(valid_df, hmac_key).select(
+    clear = {
+        "_clear_email": s["customer"]["email"],
+        "_clear_phone": s["customer"]["phone"],
+        "_clear_ip": s["device"]["ipAddress"],
+    }
+    typed_df = with_clear(with_token_key(valid_df, hmac_key), clear).select(
         *business,
         epoch_or_iso_format(s["createdDateTime"], epoch_seconds_below).alias("event_ts_format"),
         F.struct(

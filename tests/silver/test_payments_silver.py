@@ -6,6 +6,7 @@ from pyspark.sql import functions as F
 from lakehouse.bronze.payments import LINEAGE_FIELDS, bronze_schema
 from lakehouse.privacy import token_of
 from lakehouse.silver import payments as sp
+from tests.silver.test_sessions_silver import decryptions
 
 KEY = b"k"
 T = datetime(2024, 3, 1)
@@ -222,3 +223,10 @@ def test_risk_rows_keep_their_flag_whatever_the_score(spark):
         (a, "invalid_risk_score", "external_risk_feed") for a in "DEFG"
     ]
     assert all(r["source_file"] in {"f0", "f1"} and r["bronze_batch_id"] == 0 for r in warned)
+
+
+def test_each_personal_field_is_decrypted_once_a_row(spark):
+    transactions = sp.to_silver_transactions(bronze(spark, "payment_transactions", []), KEY)
+    accounts = sp.to_account_changes(bronze(spark, "account_details", []), KEY)
+    # card and IP; holder name and e-mail
+    assert (decryptions(transactions), decryptions(accounts)) == (2, 2)

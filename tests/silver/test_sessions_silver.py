@@ -307,3 +307,15 @@ def test_cart_fast_paths_equal_the_per_item_lambdas(spark):
     assert [r["fast"] for r in compared] == [r["lambda"] for r in compared]
     assert [r["fast_invalid"] for r in compared] == [r["lambda_invalid"] for r in compared]
     assert {r["lambda_invalid"] for r in compared} == {True, False}
+
+
+def decryptions(df) -> int:
+    """How many decryptions a row of ``df`` goes through, as its optimised plan holds them."""
+    return df._jdf.queryExecution().optimizedPlan().toString().count("aesDecrypt")
+
+
+def test_each_personal_field_is_decrypted_once_a_row(spark):
+    checked = with_quarantine_reasons(bronze(spark, [CHECKOUT]), RULES)
+    silver_df = to_silver_sessions(filter_valid(checked), KEY, RULES.epoch_seconds_below)
+    # e-mail, phone and IP (read inline, a token and its normalisation decrypted each 8 times)
+    assert decryptions(silver_df) == 3
