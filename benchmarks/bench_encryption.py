@@ -32,7 +32,6 @@ from lakehouse.privacy import (
     normalize_phone,
     normalize_text,
     with_clear,
-    with_token_key,
 )
 from lakehouse.spark import get_spark
 
@@ -43,12 +42,12 @@ def tokens(df):
     """Silver's three tokens of the personal fields, each field decrypted once, as Silver does
     (``with_clear``)."""
     s = F.col("source")
-    clear = {"_email": s["customer"]["email"], "_phone": s["customer"]["phone"]}
-    clear["_ip"] = s["device"]["ipAddress"]
-    return with_clear(with_token_key(df, KEY), clear).select(
-        hmac_token(normalize_email(F.col("_email"))).alias("email_token"),
-        hmac_token(normalize_phone(F.col("_phone"))).alias("phone_token"),
-        hmac_token(normalize_text(F.col("_ip"))).alias("ip_token"),
+    pii = {"email": s["customer"]["email"], "phone": s["customer"]["phone"]}
+    keyed, clear = with_clear(df, KEY, {**pii, "ip": s["device"]["ipAddress"]})
+    return keyed.select(
+        hmac_token(normalize_email(clear["email"])).alias("email_token"),
+        hmac_token(normalize_phone(clear["phone"])).alias("phone_token"),
+        hmac_token(normalize_text(clear["ip"])).alias("ip_token"),
     )
 
 

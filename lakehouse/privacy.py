@@ -130,18 +130,24 @@ def revealed(value: Column, key: Column | None = None) -> Column:
     )
 
 
-def with_clear(df: DataFrame, fields: Mapping[str, Column]) -> DataFrame:
-    """``df`` plus the clear text of each of ``fields`` (``revealed``) in a column of its own,
-    named by the key; select the wanted columns afterwards, as ``without_keys`` does for keys.
+def with_clear(
+    df: DataFrame, key: bytes, fields: Mapping[str, Column]
+) -> tuple[DataFrame, dict[str, Column]]:
+    """``df`` with the key columns (``with_token_key``) and the clear text of each of
+    ``fields`` (``revealed``) in a column of its own; with the columns to read it from, by the
+    same names. Select the wanted columns afterwards: neither keys nor clear text may be written.
 
     Read a decrypted value from such a column, never through ``revealed`` inline: a token and
     its normalisation read their input more than once, and Spark shares no subexpression that
-    sits in a conditional branch (``revealed``'s second one), so inline each row was decrypted
-    several times (1,000,000 e-mails tokenised: 17 s inline, 6 s from a column). Spark keeps a
-    projection of its own when merging it would repeat an expensive expression, so this one
-    decrypts once a row.
+    sits in a conditional branch, so inline each row was decrypted several times (1,000,000
+    e-mails tokenised: 17 s inline, 6 s from a column). Spark keeps a projection of its own
+    when merging it would repeat an expensive expression, so this one decrypts once a row.
     """
-    return df.withColumns({name: revealed(value) for name, value in fields.items()})
+    columns = {name: f"_clear_{name}" for name in fields}
+    keyed = with_token_key(df, key).withColumns(
+        {columns[name]: revealed(value) for name, value in fields.items()}
+    )
+    return keyed, {name: F.col(column) for name, column in columns.items()}
 
 
 def reveal_py(value: str | None, key: bytes) -> str | None:

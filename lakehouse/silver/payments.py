@@ -19,7 +19,6 @@ from lakehouse.privacy import (
     normalize_email,
     normalize_text,
     with_clear,
-    with_token_key,
 )
 from lakehouse.silver.dedupe import first_per_key
 from lakehouse.silver.normalize import parse_epoch_or_iso, strip_control, upper_code
@@ -133,10 +132,11 @@ def to_silver_transactions(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
     """Typed transactions; the card keeps its last four digits beside a token. The personal
     fields are decrypted (Bronze keeps them encrypted) inside this query only; the unknown
     columns (``_extra_columns``) stay encrypted."""
-    card_digits = F.regexp_replace(F.col("_clear_card"), r"[^0-9]", "")
+    pii = {"card": F.col("card_number"), "ip": F.col("ip_address")}
+    keyed, clear = with_clear(valid_df, hmac_key, pii)
+    card_digits = F.regexp_replace(clear["card"], r"[^0-9]", "")
     card = F.when(card_digits != "", card_digits)
-    clear = {"_clear_card": F.col("card_number"), "_clear_ip": F.col("ip_address")}
-    return with_clear(with_token_key(valid_df, hmac_key), clear).select(
+    return keyed.select(
         _text(F.col("transaction_id")).alias("transaction_id"),
         iso_ts(F.col("transaction_ts")).alias("transaction_ts"),
         _text(F.col("source_account_id")).alias("source_account_id"),
@@ -147,7 +147,7 @@ def to_silver_transactions(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
         _text(F.col("merchant_category")).alias("merchant_category"),
         F.right(card, F.lit(CARD_LAST_DIGITS)).alias("card_last4"),
         hmac_token(card).alias("card_token"),
-        hmac_token(normalize_text(F.col("_clear_ip"))).alias("ip_token"),
+        hmac_token(normalize_text(clear["ip"])).alias("ip_token"),
         _text(F.col("device_id")).alias("device_id"),
         F.col("_extra_columns"),
         F.col("_source_file"),
@@ -199,13 +199,14 @@ def with_account_reasons(bronze_df: DataFrame) -> DataFrame:
 
 def to_account_changes(valid_df: DataFrame, hmac_key: bytes) -> DataFrame:
     """One typed row per snapshot row, with a hash of its attributes."""
-    clear = {"_clear_holder": F.col("holder_name"), "_clear_email": F.col("email")}
-    typed = with_clear(with_token_key(valid_df, hmac_key), clear).select(
+    pii = {"holder": F.col("holder_name"), "email": F.col("email")}
+    keyed, clear = with_clear(valid_df, hmac_key, pii)
+    typed = keyed.select(
         _text(F.col("account_id")).alias("account_id"),
         iso_ts(F.col("updated_at")).alias("updated_at"),
         lower_code(F.col("account_type")).alias("account_type"),
-        hmac_token(normalize_text(F.col("_clear_holder"))).alias("holder_name_token"),
-        hmac_token(normalize_email(F.col("_clear_email"))).alias("email_token"),
+        hmac_token(normalize_text(clear["holder"])).alias("holder_name_token"),
+        hmac_token(normalize_email(clear["email"])).alias("email_token"),
         upper_code(F.col("country")).alias("country"),
         lower_code(F.col("kyc_status")).alias("kyc_status"),
         F.try_to_date(_text(F.col("created_date"))).alias("created_date"),

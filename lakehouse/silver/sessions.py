@@ -34,7 +34,6 @@ from lakehouse.privacy import (
     normalize_phone,
     normalize_text,
     with_clear,
-    with_token_key,
 )
 from lakehouse.silver.dedupe import first_per_key, transform_newest_per_key
 from lakehouse.silver.normalize import (
@@ -272,19 +271,21 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
     """
     s = F.col("source")
     address = s["shipping"]["address"]
+    pii = {"email": s["customer"]["email"], "phone": s["customer"]["phone"]}
+    keyed, clear = with_clear(valid_df, hmac_key, {**pii, "ip": s["device"]["ipAddress"]})
     business = [
         F.col("record_id"),
         normalize_text(s["sessionId"]).alias("session_id"),
         F.col("event_ts"),
         upper_code(s["eventType"]).alias("event_type"),
         normalize_text(s["customer"]["customerId"]).alias("customer_id"),
-        hmac_token(normalize_email(F.col("_clear_email"))).alias("customer_email_token"),
-        hmac_token(normalize_phone(F.col("_clear_phone"))).alias("customer_phone_token"),
+        hmac_token(normalize_email(clear["email"])).alias("customer_email_token"),
+        hmac_token(normalize_phone(clear["phone"])).alias("customer_phone_token"),
         upper_code(s["customer"]["loyaltyTier"]).alias("loyalty_tier"),
         upper_code(s["device"]["type"]).alias("device_type"),
         normalize_text(s["device"]["os"]).alias("device_os"),
         normalize_text(s["device"]["appVersion"]).alias("app_version"),
-        hmac_token(normalize_text(F.col("_clear_ip"))).alias("device_ip_token"),
+        hmac_token(normalize_text(clear["ip"])).alias("device_ip_token"),
         upper_code(s["cart"]["currency"]).alias("cart_currency"),
         typed_cart_items(s["cart"]["items"]).alias("cart_items"),
         upper_code(s["shipping"]["method"]).alias("shipping_method"),
@@ -302,12 +303,7 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
             "delivered_ts"
         ),
     ]
-    clear = {
-        "_clear_email": s["customer"]["email"],
-        "_clear_phone": s["customer"]["phone"],
-        "_clear_ip": s["device"]["ipAddress"],
-    }
-    typed_df = with_clear(with_token_key(valid_df, hmac_key), clear).select(
+    typed_df = keyed.select(
         *business,
         epoch_or_iso_format(s["createdDateTime"], epoch_seconds_below).alias("event_ts_format"),
         F.struct(
