@@ -132,7 +132,11 @@ def _gx_context():
                 progress_bars=ProgressBarsConfig(globally=False),
             )
             _context = gx.get_context(mode="ephemeral", project_config=config)
-            _context.data_sources.add_spark(name="lakehouse")
+            # GX would persist every frame it validates and never unpersist it: a Bronze
+            # batch read back from its table would be materialised whole (raw records and
+            # all) for checks that read two narrow columns, and stay cached. The callers
+            # persist what is costly to compute and unpersist it after.
+            _context.data_sources.add_spark(name="lakehouse", persist=False)
         return _context
 
 

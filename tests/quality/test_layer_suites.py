@@ -118,6 +118,31 @@ def test_a_silver_batch_wrong_as_a_whole_fails_the_named_checks(spark, tmp_path)
     }
 
 
+def test_a_validation_leaves_its_frame_uncached(spark, tmp_path):
+    """GX's Spark source would persist each frame it validates and never release it: a Bronze
+    batch read back from its table would be cached whole (raw records and all) for checks that
+    read two narrow columns. The suites cache nothing of their own beyond their run."""
+    settings = load_settings("local", lake=str(tmp_path / "lake"))
+    path = str(tmp_path / "bronze")
+    spark.createDataFrame(
+        [("r1", "{}", False, "a.jsonl", 0), ("r2", "{x", True, "a.jsonl", 0)],
+        "record_id string, raw_record string, is_malformed boolean, _source_file string, "
+        "_batch_id long",
+    ).write.format("delta").save(path)
+    batch = read_table(spark, path).where(F.col("_batch_id") == 0)
+    (validation,) = validate_batch(
+        spark, settings, BRONZE_SUITES[BRONZE_SESSIONS], batch, ["record_id"]
+    )
+    assert {o.name for o in validation.outcomes} == {
+        "columns",
+        "_source_file_not_null",
+        "_batch_id_not_null",
+        "parse_rate",
+    }
+    level = batch.storageLevel
+    assert not (level.useMemory or level.useDisk), level
+
+
 def test_a_batch_is_validated_on_its_own_thread_and_recorded_at_finish(
     spark, tmp_path, monkeypatch
 ):
