@@ -20,35 +20,21 @@ import shutil
 from pathlib import Path
 
 from common import timed, write_results
-from pyspark.sql import functions as F
 
 from lakehouse.bronze.encryption import SESSIONS, encrypt_raw
 from lakehouse.bronze.sessions import to_bronze_sessions, with_ingestion_metadata
 from lakehouse.generate import generate_sessions_landing
 from lakehouse.io.landing import read_whole_texts
-from lakehouse.privacy import (
-    hmac_token,
-    normalize_email,
-    normalize_phone,
-    normalize_text,
-    with_clear,
-)
+from lakehouse.silver.sessions import with_session_tokens
 from lakehouse.spark import get_spark
 
 KEY = b"benchmark-pii-key"
 
 
 def tokens(df):
-    """Silver's three tokens of the personal fields, each field decrypted once, as Silver does
-    (``with_clear``)."""
-    s = F.col("source")
-    pii = {"email": s["customer"]["email"], "phone": s["customer"]["phone"]}
-    keyed, clear = with_clear(df, KEY, {**pii, "ip": s["device"]["ipAddress"]})
-    return keyed.select(
-        hmac_token(normalize_email(clear["email"])).alias("email_token"),
-        hmac_token(normalize_phone(clear["phone"])).alias("phone_token"),
-        hmac_token(normalize_text(clear["ip"])).alias("ip_token"),
-    )
+    """Silver's three tokens of the personal fields, computed as Silver computes them."""
+    keyed, columns = with_session_tokens(df, KEY)
+    return keyed.select(*(column.alias(name) for name, column in columns.items()))
 
 
 def parquet_bytes(table: Path) -> int:

@@ -260,6 +260,19 @@ def _typed_cart_items_per_item(items: Column) -> Column:
     )
 
 
+def with_session_tokens(df: DataFrame, hmac_key: bytes) -> tuple[DataFrame, dict[str, Column]]:
+    """``df`` with its personal fields decrypted once a row (``with_clear``), and Silver's
+    tokens of them by column name: e-mail, phone and IP address."""
+    s = F.col("source")
+    pii = {"email": s["customer"]["email"], "phone": s["customer"]["phone"]}
+    keyed, clear = with_clear(df, hmac_key, {**pii, "ip": s["device"]["ipAddress"]})
+    return keyed, {
+        "customer_email_token": hmac_token(normalize_email(clear["email"])),
+        "customer_phone_token": hmac_token(normalize_phone(clear["phone"])),
+        "device_ip_token": hmac_token(normalize_text(clear["ip"])),
+    }
+
+
 def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below: int) -> DataFrame:
     """Typed Silver rows: PII replaced by keyed tokens (names and street lines are dropped).
     The personal fields are decrypted (Bronze keeps them encrypted) inside this query only.
@@ -271,21 +284,20 @@ def to_silver_sessions(valid_df: DataFrame, hmac_key: bytes, epoch_seconds_below
     """
     s = F.col("source")
     address = s["shipping"]["address"]
-    pii = {"email": s["customer"]["email"], "phone": s["customer"]["phone"]}
-    keyed, clear = with_clear(valid_df, hmac_key, {**pii, "ip": s["device"]["ipAddress"]})
+    keyed, tokens = with_session_tokens(valid_df, hmac_key)
     business = [
         F.col("record_id"),
         normalize_text(s["sessionId"]).alias("session_id"),
         F.col("event_ts"),
         upper_code(s["eventType"]).alias("event_type"),
         normalize_text(s["customer"]["customerId"]).alias("customer_id"),
-        hmac_token(normalize_email(clear["email"])).alias("customer_email_token"),
-        hmac_token(normalize_phone(clear["phone"])).alias("customer_phone_token"),
+        tokens["customer_email_token"].alias("customer_email_token"),
+        tokens["customer_phone_token"].alias("customer_phone_token"),
         upper_code(s["customer"]["loyaltyTier"]).alias("loyalty_tier"),
         upper_code(s["device"]["type"]).alias("device_type"),
         normalize_text(s["device"]["os"]).alias("device_os"),
         normalize_text(s["device"]["appVersion"]).alias("app_version"),
-        hmac_token(normalize_text(clear["ip"])).alias("device_ip_token"),
+        tokens["device_ip_token"].alias("device_ip_token"),
         upper_code(s["cart"]["currency"]).alias("cart_currency"),
         typed_cart_items(s["cart"]["items"]).alias("cart_items"),
         upper_code(s["shipping"]["method"]).alias("shipping_method"),
