@@ -61,9 +61,11 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument(
         "--quality-rounds",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="then Bronze to Gold four more times (off, on, suites only, off): the overhead",
+        type=int,
+        default=3,
+        metavar="N",
+        help="then Bronze to Gold N more times for each quality mode (off, on, suites only), "
+        "interleaved: the overhead, from the medians (0 skips it)",
     )
     args = parser.parse_args()
 
@@ -116,7 +118,7 @@ def main() -> None:
         return sum(steps.values())
 
     if args.quality_rounds:
-        quality_rounds(results, quality_run)
+        quality_rounds(results, quality_run, args.quality_rounds)
 
     def frame(table):
         return read_table(spark, settings.table_path(*table))

@@ -51,9 +51,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--quality-rounds",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="then the pipeline four more times (off, on, suites only, off): the overhead",
+        type=int,
+        default=3,
+        metavar="N",
+        help="then the pipeline N more times for each quality mode (off, on, suites only), "
+        "interleaved: the overhead, from the medians (0 skips it)",
     )
     args = parser.parse_args()
 
@@ -122,7 +124,7 @@ def main() -> None:
         timed("pipeline: bronze+silver+gold", results, pipeline)
     results["largest_shuffle_mib"], _ = largest_shuffle_mib(spark, mark)
     if args.quality_rounds:
-        quality_rounds(results, quality_run)
+        quality_rounds(results, quality_run, args.quality_rounds)
 
     floor_s, pipe_s = results["floor: json -> parquet"], results["pipeline: bronze+silver+gold"]
     results.update(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -54,11 +54,11 @@ QUALITY_MODES = {
 
 
 def quality_lake(workdir: Path, landing: Path, label: str, mode: str, overrides=()):
-    """Settings for a run on a fresh lake of its own (``<workdir>/lake-<label>``), with the
-    quality work of ``mode`` (``QUALITY_MODES``)."""
+    """Settings for a run on a fresh lake (``<workdir>/lake-quality-<mode>``, emptied first),
+    with the quality work of ``mode`` (``QUALITY_MODES``)."""
     from lakehouse.config import load_settings
 
-    out = workdir / f"lake-{re.sub(r'[^a-z0-9]+', '-', label).strip('-')}"
+    out = workdir / f"lake-quality-{mode}"
     shutil.rmtree(out, ignore_errors=True)
     print(f"{label}:", flush=True)
     return load_settings(
@@ -69,30 +69,35 @@ def quality_lake(workdir: Path, landing: Path, label: str, mode: str, overrides=
     )
 
 
-# the rounds, in order: the two measured ones sit between the two off runs, so the JVM's
-# warm-up (each run is faster than the one before) favours neither side of the comparison
-QUALITY_ROUNDS = (
-    ("quality off (1)", "off"),
-    ("quality on", "on"),
-    ("suites only", "suites"),
-    ("quality off (2)", "off"),
-)
+def quality_round_order(rounds: int) -> list[tuple[int, str]]:
+    """``(round, mode)`` in the order they run: the modes rotate one place each round, so over
+    three rounds each mode runs once first, once second and once last, and the JVM's warm-up
+    (later runs tend to be faster) favours none of them."""
+    modes = list(QUALITY_MODES)
+    return [(r + 1, modes[(r + i) % len(modes)]) for r in range(rounds) for i in range(len(modes))]
 
 
-def quality_rounds(results: dict, run) -> None:
-    """Time ``run(mode, label)`` for each of ``QUALITY_ROUNDS`` in one process. The cost of the
-    quality work is a measured run against the mean of the off runs: everything (suites and
-    schema drift), and the expectation suites alone (schema drift off)."""
-    seconds = {label: run(mode, label) for label, mode in QUALITY_ROUNDS}
-    off = (seconds["quality off (1)"] + seconds["quality off (2)"]) / 2
-    results["quality_on_s"] = round(seconds["quality on"], 2)
-    results["suites_only_s"] = round(seconds["suites only"], 2)
-    results["quality_off_s"] = round(off, 2)
-    results["quality_overhead_pct"] = round(100 * (seconds["quality on"] / off - 1), 1)
-    results["suites_overhead_pct"] = round(100 * (seconds["suites only"] / off - 1), 1)
+def quality_rounds(results: dict, run, rounds: int = 3) -> None:
+    """Time ``run(mode, label)`` for each quality mode, ``rounds`` times, interleaved, in one
+    process. The cost of the quality work is the median run with it against the median run
+    without it: everything (suites and schema drift), and the expectation suites alone
+    (schema drift off). One run of each is not enough: two identical runs of the pipeline
+    can differ by 20% on a shared 2-core machine."""
+    seconds: dict[str, list[float]] = {mode: [] for mode in QUALITY_MODES}
+    for number, mode in quality_round_order(rounds):
+        seconds[mode].append(round(run(mode, f"quality {mode}, round {number}"), 2))
+    median = {mode: statistics.median(values) for mode, values in seconds.items()}
+    results["quality_rounds"] = rounds
+    results["quality_runs_s"] = seconds
+    results["quality_off_s"] = round(median["off"], 2)
+    results["quality_on_s"] = round(median["on"], 2)
+    results["suites_only_s"] = round(median["suites"], 2)
+    results["quality_overhead_pct"] = round(100 * (median["on"] / median["off"] - 1), 1)
+    results["suites_overhead_pct"] = round(100 * (median["suites"] / median["off"] - 1), 1)
     print(
-        f"  quality overhead: {results['quality_overhead_pct']:+.1f}% "
-        f"(expectation suites alone: {results['suites_overhead_pct']:+.1f}%)",
+        f"  quality overhead (medians of {rounds}): {results['quality_overhead_pct']:+.1f}% "
+        f"(expectation suites alone: {results['suites_overhead_pct']:+.1f}%); "
+        f"runs: {seconds}",
         flush=True,
     )
 

@@ -34,12 +34,11 @@ from lakehouse.pipeline.steps import (
 from lakehouse.privacy import resolve_key
 from lakehouse.quality.audit import BatchCheck
 from lakehouse.quality.drift_audit import (
-    DOCUMENT_COLUMN,
-    DOCUMENT_SCHEMA,
+    RECORD_COLUMN,
     Batch,
-    document_schema,
+    document_schemas,
     observe_session_batch,
-    with_document,
+    with_record_variant,
 )
 from lakehouse.quality.layers import BRONZE_SUITES
 from lakehouse.silver.schemas import SILVER_SESSIONS_SCHEMA
@@ -112,9 +111,9 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
             if drift:
                 # the shape of the batch's documents, gathered while the write runs (the parse
                 # is the cost: reading the raw records back for it would double the I/O)
-                observed = Observation(f"document_schema:{batch_id}{lane}")
-                rows = rows.transform(with_document).observe(observed, document_schema())
-                rows = rows.drop(DOCUMENT_COLUMN)
+                observed = Observation(f"document_schemas:{batch_id}{lane}")
+                rows = rows.transform(with_record_variant).observe(observed, *document_schemas())
+                rows = rows.drop(RECORD_COLUMN)
             before = latest_version(spark, bronze_path)
             append_once(
                 encrypt_raw(rows, SOURCE, key),
@@ -151,11 +150,11 @@ def ingest_sessions(spark: SparkSession, settings: Settings) -> StepReport:
                 if drift:
                     batch = Batch(batch_id, lane, len(landed.whole) + len(landed.salvaged))
                     if observed is not None:
-                        schema = observed.get[DOCUMENT_SCHEMA]
+                        schemas = observed.get
                     else:  # the batch's rows were written by a run that crashed before it
-                        documents = reveal_raw(batch_rows, SOURCE, key).transform(with_document)
-                        schema = documents.agg(document_schema()).first()[0]
-                    observe_session_batch(spark, settings, report, batch, schema)
+                        records = reveal_raw(batch_rows, SOURCE, key).transform(with_record_variant)
+                        schemas = records.agg(*document_schemas()).first().asDict()
+                    observe_session_batch(spark, settings, report, batch, schemas)
                 check.finish(lambda: latest_version(spark, bronze_path))
         metrics["bronze_rows"] = metrics["records_read"]
         metrics.update(landed.record(spark, batch_id, kept))

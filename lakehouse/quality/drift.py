@@ -232,12 +232,45 @@ class _SchemaReader:
         out[path] = scalar_kind(word)
 
 
-def variant_fields(schema: str | None) -> dict[str, str]:
+def variant_fields(schema: str | None, under: str | None = None) -> dict[str, str]:
     """The paths and kinds of the documents a ``schema_of_variant_agg`` result describes; the
-    document itself is the path ``""`` when it is not an object (``mixed``, for instance)."""
+    document itself is the path ``""``. With ``under``, the documents are the values of that
+    top-level field (a hit's ``_source``): its paths, re-rooted; none when no record had it."""
     if not schema:
         return {}
-    return _SchemaReader(schema).fields()
+    fields = _SchemaReader(schema).fields()
+    if under is None:
+        return fields
+    top = _name(under)
+    out = {}
+    for path, kind in fields.items():
+        if path == top:
+            if kind != OBJECT:  # as for a whole document: an object root goes without saying
+                out[""] = kind
+        elif path.startswith(top + ".") or path.startswith(top + "["):
+            out[path[len(top) :].removeprefix(".")] = kind
+    return out
+
+
+def merge_fields(*shapes: Mapping[str, str]) -> dict[str, str]:
+    """Several shapes' paths as ``schema_of_variant_agg`` would have merged them over all their
+    documents at once: one kind per path, ``null`` giving way to any other, two different kinds
+    becoming ``mixed``, and nothing kept under a ``mixed`` path (a variant has no fields)."""
+    merged: dict[str, str] = {}
+    for shape in shapes:
+        for path, kind in shape.items():
+            was = merged.get(path, NULL)
+            merged[path] = kind if was in (NULL, kind) else (was if kind == NULL else MIXED)
+    mixed = {path for path, kind in merged.items() if kind == MIXED}
+    return {path: kind for path, kind in merged.items() if not _under_any(path, mixed)}
+
+
+def _under_any(path: str, parents: set[str]) -> bool:
+    while path:
+        path = parent_path(path)
+        if path in parents:
+            return True
+    return False
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -384,6 +417,7 @@ __all__ = [
     "csv_drift",
     "csv_fields",
     "document_drift",
+    "merge_fields",
     "parent_path",
     "variant_fields",
 ]

@@ -21,6 +21,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from lakehouse.bronze.sessions import SHAPE_SOURCE
 from lakehouse.config import Settings
 from lakehouse.contract import FEED_COLUMNS, SESSION_DOCUMENT
 from lakehouse.io.delta import append_once, is_delta_table, read_table
@@ -35,6 +36,7 @@ from lakehouse.quality.drift import (
     csv_drift,
     csv_fields,
     document_drift,
+    merge_fields,
     variant_fields,
 )
 from lakehouse.tables import SCHEMA_DRIFT
@@ -66,25 +68,41 @@ SESSION_CONTRACT = contract_fields(SESSION_DOCUMENT)
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
-DOCUMENT_COLUMN = "_document"
-DOCUMENT_SCHEMA = "document_schema"
+RECORD_COLUMN = "_record_variant"
+HIT_SCHEMA = "hit_schema"
+SOURCE_SCHEMA = "source_schema"
+# what ``schema_of_variant_agg`` gives for no rows (and for JSON nulls only)
+NO_DOCUMENTS = "VOID"
 
 
-def with_document(records: DataFrame) -> DataFrame:
-    """Adds ``_document``: the record's ``_source`` when it is a hit, else the record itself, as
-    a variant; null for malformed records. Each record's text is parsed once."""
-    parsed = records.withColumn(
-        "_parsed", F.expr("CASE WHEN NOT is_malformed THEN try_parse_json(raw_record) END")
+def with_record_variant(records: DataFrame) -> DataFrame:
+    """Adds ``_record_variant``: each Bronze record parsed whole as a variant (null for a
+    malformed one), for ``document_schemas``."""
+    return records.withColumn(
+        RECORD_COLUMN, F.expr("CASE WHEN NOT is_malformed THEN try_parse_json(raw_record) END")
     )
-    return parsed.withColumn(
-        DOCUMENT_COLUMN,
-        F.expr("coalesce(try_variant_get(_parsed, '$._source', 'variant'), _parsed)"),
-    ).drop("_parsed")
 
 
-def document_schema() -> Column:
-    """An aggregate over ``with_document`` rows: the merged variant schema of the documents."""
-    return F.expr(f"schema_of_variant_agg({DOCUMENT_COLUMN})").alias(DOCUMENT_SCHEMA)
+def document_schemas() -> list[Column]:
+    """Aggregates over ``with_record_variant`` rows: the merged variant schema of the hits
+    (``hit_schema``, whose documents are their ``_source``) and of the bare documents
+    (``source_schema``); ``document_fields`` reads the two as one. The records are taken
+    whole: copying each hit's ``_source`` out as a variant of its own cost more than the
+    schema itself."""
+    is_hit = F.col("export_shape") != SHAPE_SOURCE
+    record = F.col(RECORD_COLUMN)
+    return [
+        F.call_function("schema_of_variant_agg", F.when(is_hit, record)).alias(HIT_SCHEMA),
+        F.call_function("schema_of_variant_agg", F.when(~is_hit, record)).alias(SOURCE_SCHEMA),
+    ]
+
+
+def document_fields(hit_schema: str | None, source_schema: str | None) -> dict[str, str]:
+    """The batch's document paths and kinds from the two schemas of ``document_schemas``: a
+    hit's document is its ``_source`` (a hit without one has none), a bare record is one."""
+    if source_schema == NO_DOCUMENTS:  # a bare record that parses is an object: there were none
+        source_schema = None
+    return merge_fields(variant_fields(hit_schema, under="_source"), variant_fields(source_schema))
 
 
 def column_kind_flags(columns: Sequence[str]) -> list[Column]:
@@ -202,11 +220,15 @@ def _note(
 
 
 def observe_session_batch(
-    spark: SparkSession, settings: Settings, report: StepReport, batch: Batch, schema: str | None
+    spark: SparkSession,
+    settings: Settings,
+    report: StepReport,
+    batch: Batch,
+    schemas: Mapping[str, str | None],
 ) -> None:
-    """Compare a sessions batch's merged document schema (``document_schema()``) with the
-    contract and the previous batch; record and report the drift."""
-    fields = variant_fields(schema)
+    """Compare a sessions batch's documents (the values of ``document_schemas()`` by name)
+    with the contract and the previous batch; record and report the drift."""
+    fields = document_fields(schemas[HIT_SCHEMA], schemas[SOURCE_SCHEMA])
     previous = previous_fields(spark, settings, report.source, batch.batch_id)
     drifts = document_drift(SESSION_CONTRACT, fields, previous, SESSION_REQUIRED_FIELDS)
     _note(spark, settings, report, batch, fields, drifts)

@@ -16,6 +16,7 @@ from lakehouse.quality.drift import (
     contract_fields,
     csv_drift,
     document_drift,
+    merge_fields,
     parent_path,
     variant_fields,
 )
@@ -175,3 +176,42 @@ def test_a_batch_record_is_bounded():
         "absent in 1 of 3 files"
         in Drift("missing", "c", "a column", "absent in 1 of 3 files").describe()
     )
+
+
+def test_a_field_of_the_records_is_read_as_their_document():
+    hits = "OBJECT<_id: STRING, _source: OBJECT<a: BIGINT, b: OBJECT<c: STRING>>, _index: STRING>"
+    assert variant_fields(hits, under="_source") == {"a": "number", "b": "object", "b.c": "string"}
+    # a document that is not an object says so at its root; records without the field give none
+    assert variant_fields("OBJECT<_source: VARIANT>", under="_source") == {"": "mixed"}
+    assert variant_fields("OBJECT<_id: STRING>", under="_source") == {}
+    assert variant_fields("OBJECT<`_source x`: BIGINT>", under="_source") == {}
+
+
+def test_shapes_merge_as_one_aggregate_over_all_their_documents_would():
+    hits = {
+        "a": "number",
+        "b": "object",
+        "b.c": "string",
+        "d": "null",
+        "e": "array",
+        "e[]": "number",
+    }
+    bare = {
+        "a": "number",
+        "b": "number",
+        "d": "boolean",
+        "e": "array",
+        "e[]": "string",
+        "f": "null",
+    }
+    assert merge_fields(hits, bare) == {
+        "a": "number",
+        "b": "mixed",  # an object here, a number there: nothing is kept under it
+        "d": "boolean",  # null gives way
+        "e": "array",
+        "e[]": "mixed",
+        "f": "null",
+    }
+    assert merge_fields({"": "mixed"}, bare) == {"": "mixed"}
+    assert merge_fields(hits) == hits
+    assert merge_fields() == {}
