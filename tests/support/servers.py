@@ -572,11 +572,22 @@ def spark_cluster(
             stack.callback(_stop, worker)
         cluster = SparkCluster(url, ui_url, workdir)
         deadline = time.monotonic() + timeout
-        while len([w for w in cluster.status()["workers"] if w["state"] == "ALIVE"]) < workers:
-            if time.monotonic() > deadline:
+        while _alive_workers(cluster) < workers:
+            if process.poll() is not None or time.monotonic() > deadline:
                 raise ServerError(f"{workers} workers did not register\n{_tail(master_log)}")
             time.sleep(0.5)
         yield cluster
+
+
+def _alive_workers(cluster: SparkCluster) -> int:
+    """How many workers the master counts as alive; 0 while its UI is still being mounted: the
+    master listens before it has mounted its pages, so for a moment ``/json/`` answers 404, or
+    with the HTML of the page at ``/``."""
+    try:
+        status = cluster.status()
+    except (OSError, ValueError):
+        return 0
+    return len([w for w in status["workers"] if w["state"] == "ALIVE"])
 
 
 def _main() -> None:
