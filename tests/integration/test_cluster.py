@@ -156,11 +156,15 @@ def test_a_scoring_job_on_the_cluster_equals_a_local_one(spark, cluster, serving
     assert_df_equality(on_cluster.drop("scored_at"), here.drop("scored_at"), ignore_row_order=True)
 
 
-# where the executors found the package (their cwd is a worker's folder, not this checkout)
-WHERE = """
-from pyspark.sql import SparkSession
+# a Delta write (its tasks run Delta's commit protocol on the executors), and where the
+# executors found the package (their cwd is a worker's folder, not this checkout)
+SHIPPED = """
+import sys
+from lakehouse.spark import get_spark
 
-spark = SparkSession.builder.getOrCreate()
+spark = get_spark()
+spark.range(4).repartition(2).write.format("delta").save(sys.argv[1])
+print("ROWS", spark.read.format("delta").load(sys.argv[1]).count())
 found = spark.sparkContext.parallelize([0, 1], 2).map(
     lambda _: __import__("lakehouse").__file__
 ).collect()
@@ -168,12 +172,17 @@ print("EXECUTORS_IMPORTED", sorted(set(found)))
 """
 
 
-def test_the_executors_import_the_package_shipped_with_the_job(cluster, tmp_path):
-    """spark-submit.sh ships the package as build/py/lakehouse.zip (--py-files): executors
-    import it from their copy of the zip, ahead of anything installed on the worker."""
-    job = tmp_path / "where.py"
-    job.write_text(WHERE)
-    result = submit(cluster, job)
+def test_the_executors_use_the_package_shipped_and_the_jars_in_place(cluster, tmp_path):
+    """One application (each costs its driver and two executors' start-up):
+    - spark-submit.sh ships the package as build/py/lakehouse.zip (--py-files): executors
+      import it from their copy of the zip, ahead of anything installed on the worker;
+    - with LAKEHOUSE_NODE_JARS the jars are on the executors' class path: a Delta write works,
+      and no application copied the jars into its executor's folder (about 690 MB each time:
+      a suite's runs filled the disk)."""
+    job = tmp_path / "shipped.py"
+    job.write_text(SHIPPED)
+    result = submit(cluster, job, str(tmp_path / "t"))
+    assert "ROWS 4" in result.stdout
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("EXECUTORS_IMPORTED")]
     found = ast.literal_eval(line.removeprefix("EXECUTORS_IMPORTED "))
     assert found and all("lakehouse.zip" in path for path in found), found
@@ -181,25 +190,5 @@ def test_the_executors_import_the_package_shipped_with_the_job(cluster, tmp_path
     shipped = PROJECT_ROOT / "build" / "py" / "lakehouse.zip"
     names = zipfile.ZipFile(shipped).namelist()
     assert "lakehouse/ml/scoring.py" in names and not [n for n in names if "__pycache__" in n]
-
-
-def test_the_executors_read_the_jars_in_place(cluster, tmp_path):
-    """With LAKEHOUSE_NODE_JARS the jars are on the executors' class path: a Delta write (its
-    tasks run Delta's commit protocol on the executors) works, and no application copied the
-    jars into its executor's folder (about 690 MB each time: a suite's runs filled the disk)."""
-    job = tmp_path / "write.py"
-    job.write_text(DELTA_WRITE)
-    result = submit(cluster, job, str(tmp_path / "t"))
-    assert "ROWS 4" in result.stdout
     assert list(cluster.workdir.glob("worker-*/app-*/*")), "no executor ran"
     assert not list(cluster.workdir.rglob("*.jar"))
-
-
-DELTA_WRITE = """
-import sys
-from lakehouse.spark import get_spark
-
-spark = get_spark()
-spark.range(4).repartition(2).write.format("delta").save(sys.argv[1])
-print("ROWS", spark.read.format("delta").load(sys.argv[1]).count())
-"""
